@@ -1,0 +1,52 @@
+"""The FastAPI application: `create_app(settings)`; resources live in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.errors import install_error_handlers
+from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
+from api.routes import jobs, service
+from core.runtime import Runtime
+from core.settings import Settings
+
+log = logging.getLogger("pyexec.api")
+
+# Something composed into the process beside the API (the in-process worker and kernel pool
+# of the embedded deployment): entered after the runtime exists, exited before it closes.
+Component = Callable[[Runtime], AbstractAsyncContextManager[None]]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    runtime: Runtime | None = None,
+    components: tuple[Component, ...] = (),
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime.embedded(settings)
+        app.state.runtime = rt
+        async with AsyncExitStack() as stack:
+            stack.push_async_callback(rt.close)
+            for component in components:
+                await stack.enter_async_context(component(rt))
+            yield
+
+    app = FastAPI(
+        title="PyExec",
+        version="0.1.0",
+        description="Run data-analysis jobs in fresh, pooled Jupyter kernels. "
+        "Every /v1 request carries `Authorization: Bearer <key>`.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(JsonBodyMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    install_error_handlers(app)
+    app.include_router(service.router)
+    app.include_router(jobs.router)
+    return app

@@ -1,0 +1,164 @@
+"""/v1/jobs: submit, read, list, wait, cancel, download the notebook."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Response
+from fastapi.responses import JSONResponse
+
+from api.auth import Caller, require_scope
+from api.deps import RuntimeDep
+from api.errors import Conflict, InvalidRequest, NotFound
+from api.jobs import check_files, check_submission, derive_title, load_job, wait_for_final
+from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName
+from core import repository
+from core.events import CANCEL_REQUESTED, STATUS
+from core.models import Job, JobStatus
+from core.runtime import Runtime
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+JobsRead = Annotated[Caller, Depends(require_scope("jobs:read"))]
+JobsWrite = Annotated[Caller, Depends(require_scope("jobs:write"))]
+
+ERRORS = {
+    400: {"model": ErrorBody, "description": "Invalid request"},
+    401: {"model": ErrorBody, "description": "Missing or invalid API key"},
+    403: {"model": ErrorBody, "description": "The key lacks the scope"},
+    404: {"model": ErrorBody, "description": "No such job for this account"},
+}
+CANCEL_SETTLE_SECONDS = 5.0
+
+
+def job_out(job: Job) -> JobOut:
+    ran = job.started_at is not None
+    return JobOut.from_job(job, notebook_ready=ran and JobStatus(job.status).is_final)
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobOut,
+    responses=ERRORS,
+    summary="Submit a job",
+)
+async def create_job(body: JobCreate, caller: JobsWrite, runtime: RuntimeDep) -> JSONResponse:
+    check_submission(body, runtime)
+    await check_files(runtime, caller.account.id, body.file_ids)
+    job = Job(
+        account_id=caller.account.id,
+        title=derive_title(body),
+        prompt=body.prompt,
+        code=body.code,
+        priority=body.priority,
+        timeout_seconds=body.timeout_seconds or runtime.settings.job_default_timeout,
+        file_ids=body.file_ids,
+    )
+    async with runtime.db.session() as session:
+        await repository.add_job(session, job)
+        await session.commit()
+    # Commit first, then enqueue: a crash in between leaves a pending row that start-up
+    # recovery re-queues, never a queued id without a row.
+    await runtime.queue.enqueue(job.id, job.priority)
+    return JSONResponse(
+        job_out(job).model_dump(mode="json"),
+        status_code=201,
+        headers={"Location": f"/v1/jobs/{job.id}"},
+    )
+
+
+@router.get("", response_model=JobList, responses=ERRORS, summary="List jobs, newest first")
+async def list_jobs(
+    caller: JobsRead,
+    runtime: RuntimeDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    status: Annotated[JobStatusName | None, Query()] = None,
+) -> JobList:
+    after = None
+    if cursor:
+        try:
+            after = repository.decode_cursor(cursor)
+        except ValueError:
+            raise InvalidRequest(
+                "Invalid cursor; pass the next_cursor of a previous page.",
+                details=[{"field": "cursor", "problem": "not a cursor issued by this API"}],
+            ) from None
+    async with runtime.db.session() as session:
+        jobs = await repository.list_jobs(
+            session, caller.account.id, limit=limit + 1, after=after, status=status
+        )
+    next_cursor = repository.encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
+    return JobList(data=[job_out(j) for j in jobs[:limit]], next_cursor=next_cursor)
+
+
+@router.get("/{job_id}", response_model=JobOut, responses=ERRORS, summary="Get a job")
+async def get_job(
+    job_id: str,
+    caller: JobsRead,
+    runtime: RuntimeDep,
+    wait: Annotated[
+        float, Query(ge=0, le=60, description="Hold up to this many seconds for a final status.")
+    ] = 0,
+) -> JobOut:
+    job = await load_job(runtime, job_id, caller.account.id)
+    job = await wait_for_final(runtime, job, wait)
+    return job_out(job)
+
+
+@router.post(
+    "/{job_id}/cancel",
+    response_model=JobOut,
+    responses={**ERRORS, 409: {"model": ErrorBody, "description": "The job already ended"}},
+    summary="Cancel a job",
+)
+async def cancel_job(job_id: str, caller: JobsWrite, runtime: RuntimeDep) -> JobOut:
+    job = await load_job(runtime, job_id, caller.account.id)
+    if JobStatus(job.status).is_final:
+        raise Conflict(f"Job {job_id} already ended with status '{job.status}'.")
+    await _request_cancel(runtime, job)
+    job = await wait_for_final(runtime, job, CANCEL_SETTLE_SECONDS)
+    return job_out(job)
+
+
+async def _request_cancel(runtime: Runtime, job: Job) -> None:
+    async with runtime.db.session() as session:
+        # A pending job is cancelled here and now; the worker skips it if it is still queued.
+        cancelled = await repository.cancel_pending(session, job.id)
+        if not cancelled:
+            await repository.request_cancel(session, job.id)
+        await session.commit()
+    if cancelled:
+        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
+    else:
+        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+
+
+@router.get(
+    "/{job_id}/notebook",
+    responses={
+        200: {"content": {"application/x-ipynb+json": {}}, "description": "The notebook"},
+        **ERRORS,
+    },
+    summary="Download the job's notebook",
+)
+async def get_notebook(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
+    job = await load_job(runtime, job_id, caller.account.id)
+    data = await runtime.storage.read_bytes(runtime.storage.notebook_path(job.id))
+    if data is None:
+        raise NotFound(
+            f"Job {job_id} has no notebook yet: it is written when the job ends "
+            f"(status now '{job.status}')."
+        )
+    return Response(
+        data,
+        media_type="application/x-ipynb+json",
+        headers={"Content-Disposition": f'attachment; filename="{_filename(job)}.ipynb"'},
+    )
+
+
+def _filename(job: Job) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", job.title.lower()).strip("-")[:60] or "job"
+    return f"{slug}-{job.id[:8]}"

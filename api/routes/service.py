@@ -1,0 +1,35 @@
+"""Service endpoints: no authentication, not rate limited."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from api.deps import RuntimeDep
+
+router = APIRouter(tags=["service"])
+
+READINESS_TIMEOUT_SECONDS = 2.0
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="Database, queue and kernel pool are ready")
+async def readyz(runtime: RuntimeDep) -> JSONResponse:
+    checks = {"database": runtime.db.ping, "queue": runtime.queue.ready, **runtime.readiness}
+    names = list(checks)
+    results = await asyncio.gather(
+        *(asyncio.wait_for(checks[n](), READINESS_TIMEOUT_SECONDS) for n in names),
+        return_exceptions=True,
+    )
+    report = {n: (r is True) for n, r in zip(names, results, strict=True)}
+    ready = all(report.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not_ready", "checks": report},
+        status_code=200 if ready else 503,
+    )

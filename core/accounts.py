@@ -1,0 +1,52 @@
+"""Accounts and their API keys, as the CLI and the API create them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from core import repository
+from core.keys import display_prefix, generate_key, hash_key
+from core.models import ALL_SCOPES, Account, ApiKey, Plan
+
+
+class UnknownScopeError(ValueError):
+    pass
+
+
+def validate_scopes(scopes: Iterable[str]) -> list[str]:
+    scopes = list(dict.fromkeys(scopes))
+    unknown = [s for s in scopes if s not in ALL_SCOPES]
+    if unknown:
+        raise UnknownScopeError(
+            f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(ALL_SCOPES)}"
+        )
+    return scopes
+
+
+async def ensure_account(session: AsyncSession, email: str, plan: Plan | str) -> Account:
+    account = await repository.get_account_by_email(session, email)
+    if account is None:
+        account = await repository.create_account(session, email, Plan(plan).value)
+    return account
+
+
+async def issue_api_key(
+    session: AsyncSession,
+    account: Account,
+    *,
+    name: str = "default",
+    scopes: Iterable[str] = ALL_SCOPES,
+) -> tuple[ApiKey, str]:
+    """Create a key; the plaintext is returned this once and never stored."""
+    plaintext = generate_key()
+    key = ApiKey(
+        account_id=account.id,
+        name=name,
+        prefix=display_prefix(plaintext),
+        key_hash=hash_key(plaintext),
+        scopes=validate_scopes(scopes),
+    )
+    await repository.add_api_key(session, key)
+    return key, plaintext

@@ -1,0 +1,108 @@
+"""Database tables. All SQL that reads or writes them lives in `core.repository`."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class Plan(enum.StrEnum):
+    free = "free"
+    pro = "pro"
+    business = "business"
+
+
+class JobStatus(enum.StrEnum):
+    pending = "pending"
+    running = "running"
+    completed = "completed"
+    failed = "failed"
+    cancelled = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+
+FINAL_STATUSES = frozenset({JobStatus.completed, JobStatus.failed, JobStatus.cancelled})
+
+ALL_SCOPES = ("jobs:read", "jobs:write", "files:read", "files:write", "keys:manage")
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    email: str = Field(unique=True, index=True, max_length=320)
+    plan: str = Field(default=Plan.free.value, max_length=16)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class ApiKey(SQLModel, table=True):
+    __tablename__ = "api_keys"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    name: str = Field(default="default", max_length=100)
+    prefix: str = Field(max_length=16)
+    key_hash: str = Field(unique=True, index=True, max_length=64)
+    scopes: list[str] = Field(default_factory=lambda: list(ALL_SCOPES), sa_column=Column(JSON))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_used_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    revoked_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        Index("ix_jobs_account_created", "account_id", "created_at"),
+        Index("ix_jobs_status_priority", "status", "priority", "created_at"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    status: str = Field(default=JobStatus.pending.value, max_length=16)
+    title: str = Field(default="", max_length=200)
+    prompt: str | None = None
+    code: str | None = None
+    priority: int = 5
+    timeout_seconds: int = 300
+    parent_job_id: str | None = Field(default=None, max_length=36)
+    file_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON))
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    started_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    completed_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    result: str | None = None
+    error_message: str | None = None
+    outputs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    artifacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
+    usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    attempts: int = 0
+    cancel_requested: bool = False

@@ -1,0 +1,40 @@
+"""The shared resources of one process, created at start-up and injected (no module globals)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from core.db import Database
+from core.events import InProcessEvents, JobEvents
+from core.queue import InProcessQueue, JobQueue
+from core.settings import Settings
+from core.storage import Storage
+
+ReadinessCheck = Callable[[], Awaitable[bool]]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    queue: JobQueue
+    events: JobEvents
+    storage: Storage
+    readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+
+    @classmethod
+    def embedded(cls, settings: Settings) -> Runtime:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            db=Database(settings.db_url),
+            queue=InProcessQueue(),
+            events=InProcessEvents(),
+            storage=Storage(settings.data_dir),
+        )
+
+    async def close(self) -> None:
+        await self.queue.close()
+        await self.events.close()
+        await self.db.dispose()

@@ -1,0 +1,101 @@
+"""The one settings object: every environment variable PyExec reads is a field here."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+KernelBackend = Literal["local", "forkserver", "gateway"]
+
+
+class SettingsError(ValueError):
+    """A setting has a bad value; the message names the environment variable."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="PYEXEC_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(default=Path("data"), description="Database, files, notebooks.")
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "PYEXEC_DATABASE_URL"),
+        description="SQLAlchemy async URL; default: SQLite in the data dir.",
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "PYEXEC_REDIS_URL")
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+
+    kernel_backend: KernelBackend = "local"
+    kernel_pool_size: int = Field(default=2, ge=1, le=256)
+    kernel_start_timeout: float = Field(default=60.0, gt=0)
+    kernel_interrupt_grace: float = Field(default=3.0, gt=0)
+    gateway_url: str | None = None
+
+    job_default_timeout: int = Field(default=300, ge=1, description="Seconds, when a job sets none.")
+    job_max_timeout: int = Field(default=3600, ge=1)
+    job_max_attempts: int = Field(
+        default=2, ge=1, description="Runs of one job, counting re-runs after a crash."
+    )
+    wait_poll_interval: float = Field(default=0.5, gt=0)
+
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY"), repr=False
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL")
+    )
+    llm_model: str | None = None
+
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @cached_property
+    def db_url(self) -> str:
+        if self.database_url:
+            return _async_driver(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'pyexec.db'}"
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
+
+
+def _async_driver(url: str) -> str:
+    """Accept the URLs people paste (postgres://, sqlite:///) and pick the async driver."""
+    for plain, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(plain):
+            return driver + url[len(plain) :]
+    return url
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Read and validate the environment; a bad value raises `SettingsError` naming it."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            field = str(err["loc"][0]) if err["loc"] else "?"
+            problems.append(f"{_env_name(field)}: {err['msg']} (got {err.get('input')!r})")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _env_name(field: str) -> str:
+    info = Settings.model_fields.get(field)
+    if info is not None and isinstance(info.validation_alias, AliasChoices):
+        return str(info.validation_alias.choices[0])
+    return f"PYEXEC_{field.upper()}" if field in Settings.model_fields else field

@@ -1,0 +1,230 @@
+"""`run_job`: one job from pending to a final status, in a fresh kernel, idempotently."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core import repository
+from core.events import CANCEL_REQUESTED, STATUS
+from core.models import Job, JobStatus, utcnow
+from core.runtime import Runtime
+from kernels import Execution, Kernel, KernelPool
+from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from worker.cells import split_cells
+from worker.outputs import OutputCollector, result_text
+
+log = logging.getLogger("pyexec.worker")
+
+
+@dataclass
+class WorkerContext:
+    """What a worker process holds, filled at start-up."""
+
+    runtime: Runtime
+    pool: KernelPool
+
+
+class JobCancelled(Exception):
+    """The client cancelled the job while it ran."""
+
+
+@dataclass
+class Outcome:
+    status: JobStatus
+    result: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class JobRun:
+    ctx: WorkerContext
+    job: Job
+    cells: list[CellRecord] = field(default_factory=list)
+    collector: OutputCollector = field(init=False)
+    execution_ms: int = 0
+    kernel: Kernel | None = None
+    cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.collector = OutputCollector(self.job.id)
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ctx.runtime
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        await self.runtime.events.publish(self.job.id, event)
+
+    async def execute_all(self, started: float) -> Outcome:
+        budget = float(self.job.timeout_seconds)
+        sources = split_cells(self.job.code or "")
+        last: Execution | None = None
+        async with self.ctx.pool.lease() as kernel:
+            self.kernel = kernel
+            for source in sources:
+                remaining = budget - (time.monotonic() - started)
+                if remaining <= 0:
+                    return Outcome(JobStatus.failed, error_message=_timed_out(budget))
+                last = await self.run_cell(kernel, source, remaining)
+                if last.status != "ok":
+                    return self.outcome_of_failure(last, budget, len(sources))
+        outputs = last.outputs if last is not None else []
+        return Outcome(JobStatus.completed, result=result_text(outputs))
+
+    async def run_cell(self, kernel: Kernel, source: str, timeout: float) -> Execution:
+        index = len(self.cells) + 1  # the notebook's cell 0 is the title
+        await self.publish({"type": "cell_started", "cell": index, "source": source})
+
+        async def on_output(output: dict[str, Any]) -> None:
+            await self.publish({"type": "output", "cell": index, "output": output})
+
+        task = asyncio.create_task(kernel.execute(source, timeout=timeout, on_output=on_output))
+        cancel_wait = asyncio.create_task(self.cancel_requested.wait())
+        try:
+            await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            cancel_wait.cancel()
+        if not task.done():
+            task.cancel()  # the kernel is interrupted by execute's cancellation handling
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            self.cells.append(CellRecord(cell_type="code", source=source))
+            raise JobCancelled
+        execution = task.result()
+        self.execution_ms += execution.duration_ms
+        self.cells.append(
+            CellRecord(
+                cell_type="code",
+                source=source,
+                outputs=execution.outputs,
+                execution_count=execution.execution_count,
+                timing=execution.timing,
+            )
+        )
+        for output in execution.outputs:
+            self.collector.add(index, output)
+        await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        return execution
+
+    def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
+        if execution.status == "timeout":
+            message = _timed_out(budget)
+        elif execution.status == "died":
+            message = execution.error.message if execution.error else "kernel died"
+        else:
+            message = execution.error.message if execution.error else "the cell failed"
+        if n_cells > 1:
+            message = f"cell {len(self.cells)}: {message}"
+        return Outcome(JobStatus.failed, error_message=message)
+
+    async def watch_cancel(self) -> None:
+        async with self.runtime.events.subscribe(self.job.id) as inbox:
+            # The flag may have been set before we subscribed.
+            async with self.runtime.db.session() as session:
+                job = await repository.get_job(session, self.job.id)
+            if job is not None and job.cancel_requested:
+                self.cancel_requested.set()
+                return
+            while True:
+                event = await inbox.get()
+                if event.get("type") == CANCEL_REQUESTED:
+                    self.cancel_requested.set()
+                    return
+
+    async def save_notebook(self, outcome: Outcome, completed_at: datetime) -> None:
+        kernel = self.kernel
+        transcript = Transcript(
+            job_id=self.job.id,
+            title=self.job.title,
+            status=outcome.status.value,
+            cells=self.cells,
+            created_at=self.job.created_at,
+            started_at=self.job.started_at,
+            completed_at=completed_at,
+            kernelspec=kernel.kernelspec if kernel is not None else None,
+            language_info=kernel.language_info if kernel is not None else None,
+            error_message=outcome.error_message,
+            prompt=self.job.prompt,
+        )
+        data = await asyncio.to_thread(lambda: notebook_to_bytes(build_notebook(transcript)))
+        storage = self.runtime.storage
+        await storage.write_bytes(storage.notebook_path(self.job.id), data)
+
+    async def save_artifacts(self) -> list[dict[str, Any]]:
+        storage = self.runtime.storage
+        artifacts = []
+        for image in self.collector.images:
+            await storage.write_bytes(storage.artifact_dir(self.job.id) / image.name, image.data)
+            artifacts.append(
+                {"name": image.name, "media_type": image.media_type, "bytes": len(image.data),
+                 "url": f"/v1/jobs/{self.job.id}/artifacts/{image.name}"}
+            )
+        return artifacts
+
+
+def _timed_out(budget: float) -> str:
+    return f"timed out after {budget:g} s"
+
+
+async def run_job(ctx: WorkerContext, job_id: str) -> None:
+    """Run one job; a second delivery of the same job, or one already final, does nothing."""
+    runtime = ctx.runtime
+    async with runtime.db.session() as session:
+        claimed = await repository.claim_job(session, job_id)
+        await session.commit()
+        job = await repository.get_job(session, job_id) if claimed else None
+    if job is None:
+        log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
+        return
+    await runtime.events.publish(job_id, {"type": STATUS, "status": JobStatus.running.value})
+    run = JobRun(ctx, job)
+    started = time.monotonic()
+    watcher = asyncio.create_task(run.watch_cancel())
+    outcome = Outcome(JobStatus.failed, error_message="internal error: the job did not finish")
+    try:
+        outcome = await run.execute_all(started)
+    except JobCancelled:
+        outcome = Outcome(JobStatus.cancelled, error_message="cancelled while running")
+    except asyncio.CancelledError:
+        # The worker is shutting down: hand the job back so that the next start runs it.
+        async with runtime.db.session() as session:
+            await repository.requeue_job(session, job_id, refund_attempt=True)
+            await session.commit()
+        raise
+    except Exception as exc:
+        log.exception("job %s failed in the worker", job_id)
+        outcome = Outcome(JobStatus.failed, error_message=f"internal error: {type(exc).__name__}")
+    finally:
+        watcher.cancel()
+    await finish(run, outcome)
+
+
+async def finish(run: JobRun, outcome: Outcome) -> None:
+    runtime = run.runtime
+    completed_at = utcnow()
+    artifacts: list[dict[str, Any]] = []
+    try:
+        artifacts = await run.save_artifacts()
+        await run.save_notebook(outcome, completed_at)
+    except Exception:
+        log.exception("job %s: could not store its notebook or artifacts", run.job.id)
+    usage = {**(run.job.usage or {}), "cells": len(run.cells), "execution_ms": run.execution_ms}
+    async with runtime.db.session() as session:
+        await repository.finish_job(
+            session,
+            run.job.id,
+            outcome.status,
+            result=outcome.result,
+            error_message=outcome.error_message,
+            outputs=run.collector.outputs,
+            artifacts=artifacts,
+            usage=usage,
+        )
+        await session.commit()
+    await runtime.events.publish(run.job.id, {"type": STATUS, "status": outcome.status.value})
