@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.errors import Forbidden, Unauthorized
 from core import repository
@@ -18,6 +19,13 @@ from core.models import Account, ApiKey, utcnow
 # last_used_at is a hint for people, not an audit log: refresh it at most this often so that
 # authentication stays read-only on the hot path.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+
+
+# Declared for the OpenAPI schema (the "Authorize" button of /docs); parsing stays ours so that
+# each malformed header gets its own message.
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API key: `Authorization: Bearer pyex_...`"
+)
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,10 @@ def _bearer(request: Request) -> str:
     return token
 
 
-async def authenticate(request: Request) -> Caller:
+async def authenticate(
+    request: Request,
+    _scheme: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
+) -> Caller:
     cached = getattr(request.state, "caller", None)
     if cached is not None:
         return cached

@@ -69,8 +69,12 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
     if body.timeout_seconds is not None and body.timeout_seconds > runtime.settings.job_max_timeout:
         raise InvalidRequest(
             f"'timeout_seconds' is over this server's cap of {runtime.settings.job_max_timeout} s.",
-            details=[{"field": "timeout_seconds",
-                      "problem": f"at most {runtime.settings.job_max_timeout}"}],
+            details=[
+                {
+                    "field": "timeout_seconds",
+                    "problem": f"at most {runtime.settings.job_max_timeout}",
+                }
+            ],
         )
 
 

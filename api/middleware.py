@@ -46,8 +46,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
-            log.exception("unhandled error, request_id=%s %s %s", request_id,
-                          scope.get("method"), scope.get("path"))
+            log.exception(
+                "unhandled error, request_id=%s %s %s",
+                request_id,
+                scope.get("method"),
+                scope.get("path"),
+            )
             if started:
                 raise
             body = error_body(
@@ -82,8 +86,10 @@ class JsonBodyMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope.get("path", "").startswith("/v1/"):
             headers = scope.get("headers", [])
-            if any(k == b"content-type" and v.startswith(b"application/x-www-form-urlencoded")
-                   for k, v in headers):
+            if any(
+                k == b"content-type" and v.startswith(b"application/x-www-form-urlencoded")
+                for k, v in headers
+            ):
                 scope = dict(scope)
                 scope["headers"] = [(k, v) for k, v in headers if k != b"content-type"] + [
                     (b"content-type", b"application/json")

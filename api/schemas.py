@@ -87,8 +87,13 @@ class JobOut(BaseModel):
 
     @classmethod
     def from_job(cls, job: Job, *, notebook_ready: bool) -> JobOut:
-        usage = {"cells": 0, "execution_ms": 0, "llm_prompt_tokens": 0,
-                 "llm_completion_tokens": 0, **(job.usage or {})}
+        usage = {
+            "cells": 0,
+            "execution_ms": 0,
+            "llm_prompt_tokens": 0,
+            "llm_completion_tokens": 0,
+            **(job.usage or {}),
+        }
         return cls(
             id=job.id,
             status=job.status,  # type: ignore[arg-type]

@@ -37,7 +37,9 @@ class Settings(BaseSettings):
     kernel_interrupt_grace: float = Field(default=3.0, gt=0)
     gateway_url: str | None = None
 
-    job_default_timeout: int = Field(default=300, ge=1, description="Seconds, when a job sets none.")
+    job_default_timeout: int = Field(
+        default=300, ge=1, description="Seconds, when a job sets none."
+    )
     job_max_timeout: int = Field(default=3600, ge=1)
     job_max_attempts: int = Field(
         default=2, ge=1, description="Runs of one job, counting re-runs after a crash."

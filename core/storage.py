@@ -1,4 +1,4 @@
-"""Where job notebooks and artifacts live: the data dir on disk (a shared volume when scaled out)."""
+"""Where job notebooks and artifacts live: the data dir (a volume shared when scaled out)."""
 
 from __future__ import annotations
 

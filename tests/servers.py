@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -15,7 +16,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
-PYEXEC = str(Path(sys.executable).with_name("pyexec"))
+# `python -m pyexec` from the checkout, so that a test runs the code beside it.
+PYEXEC = [sys.executable, "-m", "pyexec"]
 READY_TIMEOUT_SECONDS = 90.0
 
 
@@ -54,7 +56,11 @@ class Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "server.log", "ab")  # noqa: SIM115 (kept open for the process)
         self.proc = subprocess.Popen(
-            [PYEXEC, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            [*PYEXEC, "serve"],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
             start_new_session=True,
         )
         self.wait_ready()
@@ -90,10 +96,8 @@ class Server:
         """SIGKILL the whole process group: the server and its kernels, like a machine crash."""
         if self.proc is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.proc.wait(timeout=10)
 
     def create_key(self, email: str, plan: str = "business") -> str:

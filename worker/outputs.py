@@ -51,14 +51,22 @@ class OutputCollector:
         kind = output.get("output_type")
         if kind == "stream":
             self.outputs.append(
-                {"cell": cell, "type": "text", "name": output.get("name", "stdout"),
-                 "text": cap_text(_text(output.get("text", "")))}
+                {
+                    "cell": cell,
+                    "type": "text",
+                    "name": output.get("name", "stdout"),
+                    "text": cap_text(_text(output.get("text", ""))),
+                }
             )
         elif kind == "error":
             self.outputs.append(
-                {"cell": cell, "type": "error", "ename": output.get("ename", ""),
-                 "evalue": output.get("evalue", ""),
-                 "traceback": strip_ansi("\n".join(output.get("traceback", [])))}
+                {
+                    "cell": cell,
+                    "type": "error",
+                    "ename": output.get("ename", ""),
+                    "evalue": output.get("evalue", ""),
+                    "traceback": strip_ansi("\n".join(output.get("traceback", []))),
+                }
             )
         elif kind in ("execute_result", "display_data"):
             self._add_rich(cell, output.get("data", {}))
@@ -74,18 +82,34 @@ class OutputCollector:
                 raw = payload.encode() if mime == "image/svg+xml" else base64.b64decode(payload)
                 self.images.append(ImageArtifact(name, mime, raw))
                 self.outputs.append(
-                    {"cell": cell, "type": "image", "media_type": mime, "name": name,
-                     "url": f"/v1/jobs/{self.job_id}/artifacts/{name}"}
+                    {
+                        "cell": cell,
+                        "type": "image",
+                        "media_type": mime,
+                        "name": name,
+                        "url": f"/v1/jobs/{self.job_id}/artifacts/{name}",
+                    }
                 )
                 return
         if "text/html" in data:
-            self.outputs.append({"cell": cell, "type": "html", "html": cap_text(_text(data["text/html"]))})
+            self.outputs.append(
+                {"cell": cell, "type": "html", "html": cap_text(_text(data["text/html"]))}
+            )
         elif "application/json" in data:
             self.outputs.append({"cell": cell, "type": "json", "json": data["application/json"]})
         elif "text/markdown" in data:
-            self.outputs.append({"cell": cell, "type": "markdown", "text": cap_text(_text(data["text/markdown"]))})
+            self.outputs.append(
+                {"cell": cell, "type": "markdown", "text": cap_text(_text(data["text/markdown"]))}
+            )
         elif "text/plain" in data:
-            self.outputs.append({"cell": cell, "type": "text", "name": "result", "text": cap_text(_text(data["text/plain"]))})
+            self.outputs.append(
+                {
+                    "cell": cell,
+                    "type": "text",
+                    "name": "result",
+                    "text": cap_text(_text(data["text/plain"])),
+                }
+            )
 
 
 def table_of(resource: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +125,9 @@ def result_text(outputs: list[dict[str, Any]]) -> str:
     plain = [o for o in outputs if o.get("output_type") == "execute_result"]
     if plain:
         return cap_text(_text(plain[-1].get("data", {}).get("text/plain", "")))
-    stdout = [_text(o.get("text", "")) for o in outputs
-              if o.get("output_type") == "stream" and o.get("name") == "stdout"]
+    stdout = [
+        _text(o.get("text", ""))
+        for o in outputs
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    ]
     return cap_text("".join(stdout).rstrip("\n"))

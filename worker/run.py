@@ -162,8 +162,12 @@ class JobRun:
         for image in self.collector.images:
             await storage.write_bytes(storage.artifact_dir(self.job.id) / image.name, image.data)
             artifacts.append(
-                {"name": image.name, "media_type": image.media_type, "bytes": len(image.data),
-                 "url": f"/v1/jobs/{self.job.id}/artifacts/{image.name}"}
+                {
+                    "name": image.name,
+                    "media_type": image.media_type,
+                    "bytes": len(image.data),
+                    "url": f"/v1/jobs/{self.job.id}/artifacts/{image.name}",
+                }
             )
         return artifacts
 

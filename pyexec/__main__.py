@@ -1,0 +1,3 @@
+from pyexec.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""What a measurement returns, and the table the benchmark prints."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+__all__ = ["Ratio", "Row", "Samples", "format_report"]
+
+
+@dataclass(frozen=True)
+class Samples:
+    """One measurement's raw values. `unit` "s" is printed in ms or s as fits."""
+
+    values: list[float]
+    unit: str = "s"
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.values)
+
+    @property
+    def p90(self) -> float:
+        if len(self.values) < 2:
+            return self.values[0]
+        return statistics.quantiles(self.values, n=10, method="inclusive")[-1]
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    label: str
+    samples: Samples
+
+
+@dataclass(frozen=True)
+class Ratio:
+    """median(numerator) / median(denominator), checked against a target."""
+
+    numerator: str
+    denominator: str
+    op: Literal["<=", ">="]
+    target: float
+    why: str = field(default="", compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.numerator}/{self.denominator}"
+
+    def value(self, rows: dict[str, Row]) -> float | None:
+        num, den = rows.get(self.numerator), rows.get(self.denominator)
+        if num is None or den is None or den.samples.median == 0:
+            return None
+        return num.samples.median / den.samples.median
+
+    def met(self, value: float) -> bool:
+        return value <= self.target if self.op == "<=" else value >= self.target
+
+
+def _fmt(value: float, unit: str) -> str:
+    if unit != "s":
+        return f"{value:,.1f} {unit}"
+    if value < 1:
+        return f"{value * 1000:.1f} ms"
+    return f"{value:.2f} s"
+
+
+def format_report(rows: Sequence[Row], ratios: Sequence[Ratio]) -> str:
+    label_width = max([len(r.label) for r in rows] + [20]) + 5
+    lines = [
+        f"{'measurement':<{label_width}} {'runs':>5} {'median':>10} {'p90':>10} {'min':>10}",
+    ]
+    for row in rows:
+        s = row.samples
+        label = f"({row.key}) {row.label}"
+        lines.append(
+            f"{label:<{label_width}} {len(s.values):>5} {_fmt(s.median, s.unit):>10} "
+            f"{_fmt(s.p90, s.unit):>10} {_fmt(min(s.values), s.unit):>10}"
+            + (f"  {s.note}" if s.note else "")
+        )
+    by_key = {r.key: r for r in rows}
+    lines += ["", f"{'ratio of medians':<{label_width}} {'value':>16} {'target':>10}  verdict"]
+    for ratio in ratios:
+        value = ratio.value(by_key)
+        name = f"{ratio.name}" + (f"  {ratio.why}" if ratio.why else "")
+        target = f"{ratio.op} {ratio.target:g}"
+        if value is None:
+            lines.append(f"{name:<{label_width}} {'n/a':>16} {target:>10}  not measured")
+        else:
+            verdict = "met" if ratio.met(value) else "MISSED"
+            lines.append(f"{name:<{label_width}} {value:>16.2f} {target:>10}  {verdict}")
+    return "\n".join(lines)
