@@ -76,7 +76,7 @@ def test_failing_cell_reports_exception_and_line(client: httpx.Client) -> None:
     assert "\x1b[" not in error["traceback"]
     nb = nbformat.reads(client.get(f"/v1/jobs/{job['id']}/notebook").text, as_version=4)
     nbformat.validate(nb)
-    outputs = [c for c in nb.cells if c.cell_type == "code"][0].outputs
+    outputs = next(c for c in nb.cells if c.cell_type == "code").outputs
     assert outputs[-1]["output_type"] == "error"
 
 
@@ -111,8 +111,10 @@ def test_each_job_gets_a_fresh_kernel(client: httpx.Client) -> None:
 def test_kernel_environment_has_no_service_secrets(client: httpx.Client) -> None:
     job = run_job(
         client,
-        {"code": "import os\nprint(sorted(k for k in os.environ if 'PYEXEC' in k or "
-                 "k in ('DATABASE_URL', 'OPENAI_API_KEY', 'REDIS_URL')))"},
+        {
+            "code": "import os\nprint(sorted(k for k in os.environ if 'PYEXEC' in k or "
+            "k in ('DATABASE_URL', 'OPENAI_API_KEY', 'REDIS_URL')))"
+        },
     )
     assert job["result"] == "[]"
 
@@ -164,7 +166,9 @@ def test_missing_or_bad_key_is_401(server: Server, header: str | None) -> None:
     assert resp.status_code == 401
     assert resp.headers["www-authenticate"] == "Bearer"
     assert resp.json()["error"] == {
-        "code": "unauthorized", "status": 401, "message": resp.json()["error"]["message"]
+        "code": "unauthorized",
+        "status": 401,
+        "message": resp.json()["error"]["message"],
     }
 
 
@@ -180,9 +184,10 @@ def test_unknown_and_other_accounts_jobs_are_404(server: Server, client: httpx.C
 
 
 def test_request_id_is_echoed_or_made(client: httpx.Client) -> None:
-    assert client.get("/v1/jobs", headers={"X-Request-ID": "abc-123"}).headers[
-        "x-request-id"
-    ] == "abc-123"
+    assert (
+        client.get("/v1/jobs", headers={"X-Request-ID": "abc-123"}).headers["x-request-id"]
+        == "abc-123"
+    )
     assert re.fullmatch(r"[0-9a-f]{32}", client.get("/v1/jobs").headers["x-request-id"])
     assert client.get("/nowhere").json()["error"]["code"] == "not_found"
 

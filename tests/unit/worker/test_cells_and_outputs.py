@@ -19,15 +19,25 @@ def test_text_is_capped_with_marker() -> None:
 
 def test_outputs_become_api_shapes_and_images_artifacts() -> None:
     png = base64.b64encode(b"\x89PNG fake").decode()
-    resource = {"schema": {"fields": [{"name": "index"}, {"name": "a"}]},
-                "data": [{"index": 0, "a": 1.5}, {"index": 1, "a": None}]}
+    resource = {
+        "schema": {"fields": [{"name": "index"}, {"name": "a"}]},
+        "data": [{"index": 0, "a": 1.5}, {"index": 1, "a": None}],
+    }
     collector = OutputCollector("job1")
     collector.add(1, {"output_type": "stream", "name": "stdout", "text": "hi\n"})
-    collector.add(1, {"output_type": "execute_result", "execution_count": 1,
-                      "data": {"text/plain": "df", "application/vnd.dataresource+json": resource}})
+    collector.add(
+        1,
+        {
+            "output_type": "execute_result",
+            "execution_count": 1,
+            "data": {"text/plain": "df", "application/vnd.dataresource+json": resource},
+        },
+    )
     collector.add(2, {"output_type": "display_data", "data": {"image/png": png}})
-    collector.add(2, {"output_type": "error", "ename": "E", "evalue": "v",
-                      "traceback": ["\x1b[31mboom\x1b[0m"]})
+    collector.add(
+        2,
+        {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["\x1b[31mboom\x1b[0m"]},
+    )
     types = [o["type"] for o in collector.outputs]
     assert types == ["text", "table", "image", "error"]
     assert collector.outputs[1]["rows"] == [[0, 1.5], [1, None]]
@@ -37,7 +47,14 @@ def test_outputs_become_api_shapes_and_images_artifacts() -> None:
 
 
 def test_result_prefers_last_plain_result_then_stdout() -> None:
-    assert result_text([{"output_type": "stream", "name": "stdout", "text": "a\n"},
-                        {"output_type": "execute_result", "data": {"text/plain": "42"}}]) == "42"
+    assert (
+        result_text(
+            [
+                {"output_type": "stream", "name": "stdout", "text": "a\n"},
+                {"output_type": "execute_result", "data": {"text/plain": "42"}},
+            ]
+        )
+        == "42"
+    )
     assert result_text([{"output_type": "stream", "name": "stdout", "text": "a\nb\n"}]) == "a\nb"
     assert result_text([]) == ""
