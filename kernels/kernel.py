@@ -1,0 +1,417 @@
+"""`Kernel`: one leased kernel, and running cells in it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import zmq
+
+from kernels.errors import KernelDiedError, KernelStartError
+from kernels.execution import (
+    Execution,
+    ExecutionError,
+    ExecutionStatus,
+    describe_exit,
+    format_seconds,
+    nb_timestamp,
+    utcnow,
+)
+from kernels.launcher import LaunchedKernel
+from kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
+
+log = logging.getLogger(__name__)
+
+OutputCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
+
+# How often a running cell checks that the kernel process still exists. The heartbeat
+# channel would take seconds to notice a segfault; polling the process takes one tick.
+ALIVE_POLL_S = 0.1
+# Once either the execute_reply or the IOPub "idle" arrived, how long to wait for the other
+# before giving up on it (nbclient waits similarly, with iopub_timeout).
+SETTLE_S = 2.0
+# After a kernel is found dead, how long to keep collecting outputs it had already sent.
+DRAIN_AFTER_DEATH_S = 0.05
+# Readiness: resend kernel_info if its IOPub status did not follow the reply this soon
+# (the IOPub subscription was not connected yet when the kernel published it).
+READY_RESEND_S = 0.2
+
+_Routed = tuple[str, dict[str, Any]]
+
+# The order nbclient's cell.metadata.execution has in a normal run, whatever order the
+# shell and IOPub messages happened to be read in.
+TIMING_KEYS = (
+    "iopub.status.busy",
+    "iopub.execute_input",
+    "shell.execute_reply",
+    "iopub.status.idle",
+)
+
+
+class Kernel:
+    """A fresh kernel leased from the pool. Not safe for concurrent `execute` calls: they
+    are serialised by a lock, in the order they were made."""
+
+    def __init__(
+        self, launched: LaunchedKernel, work_dir: Path, *, interrupt_grace: float = 3.0
+    ) -> None:
+        self._launched = launched
+        self.work_dir = work_dir
+        self.interrupt_grace = interrupt_grace
+        self.language_info: dict[str, Any] = {}
+        self._client = launched.client
+        self._routes: dict[str, asyncio.Queue[_Routed]] = {}
+        self._readers: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+        self._death: KernelDiedError | None = None
+        self._closed = False
+
+    @property
+    def id(self) -> str:
+        return self._launched.kernel_id
+
+    @property
+    def kernelspec(self) -> dict[str, str]:
+        return self._launched.kernelspec
+
+    @property
+    def launched(self) -> LaunchedKernel:
+        return self._launched
+
+    @property
+    def dead(self) -> bool:
+        return self._death is not None
+
+    def __repr__(self) -> str:
+        return f"<Kernel {self.id} work_dir={self.work_dir}>"
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def connect(self, timeout: float) -> None:
+        """Wait until the kernel answers kernel_info AND its IOPub reaches us.
+
+        A kernel_info_reply alone does not mean IOPub is connected (ZeroMQ's slow joiner):
+        outputs of the first cell could be lost. The IOPub status message that accompanies
+        our request proves the subscription works.
+        """
+        self._start_readers()
+        deadline = time.monotonic() + timeout
+        queue: asyncio.Queue[_Routed] = asyncio.Queue()
+        sent: list[str] = []
+        reply: dict[str, Any] | None = None
+        got_status = False
+        resend_at = 0.0
+        try:
+            while reply is None or not got_status:
+                now = time.monotonic()
+                if now >= deadline:
+                    raise KernelStartError(
+                        f"kernel {self.id} not ready within {format_seconds(timeout)}"
+                    )
+                if not await self._launched.is_alive():
+                    status = await self._launched.exit_status()
+                    raise KernelStartError(f"{describe_exit(status)} while starting")
+                if not sent or (reply is not None and now >= resend_at):
+                    resend_at = now + READY_RESEND_S
+                    msg_id = self._client.kernel_info()
+                    self._routes[msg_id] = queue
+                    sent.append(msg_id)
+                try:
+                    async with asyncio.timeout(ALIVE_POLL_S):
+                        channel, msg = await queue.get()
+                except TimeoutError:
+                    continue
+                if channel == "shell" and msg["msg_type"] == "kernel_info_reply":
+                    if reply is None:
+                        reply = msg
+                        resend_at = time.monotonic() + READY_RESEND_S
+                elif channel == "iopub" and msg["msg_type"] == "status":
+                    got_status = True
+        finally:
+            for msg_id in sent:
+                self._routes.pop(msg_id, None)
+        self.language_info = dict(reply["content"].get("language_info", {}))
+
+    async def shutdown(self) -> None:
+        """Stop the kernel and everything it started. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in self._readers:
+            task.cancel()
+        for task in self._readers:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._readers.clear()
+        # Before the kill, so a cell still running reports a shutdown, not a crash.
+        if self._death is None:
+            self._death = KernelDiedError("kernel was shut down")
+        await self._launched.shutdown()
+
+    async def is_alive(self) -> bool:
+        return self._death is None and await self._launched.is_alive()
+
+    async def interrupt(self) -> None:
+        """Interrupt the running cell, if any. A no-op on a dead kernel."""
+        if self._death is None:
+            await self._launched.interrupt()
+
+    # -- execution ---------------------------------------------------------------
+
+    async def execute(
+        self,
+        code: str,
+        timeout: float | None = 30.0,
+        on_output: OutputCallback | None = None,
+        *,
+        silent: bool = False,
+        store_history: bool = True,
+    ) -> Execution:
+        """Run `code` and return what happened. Errors in user code are data, not raised.
+
+        Raises KernelDiedError only when the kernel was already dead before this call, and
+        re-raises CancelledError (after interrupting the kernel) when cancelled.
+        """
+        async with self._lock:
+            if self._death is not None:
+                raise KernelDiedError(str(self._death), self._death.exit_status)
+            return await _CellRun(self, code, timeout, on_output, silent, store_history).run()
+
+    # -- internals ---------------------------------------------------------------
+
+    def _start_readers(self) -> None:
+        if not self._readers:
+            self._readers = [
+                asyncio.create_task(self._read("shell", self._client.get_shell_msg)),
+                asyncio.create_task(self._read("iopub", self._client.get_iopub_msg)),
+            ]
+
+    async def _read(self, channel: str, get: Callable[..., Awaitable[dict[str, Any]]]) -> None:
+        # One reader per channel for the kernel's lifetime routes each message to the
+        # request that caused it; replies to abandoned requests are dropped here.
+        while True:
+            try:
+                msg = await get()
+            except zmq.ZMQError:
+                return  # socket closed: the kernel is being shut down
+            except Exception:
+                log.exception("kernel %s: unreadable %s message", self.id, channel)
+                continue
+            parent_id = (msg.get("parent_header") or {}).get("msg_id")
+            queue = self._routes.get(parent_id) if parent_id else None
+            if queue is not None:
+                queue.put_nowait((channel, msg))
+
+    def _subscribe(self, msg_id: str) -> asyncio.Queue[_Routed]:
+        queue: asyncio.Queue[_Routed] = asyncio.Queue()
+        self._routes[msg_id] = queue
+        return queue
+
+    def _unsubscribe(self, msg_id: str) -> None:
+        self._routes.pop(msg_id, None)
+
+    async def _mark_dead(self, message: str | None = None) -> KernelDiedError:
+        if self._death is None:
+            status = await self._launched.exit_status()
+            self._death = KernelDiedError(message or describe_exit(status), status)
+        return self._death
+
+
+class _CellRun:
+    """The state of one `execute` call."""
+
+    def __init__(
+        self,
+        kernel: Kernel,
+        code: str,
+        timeout: float | None,
+        on_output: OutputCallback | None,
+        silent: bool,
+        store_history: bool,
+    ) -> None:
+        self.kernel = kernel
+        self.code = code
+        self.timeout = timeout
+        self.on_output = on_output
+        self.silent = silent
+        self.store_history = store_history
+        self.collector = OutputCollector()
+        self.timing: dict[str, str] = {}
+        self.reply: dict[str, Any] | None = None
+        self.idle = False
+        self.execution_count: int | None = None
+        self.timed_out = False
+        self.killed = False
+        self.died: KernelDiedError | None = None
+
+    async def run(self) -> Execution:
+        kernel = self.kernel
+        started_at = utcnow()
+        t0 = time.monotonic()
+        # Sending is synchronous and the readers only run when we await, so subscribing
+        # right after cannot miss a message. stop_on_error=False: with one cell at a time
+        # there is never a queue worth aborting, and aborting would hit the next cell sent
+        # right after an interrupted one.
+        msg_id = kernel._client.execute(
+            self.code,
+            silent=self.silent,
+            store_history=self.store_history,
+            allow_stdin=False,
+            stop_on_error=False,
+        )
+        queue = kernel._subscribe(msg_id)
+        try:
+            await self._wait(queue, t0)
+        except asyncio.CancelledError:
+            # The worker cancels jobs by cancelling this await; the kernel must stop too.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(kernel.interrupt())
+            raise
+        finally:
+            kernel._unsubscribe(msg_id)
+        finished_at = utcnow()
+        status, error = self._outcome()
+        return Execution(
+            status=status,
+            outputs=self.collector.outputs,
+            execution_count=self.execution_count,
+            error=error,
+            started_at=started_at,
+            finished_at=finished_at,
+            duration_ms=int((time.monotonic() - t0) * 1000),
+            timing={k: self.timing[k] for k in TIMING_KEYS if k in self.timing},
+        )
+
+    async def _wait(self, queue: asyncio.Queue[_Routed], t0: float) -> None:
+        kernel = self.kernel
+        deadline = t0 + self.timeout if self.timeout is not None else None
+        grace_deadline: float | None = None
+        settle_deadline: float | None = None
+        next_alive_check = t0 + ALIVE_POLL_S
+        while self.reply is None or not self.idle:
+            now = time.monotonic()
+            if deadline is not None and not self.timed_out and now >= deadline:
+                self.timed_out = True
+                grace_deadline = now + kernel.interrupt_grace
+                await self._interrupt()
+            if grace_deadline is not None and now >= grace_deadline:
+                log.warning("kernel %s ignored an interrupt; killing it", kernel.id)
+                await kernel._launched.kill()
+                await kernel._mark_dead("kernel killed after a cell timed out")
+                self.killed = True
+                return
+            if settle_deadline is not None and now >= settle_deadline:
+                log.warning("kernel %s: reply and IOPub idle did not both arrive", kernel.id)
+                return
+            if now >= next_alive_check:
+                next_alive_check = now + ALIVE_POLL_S
+                if not await kernel._launched.is_alive():
+                    await self._drain(queue)
+                    self.died = await kernel._mark_dead()
+                    return
+            wake = min(
+                t
+                for t in (
+                    next_alive_check,
+                    deadline if not self.timed_out else None,
+                    grace_deadline,
+                    settle_deadline,
+                )
+                if t is not None
+            )
+            try:
+                async with asyncio.timeout(max(wake - now, 0.0)):
+                    channel, msg = await queue.get()
+            except TimeoutError:
+                continue
+            await self._handle(channel, msg)
+            if settle_deadline is None and (self.reply is not None or self.idle):
+                settle_deadline = time.monotonic() + SETTLE_S
+
+    async def _interrupt(self) -> None:
+        try:
+            await self.kernel.interrupt()
+        except Exception:
+            log.exception("interrupting kernel %s failed", self.kernel.id)
+
+    async def _drain(self, queue: asyncio.Queue[_Routed]) -> None:
+        # Outputs sent just before the crash may still be on their way through the readers.
+        await asyncio.sleep(DRAIN_AFTER_DEATH_S)
+        while not queue.empty():
+            channel, msg = queue.get_nowait()
+            await self._handle(channel, msg)
+
+    async def _handle(self, channel: str, msg: dict[str, Any]) -> None:
+        msg_type = msg["msg_type"]
+        if channel == "shell":
+            if msg_type == "execute_reply":
+                self.reply = msg
+                self._stamp("shell.execute_reply", msg)
+                count = msg["content"].get("execution_count")
+                if self.execution_count is None and not self.silent and count is not None:
+                    self.execution_count = count
+            return
+        if msg_type == "status":
+            state = msg["content"].get("execution_state")
+            if state == "busy":
+                self._stamp("iopub.status.busy", msg)
+            elif state == "idle":
+                self._stamp("iopub.status.idle", msg)
+                self.idle = True
+        elif msg_type == "execute_input":
+            self._stamp("iopub.execute_input", msg)
+            self.execution_count = msg["content"].get("execution_count")
+        elif msg_type in OUTPUT_MSG_TYPES:
+            output = self.collector.add(msg_type, msg["content"])
+            if output is not None and self.on_output is not None:
+                await self._notify(output)
+
+    def _stamp(self, key: str, msg: dict[str, Any]) -> None:
+        date = (msg.get("header") or {}).get("date")
+        self.timing[key] = nb_timestamp(date) if date is not None else nb_timestamp(utcnow())
+
+    async def _notify(self, output: dict[str, Any]) -> None:
+        assert self.on_output is not None
+        try:
+            result = self.on_output(output)
+            if inspect.isawaitable(result):
+                await result
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            # A broken listener must not leave the cell half-collected.
+            log.exception("on_output callback failed")
+
+    def _outcome(self) -> tuple[ExecutionStatus, ExecutionError | None]:
+        reply_content = self.reply["content"] if self.reply is not None else {}
+        reply_status = reply_content.get("status")
+        if self.died is not None:
+            message = str(self.died)
+            return "died", ExecutionError.synthetic("KernelDiedError", message)
+        if self.timed_out and (self.killed or reply_status != "ok"):
+            assert self.timeout is not None
+            message = f"cell timed out after {format_seconds(self.timeout)}"
+            if self.killed:
+                message += "; the kernel ignored the interrupt and was killed"
+            traceback = [str(t) for t in reply_content.get("traceback") or []]
+            return "timeout", ExecutionError.synthetic("CellTimeoutError", message, traceback)
+        if reply_status == "ok":
+            return "ok", None
+        if reply_status == "error":
+            return "error", ExecutionError.from_content(reply_content, self.execution_count)
+        if reply_status == "aborted":
+            return "cancelled", ExecutionError.synthetic(
+                "ExecutionAborted", "the kernel aborted the cell"
+            )
+        # A reply with an unknown status, or IOPub went idle and no reply ever came.
+        if self.reply is None:
+            return "error", ExecutionError.synthetic(
+                "KernelProtocolError", "the kernel sent no reply for the cell"
+            )
+        return "error", ExecutionError.from_content(reply_content, self.execution_count)

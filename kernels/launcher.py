@@ -1,0 +1,71 @@
+"""The one seam through which kernels are started.
+
+The pool only ever talks to a `KernelLauncher` and the `LaunchedKernel` handles it returns,
+so backends (a local subprocess, a fork server, Jupyter Enterprise Gateway) plug in here
+without touching the pool or the execution code.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+
+from jupyter_client.asynchronous import AsyncKernelClient
+
+
+class LaunchedKernel(ABC):
+    """A running kernel process as its backend sees it: a client plus process control.
+
+    Every method must be safe to call after the kernel is gone; `kill` and `shutdown` are
+    idempotent and never raise for an already-dead kernel.
+    """
+
+    kernel_id: str
+
+    @property
+    @abstractmethod
+    def client(self) -> AsyncKernelClient:
+        """A client with its shell and iopub channels started (stdin is never offered)."""
+
+    @property
+    @abstractmethod
+    def kernelspec(self) -> dict[str, str]:
+        """{"name", "display_name", "language"}, as notebook metadata wants it."""
+
+    @abstractmethod
+    async def is_alive(self) -> bool:
+        """Cheap enough to call every ~100 ms while a cell runs."""
+
+    @abstractmethod
+    async def exit_status(self) -> int | None:
+        """None while alive; then an exit code (>= 0) or minus the signal number."""
+
+    @abstractmethod
+    async def interrupt(self) -> None:
+        """Ask the kernel to stop the running cell (KeyboardInterrupt in user code)."""
+
+    @abstractmethod
+    async def kill(self) -> None:
+        """Kill the kernel and every process it started, and wait until they are gone."""
+
+    @abstractmethod
+    async def shutdown(self) -> None:
+        """Kill (kernels are never reused, so no polite shutdown) and release everything."""
+
+
+class KernelLauncher(ABC):
+    """Starts kernels. One instance serves a whole pool."""
+
+    @abstractmethod
+    async def launch(
+        self, kernel_id: str, work_dir: Path, env: Mapping[str, str]
+    ) -> LaunchedKernel:
+        """Start a kernel with `work_dir` as cwd and exactly `env` as its environment.
+
+        Must leave nothing behind if it fails or is cancelled. Readiness (kernel_info and
+        IOPub) is checked by the caller, the same way for every backend.
+        """
+
+    async def close(self) -> None:  # noqa: B027 - a no-op default is the right default
+        """Release what the launcher holds itself (not the kernels: the pool owns those)."""

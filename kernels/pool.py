@@ -1,0 +1,317 @@
+"""`KernelPool`: fresh, warmed kernels, started ahead of need and thrown away after use."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from kernels.env import TMP_DIRNAME, build_kernel_env
+from kernels.errors import KernelStartError, PoolClosedError
+from kernels.execution import format_seconds
+from kernels.kernel import Kernel
+from kernels.launcher import KernelLauncher, LaunchedKernel
+from kernels.warmup import WARMUP_CODE
+
+log = logging.getLogger(__name__)
+
+# Retry delays after failed starts: 0.5 s doubling up to 30 s, reset by a success.
+BACKOFF_FIRST_S = 0.5
+BACKOFF_MAX_S = 30.0
+# A lease stops waiting and raises once this many starts failed in a row (and none is idle):
+# a broken interpreter or a full disk should fail jobs clearly, not hang them.
+LEASE_FAIL_AFTER = 3
+IDLE_CHECK_S = 1.0
+
+
+class KernelPool:
+    """Keeps `size` kernels started and warmed; each lease gets one and then destroys it.
+
+    All methods must be called from one event loop.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        launcher: KernelLauncher,
+        work_root: Path,
+        max_leases: int | None = None,
+        start_timeout: float = 60.0,
+        interrupt_grace: float = 3.0,
+    ) -> None:
+        if size < 1:
+            raise ValueError("size must be at least 1")
+        if max_leases is not None and max_leases < 1:
+            raise ValueError("max_leases must be at least 1")
+        self.size = size
+        self.launcher = launcher
+        self.work_root = Path(work_root)
+        self.max_leases = max_leases if max_leases is not None else size
+        self.start_timeout = start_timeout
+        self.interrupt_grace = interrupt_grace
+        self._slots = asyncio.Semaphore(self.max_leases)
+        self._changed = asyncio.Condition()
+        self._idle: deque[Kernel] = deque()
+        self._leased: set[Kernel] = set()
+        self._starting: set[asyncio.Task[None]] = set()
+        self._disposing: set[asyncio.Task[None]] = set()
+        self._waiting = 0
+        self._started_total = 0
+        self._failed_starts = 0
+        self._consecutive_failures = 0
+        self._last_start_error: BaseException | None = None
+        self._monitor: asyncio.Task[None] | None = None
+        self._started = False
+        self._closed = False
+
+    # -- public ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Begin filling the pool in the background; returns at once."""
+        if self._closed:
+            raise PoolClosedError("the pool is closed")
+        if self._started:
+            return
+        self._started = True
+        self.work_root.mkdir(parents=True, exist_ok=True)
+        self._monitor = asyncio.create_task(self._watch_idle(), name="kernel-pool-monitor")
+        self._fill()
+
+    async def wait_ready(self, timeout: float | None = 60.0) -> None:
+        """Wait until at least one warm kernel is idle; TimeoutError otherwise."""
+        try:
+            async with asyncio.timeout(timeout), self._changed:
+                await self._changed.wait_for(lambda: bool(self._idle) or self._closed)
+        except TimeoutError:
+            last = self._last_start_error
+            detail = f" (last start error: {last})" if last else ""
+            raise TimeoutError(
+                f"no kernel ready within {format_seconds(timeout or 0)}{detail}"
+            ) from None
+        if self._closed:
+            raise PoolClosedError("the pool is closed")
+
+    @property
+    def ready(self) -> bool:
+        """Healthy: started, not closed, has warmed a kernel, and the last start worked.
+
+        Deliberately not "a kernel is idle right now", which flaps under load.
+        """
+        return (
+            self._started
+            and not self._closed
+            and self._started_total > 0
+            and self._consecutive_failures == 0
+        )
+
+    @property
+    def stats(self) -> dict[str, int]:
+        return {
+            "idle": len(self._idle),
+            "leased": len(self._leased),
+            "starting": len(self._starting),
+            "started_total": self._started_total,
+            "failed_starts": self._failed_starts,
+        }
+
+    @contextlib.asynccontextmanager
+    async def lease(self, timeout: float | None = None) -> AsyncIterator[Kernel]:
+        """Borrow a fresh kernel; it is destroyed when the block exits, however it exits.
+
+        Waits for a free slot (at most `max_leases` at once) and a warm kernel; `timeout`
+        bounds that wait (TimeoutError). Raises KernelStartError if kernels keep failing
+        to start, PoolClosedError if the pool is closed.
+        """
+        if not self._started or self._closed:
+            raise PoolClosedError("the pool is closed" if self._closed else "call start() first")
+        async with asyncio.timeout(timeout):
+            await self._slots.acquire()
+            try:
+                kernel = await self._take()
+            except BaseException:
+                self._slots.release()
+                raise
+        try:
+            yield kernel
+        finally:
+            try:
+                self._leased.discard(kernel)
+                # Shielded: a second cancellation must not leave the kernel running.
+                await asyncio.shield(self._dispose_in_background(kernel))
+            finally:
+                self._slots.release()
+
+    async def close(self) -> None:
+        """Shut down every kernel, idle and leased, and stop refilling. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        tasks = [*self._starting, *([self._monitor] if self._monitor else [])]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        kernels = [*self._idle, *self._leased]
+        self._idle.clear()
+        await asyncio.gather(*(self._dispose(k) for k in kernels), return_exceptions=True)
+        await asyncio.gather(*self._disposing, return_exceptions=True)
+        async with self._changed:
+            self._changed.notify_all()
+        await self.launcher.close()
+
+    async def __aenter__(self) -> KernelPool:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- taking and giving back ----------------------------------------------------
+
+    async def _take(self) -> Kernel:
+        self._waiting += 1
+        try:
+            self._fill()
+            async with self._changed:
+                while True:
+                    if self._closed:
+                        raise PoolClosedError("the pool is closed")
+                    while self._idle:
+                        kernel = self._idle.popleft()
+                        try:
+                            alive = await kernel.is_alive()
+                        except BaseException:
+                            self._idle.appendleft(kernel)
+                            raise
+                        if alive:
+                            self._leased.add(kernel)
+                            return kernel
+                        log.warning("idle kernel %s had died; discarding it", kernel.id)
+                        self._dispose_soon(kernel)
+                    if self._consecutive_failures >= LEASE_FAIL_AFTER:
+                        raise KernelStartError(
+                            f"{self._consecutive_failures} kernel starts failed in a row; "
+                            f"last error: {self._last_start_error}"
+                        )
+                    await self._changed.wait()
+        finally:
+            self._waiting -= 1
+            # Replace what was just taken, ahead of the next lease.
+            self._fill()
+
+    def _dispose_soon(self, kernel: Kernel) -> None:
+        task = asyncio.create_task(self._dispose(kernel))
+        self._disposing.add(task)
+        task.add_done_callback(self._disposing.discard)
+
+    async def _dispose_in_background(self, kernel: Kernel) -> None:
+        # A task, so that close() can wait for disposals still running.
+        task = asyncio.create_task(self._dispose(kernel))
+        self._disposing.add(task)
+        task.add_done_callback(self._disposing.discard)
+        await task
+
+    async def _dispose(self, kernel: Kernel) -> None:
+        try:
+            await kernel.shutdown()
+        except Exception:
+            log.exception("shutting down kernel %s failed", kernel.id)
+        await asyncio.to_thread(shutil.rmtree, kernel.work_dir, ignore_errors=True)
+
+    # -- filling -----------------------------------------------------------------
+
+    def _fill(self) -> None:
+        if self._closed or not self._started:
+            return
+        target = max(self.size, self._waiting)
+        for _ in range(target - len(self._idle) - len(self._starting)):
+            task = asyncio.create_task(self._start_one(), name="kernel-pool-start")
+            self._starting.add(task)
+            task.add_done_callback(self._starting.discard)
+
+    async def _start_one(self) -> None:
+        while not self._closed:
+            try:
+                kernel = await self._start_kernel()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self._failed_starts += 1
+                self._consecutive_failures += 1
+                self._last_start_error = exc
+                delay = min(BACKOFF_FIRST_S * 2 ** (self._consecutive_failures - 1), BACKOFF_MAX_S)
+                log.warning("kernel start failed (%s); retrying in %.1f s", exc, delay)
+                async with self._changed:
+                    self._changed.notify_all()
+                await asyncio.sleep(delay)
+                continue
+            self._consecutive_failures = 0
+            self._started_total += 1
+            # Idle and no longer starting in one step, so stats never count a kernel twice.
+            self._idle.append(kernel)
+            current = asyncio.current_task()
+            if current is not None:
+                self._starting.discard(current)
+            async with self._changed:
+                self._changed.notify_all()
+            return
+
+    async def _start_kernel(self) -> Kernel:
+        kernel_id = uuid.uuid4().hex
+        work_dir = self.work_root / kernel_id
+        launched: LaunchedKernel | None = None
+        kernel: Kernel | None = None
+        t0 = time.monotonic()
+        try:
+            await asyncio.to_thread(_make_work_dir, work_dir)
+            async with asyncio.timeout(self.start_timeout):
+                launched = await self.launcher.launch(
+                    kernel_id, work_dir, build_kernel_env(work_dir)
+                )
+                kernel = Kernel(launched, work_dir, interrupt_grace=self.interrupt_grace)
+                await kernel.connect(self.start_timeout)
+                warm = await kernel.execute(
+                    WARMUP_CODE, timeout=None, silent=True, store_history=False
+                )
+            if warm.status != "ok":
+                detail = warm.error.message if warm.error else warm.status
+                raise KernelStartError(f"kernel warm-up failed: {detail}")
+        except BaseException as exc:
+            if kernel is not None:
+                await kernel.shutdown()
+            elif launched is not None:
+                await launched.shutdown()
+            await asyncio.to_thread(shutil.rmtree, work_dir, ignore_errors=True)
+            if isinstance(exc, TimeoutError):
+                raise KernelStartError(
+                    f"kernel not warm within {format_seconds(self.start_timeout)}"
+                ) from exc
+            if isinstance(exc, Exception) and not isinstance(exc, KernelStartError):
+                raise KernelStartError(f"kernel start failed: {exc!r}") from exc
+            raise
+        log.debug("kernel %s warm in %.0f ms", kernel_id, (time.monotonic() - t0) * 1000)
+        return kernel
+
+    async def _watch_idle(self) -> None:
+        # A kernel may die while idle (OOM killer, a stray signal): replace it before a
+        # lease finds out.
+        while True:
+            await asyncio.sleep(IDLE_CHECK_S)
+            for kernel in list(self._idle):
+                if not await kernel.is_alive() and kernel in self._idle:
+                    log.warning("idle kernel %s died; replacing it", kernel.id)
+                    self._idle.remove(kernel)
+                    self._dispose_soon(kernel)
+            self._fill()
+
+
+def _make_work_dir(work_dir: Path) -> None:
+    work_dir.mkdir(mode=0o700)
+    os.chmod(work_dir, 0o700)  # mkdir's mode is filtered by the umask
+    (work_dir / TMP_DIRNAME).mkdir(mode=0o700)

@@ -1,0 +1,58 @@
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import pytest_asyncio
+
+from kernels import KernelPool, LocalLauncher
+
+PoolFactory = Callable[..., KernelPool]
+
+# Short grace so the "kernel ignores the interrupt" path stays fast in tests.
+INTERRUPT_GRACE = 1.0
+
+
+def _kernel_processes() -> set[int]:
+    pids = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if "ipykernel_launcher" in " ".join(child.cmdline()):
+                pids.add(child.pid)
+        except (psutil.NoSuchProcess, psutil.ZombieProcess):
+            continue
+    return pids
+
+
+def _make_pool(work_root: Path, **kwargs: Any) -> KernelPool:
+    options: dict[str, Any] = {
+        "size": 2,
+        "launcher": LocalLauncher(),
+        "start_timeout": 30.0,
+        "interrupt_grace": INTERRUPT_GRACE,
+    }
+    options.update(kwargs)
+    return KernelPool(work_root=work_root, **options)
+
+
+@pytest.fixture
+def kernel_processes() -> Callable[[], set[int]]:
+    """Pids of ipykernel processes descending from this test process."""
+    return _kernel_processes
+
+
+@pytest.fixture
+def make_pool() -> PoolFactory:
+    """KernelPool(work_root, **overrides) with test defaults (size 2, LocalLauncher)."""
+    return _make_pool
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def shared_pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KernelPool]:
+    """One pool per module: every test still leases its own fresh kernel from it."""
+    pool = _make_pool(tmp_path_factory.mktemp("work"))
+    await pool.start()
+    await pool.wait_ready(timeout=30)
+    yield pool
+    await pool.close()
