@@ -17,6 +17,7 @@ from core.runtime import Runtime
 from kernels import Execution, Kernel, KernelPool
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
 from worker.cells import split_cells
+from worker.inputs import InputStager, NoInputs, StagedFile
 from worker.outputs import OutputCollector, result_text
 
 log = logging.getLogger("pyexec.worker")
@@ -28,6 +29,7 @@ class WorkerContext:
 
     runtime: Runtime
     pool: KernelPool
+    inputs: InputStager = field(default_factory=NoInputs)
 
 
 class JobCancelled(Exception):
@@ -49,6 +51,7 @@ class JobRun:
     collector: OutputCollector = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
+    staged: list[StagedFile] = field(default_factory=list)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
@@ -67,6 +70,7 @@ class JobRun:
         last: Execution | None = None
         async with self.ctx.pool.lease() as kernel:
             self.kernel = kernel
+            self.staged = await self.ctx.inputs.stage(self.job, kernel.work_dir)
             for source in sources:
                 remaining = budget - (time.monotonic() - started)
                 if remaining <= 0:

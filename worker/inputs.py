@@ -1,0 +1,54 @@
+"""Placing a job's input files in its kernel's working directory.
+
+The worker asks an `InputStager` for the job's files once a kernel is leased. The stager that
+reads uploaded files from storage belongs with the files API; tests of the worker can stage
+files from a folder of their own with `DirectoryInputs`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from core.models import Job
+
+
+@dataclass(frozen=True)
+class StagedFile:
+    name: str  # the file's name inside the work dir
+    path: Path  # where it is, in the kernel's work dir
+    bytes: int
+    media_type: str
+
+
+class InputStager(Protocol):
+    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]: ...
+
+
+class NoInputs:
+    """For deployments without a file store: a job naming files cannot run."""
+
+    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]:
+        if job.file_ids:
+            raise FileNotFoundError(f"no file store: cannot stage {job.file_ids[0]}")
+        return []
+
+
+class DirectoryInputs:
+    """Files named by `file_ids` are copied from one folder (worker tests)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]:
+        return [await asyncio.to_thread(self._copy, name, work_dir) for name in job.file_ids]
+
+    def _copy(self, name: str, work_dir: Path) -> StagedFile:
+        target = work_dir / Path(name).name
+        shutil.copyfile(self.root / name, target)
+        media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+        return StagedFile(target.name, target, target.stat().st_size, media_type)
