@@ -22,7 +22,7 @@ import json
 import logging
 import re
 from collections import defaultdict, deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -213,10 +213,17 @@ class RedisEvents(JobEvents):
             with contextlib.suppress(RedisError, OSError):
                 await self._pubsub.unsubscribe(channel)
 
-    async def _catch_up(self, job_id: str, inbox: _Inbox) -> None:
+    def _catch_up(self, job_id: str, inbox: _Inbox) -> Coroutine[Any, Any, None]:
+        """Read the log after the inbox's position; live events are held back meanwhile.
+
+        Not a coroutine function: the hold starts now, before the returned coroutine first
+        runs, so that no live event can move the position past an event only the log has.
+        """
         inbox.catching_up += 1
+        return self._read_log(job_id, inbox, inbox.position or (0, 0))
+
+    async def _read_log(self, job_id: str, inbox: _Inbox, start: StreamId) -> None:
         try:
-            start = inbox.position or (0, 0)
             while True:
                 entries = await self._redis.xrange(
                     events_stream(job_id),

@@ -48,10 +48,10 @@ class Settings(BaseSettings):
 
     # The scaled-out deployment (REDIS_URL set): see README, "Deployment: scaled out".
     worker_lease_seconds: float = Field(
-        default=15.0,
+        default=10.0,
         ge=1,
         description="A worker's hold on a running job lasts this long unless renewed; a job "
-        "whose worker died runs again after at most this.",
+        "whose worker died runs again after about twice this.",
     )
     worker_poll_delay: float = Field(
         default=0.1, gt=0, le=5, description="Seconds between a worker's looks at the queue."

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.servers import Server
-from tests.services import PostgresCluster
+from tests.services import PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
@@ -24,6 +24,16 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.cleanup()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test module's own (tests may restart it; it comes back empty)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
 
 
 def _database_url(request: pytest.FixtureRequest, kind: str) -> str | None:

@@ -6,8 +6,9 @@ and the reconciler (see `worker.reconcile`). The same component runs inside `pye
 when `REDIS_URL` is set.
 
 A delivery of a job is handled by `ScaledWorker.run`: take the job's lease (else another live
-worker runs it: skip), then look at the row. `pending` → run it. `running` with no lease held
-→ its worker died: recover it (re-run while attempts are left, else fail it). Final → nothing.
+worker runs it: skip), then look at the row. `pending` → run it. `running` with no lease for a
+whole lease's life → its worker died: recover it (re-run while attempts are left, else fail
+it). Final → nothing.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from arq.worker import func
 from redis.exceptions import RedisError
 
 from core import repository
-from core.models import JobStatus
+from core.models import Job, JobStatus
 from core.redis_client import connect
 from core.redis_keys import QUEUE, RUN_JOB_TASK
 from core.redis_queue import RedisQueue
@@ -58,25 +59,41 @@ class ScaledWorker:
         return self.ctx.runtime
 
     async def run(self, job_id: str) -> None:
-        try:
-            leased = await self.leases.acquire(job_id)
-        except (RedisError, OSError) as exc:
-            raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
-        if not leased:
+        if not await self._lease(job_id):
             log.debug("job %s is held by another worker; skipping this delivery", job_id)
             return
         try:
-            async with self.runtime.db.session() as session:
-                job = await repository.get_job(session, job_id)
+            job = await self._load(job_id)
+            if job is not None and job.status == JobStatus.running.value:
+                # No lease, yet `running`: its worker died, or Redis lost the lease (a restart)
+                # and the live worker re-creates it within a third of its life. Only a lease
+                # that stays away for a whole life means the worker is gone.
+                await self.leases.release(job_id)
+                await asyncio.sleep(self.leases.ttl_ms / 1000)
+                if not await self._lease(job_id):
+                    return
+                job = await self._load(job_id)
+                if (
+                    job is not None
+                    and job.status == JobStatus.running.value
+                    and not await recover_orphan(self.runtime, job)
+                ):
+                    return
             if job is None or JobStatus(job.status).is_final:
-                return
-            if job.status == JobStatus.running.value and not await recover_orphan(
-                self.runtime, job
-            ):
                 return
             await run_job(self.ctx, job_id)
         finally:
             await self.leases.release(job_id)
+
+    async def _lease(self, job_id: str) -> bool:
+        try:
+            return await self.leases.acquire(job_id)
+        except (RedisError, OSError) as exc:
+            raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
+
+    async def _load(self, job_id: str) -> Job | None:
+        async with self.runtime.db.session() as session:
+            return await repository.get_job(session, job_id)
 
 
 async def run_job_task(ctx: dict[str, Any], job_id: str) -> None:
