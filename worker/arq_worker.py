@@ -47,6 +47,7 @@ ARQ_MAX_TRIES = 1_000_000
 LEASE_UNAVAILABLE_RETRY_SECONDS = 1
 SHUTDOWN_SECONDS = 30.0
 RESTART_LOOP_SECONDS = 1.0
+QUIET_SECONDS = 60.0
 
 
 @dataclass
@@ -177,6 +178,9 @@ async def _cancel(task: asyncio.Task[None]) -> None:
 
 
 async def _supervise(worker: Worker) -> None:
+    """Run arq's loop, restarting it after a failure (Redis away); running jobs go on."""
+    loop = asyncio.get_running_loop()
+    quiet_until = 0.0
     while True:
         try:
             await worker.async_run()
@@ -184,5 +188,8 @@ async def _supervise(worker: Worker) -> None:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("arq loop stopped (%s: %s); restarting it", type(exc).__name__, exc)
+            # Once per outage, not once per restart.
+            level = logging.WARNING if loop.time() >= quiet_until else logging.DEBUG
+            log.log(level, "arq loop stopped (%s: %s); restarting it", type(exc).__name__, exc)
+            quiet_until = loop.time() + QUIET_SECONDS
             await asyncio.sleep(RESTART_LOOP_SECONDS)

@@ -93,9 +93,15 @@ class Leases:
 
     async def keep(self) -> None:
         """Renew this worker's leases until cancelled; a Redis outage is waited out."""
+        failing = False
         while True:
             try:
                 await self.renew_all()
+                if failing:
+                    log.warning("job leases renewed again")
+                failing = False
             except (RedisError, OSError) as exc:
-                log.warning("could not renew job leases (%s); retrying", exc)
+                if not failing:
+                    log.warning("could not renew job leases (%s); retrying", exc)
+                failing = True
             await asyncio.sleep(self.renew_every)
