@@ -113,6 +113,8 @@ class RedisEvents(JobEvents):
         self._flusher: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed = False
+        # The pub/sub connection failed and is not back yet.
+        self._down = False
 
     # -- publishing --------------------------------------------------------------------
 
@@ -190,7 +192,8 @@ class RedisEvents(JobEvents):
 
     async def _join(self, job_id: str) -> None:
         channel = events_channel(job_id)
-        if channel in self._joined:
+        if channel in self._joined or self._down:
+            # Joined already, or Redis is away: the reader joins and catches up when it is back.
             return
         confirmation = self._confirmations.get(channel)
         if confirmation is None:
@@ -257,6 +260,7 @@ class RedisEvents(JobEvents):
                 # From here on, `_join` subscribes new channels itself; channels of listeners
                 # that arrived while the subscription above was in flight are sent now.
                 self._pubsub = pubsub
+                self._down = False
                 late = {events_channel(j) for j in self._inboxes} - sent
                 if late:
                     await pubsub.subscribe(*late)
@@ -268,6 +272,7 @@ class RedisEvents(JobEvents):
             except (RedisError, OSError) as exc:
                 if self._pubsub is not None:
                     log.warning("events: lost the Redis pub/sub connection (%s)", exc)
+                self._down = True
             finally:
                 self._pubsub = None
                 self._joined.clear()

@@ -17,13 +17,19 @@ import shlex
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tests.benchmarks.papermill_cold import measure_papermill
 from tests.benchmarks.pyexec_service import measure_pyexec_http
 from tests.benchmarks.raw_kernel import measure_raw_kernel
 from tests.benchmarks.results import Ratio, Row, Samples, format_report
+from tests.benchmarks.scaled_service import (
+    SharedServices,
+    measure_scaled_cancel,
+    measure_scaled_latency,
+    measure_scaled_throughput,
+)
 
 DEFAULT_RUNS = 50
 DEFAULT_SLOW_RUNS = 10
@@ -34,6 +40,7 @@ class BenchContext:
     """What the command line says beyond run counts, for the rows that need it."""
 
     pyexec: list[str] | None = None
+    services: SharedServices = field(default_factory=SharedServices)
 
 
 async def _raw_kernel(runs: int, ctx: BenchContext) -> Samples:
@@ -46,6 +53,22 @@ async def _pyexec_http(runs: int, ctx: BenchContext) -> Samples:
 
 async def _papermill(runs: int, ctx: BenchContext) -> Samples:
     return await measure_papermill(runs)
+
+
+async def _scaled_latency(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_latency(runs, ctx.services)
+
+
+async def _scaled_throughput_1(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_throughput(runs, ctx.services, workers=1)
+
+
+async def _scaled_throughput_2(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_throughput(runs, ctx.services, workers=2)
+
+
+async def _scaled_cancel(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_cancel(runs, ctx.services)
 
 
 @dataclass(frozen=True)
@@ -61,11 +84,17 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("a", "jupyter_client execute 1+1, warm kernel (floor)", _raw_kernel),
     Benchmark("b", "PyExec POST /v1/jobs + GET ?wait, HTTP, warm pool", _pyexec_http),
     Benchmark("c", "papermill one-cell notebook, in-process", _papermill, slow=True),
+    Benchmark("d", "PyExec scaled out: POST + GET ?wait, api + 1 worker", _scaled_latency),
+    Benchmark("e", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
+    Benchmark("f", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
+    Benchmark("g", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
 )
 
 RATIOS: tuple[Ratio, ...] = (
     Ratio("b", "a", "<=", 2.5, why="(PyExec overhead over the floor)"),
     Ratio("c", "b", ">=", 40, why="(speed-up over papermill)"),
+    Ratio("d", "b", "<=", 1.5, why="(scaled-out latency over embedded)"),
+    Ratio("f", "e", ">=", 1.0, why="(2 workers over 1, on this machine's 2 cores)"),
 )
 
 
@@ -105,15 +134,18 @@ async def run(argv: list[str] | None = None) -> int:
     print(_header(), flush=True)
     ctx = BenchContext(pyexec=shlex.split(args.pyexec) if args.pyexec else None)
     rows: list[Row] = []
-    for bench in BENCHMARKS:
-        if bench.key not in args.only:
-            continue
-        runs = args.slow_runs if bench.slow else args.runs
-        print(f"  ({bench.key}) {bench.label}: {runs} runs ...", end="", flush=True)
-        started = time.monotonic()
-        samples = await bench.measure(runs, ctx)
-        print(f" {time.monotonic() - started:.1f} s", flush=True)
-        rows.append(Row(bench.key, bench.label, samples))
+    try:
+        for bench in BENCHMARKS:
+            if bench.key not in args.only:
+                continue
+            runs = args.slow_runs if bench.slow else args.runs
+            print(f"  ({bench.key}) {bench.label}: {runs} runs ...", end="", flush=True)
+            started = time.monotonic()
+            samples = await bench.measure(runs, ctx)
+            print(f" {time.monotonic() - started:.1f} s", flush=True)
+            rows.append(Row(bench.key, bench.label, samples))
+    finally:
+        await ctx.services.close()
     print()
     print(format_report(rows, RATIOS))
     return 0
