@@ -66,6 +66,20 @@ def test_job_of_a_killed_worker_runs_again_on_another(two_workers: Deployment, k
     assert pids[1] in {w.pid for w in dep.live_workers()}
 
 
+def test_worker_stopped_cleanly_hands_its_job_to_another(two_workers: Deployment, key: str) -> None:
+    dep = two_workers
+    tag = f"sigterm-{uuid.uuid4().hex[:8]}"
+    code = dep.marked_code(tag, "import time\ntime.sleep(5)\nprint('ran')")
+    with dep.client(key) as c:
+        job = c.post("/v1/jobs", json={"code": code}).json()
+        [first_pid] = dep.wait_for_runs(tag, 1)
+        dep.worker_with_pid(first_pid).stop()  # SIGTERM: the job goes back to the queue
+        final = wait_final(c, job["id"])
+    assert final["status"] == "completed" and final["result"] == "ran", final
+    pids = dep.wait_for_runs(tag, 2)
+    assert pids[1] != first_pid and pids[1] in {w.pid for w in dep.live_workers()}
+
+
 def test_job_that_loses_its_worker_too_often_fails_with_the_reason(
     two_workers: Deployment, key: str
 ) -> None:
