@@ -16,7 +16,7 @@ from tests.services import RedisServer
 
 # Short lives and intervals, so that recovery happens within a test's patience.
 FAST_RECOVERY = {
-    "PYEXEC_WORKER_LEASE_SECONDS": "3",
+    "PYEXEC_WORKER_LEASE_SECONDS": "4",
     "PYEXEC_RECONCILE_INTERVAL": "1",
     "PYEXEC_WORKER_POLL_DELAY": "0.05",
 }
