@@ -99,13 +99,14 @@ async def check_files(runtime: Runtime, account_id: str, file_ids: list[str]) ->
                 details=[{"field": "file_ids", "problem": f"{file_id} is listed twice"}],
             )
         if other is not None:
+            names = f"'{files[other].filename}' and '{name}'"
+            if files[other].filename == name:
+                names = f"'{name}'"
             raise InvalidRequest(
-                f"Files {other} and {file_id} are both named '{name}': each file is placed in "
-                "the job's working directory under its name, so names must differ. Upload one "
-                "of them again under another name.",
-                details=[
-                    {"field": "file_ids", "problem": f"two files are named '{name}'"},
-                ],
+                f"Files {other} and {file_id} are both named {names}: each file is placed in "
+                "the job's working directory under its name (compared ignoring case), so names "
+                "must differ. Upload one of them again under another name.",
+                details=[{"field": "file_ids", "problem": f"two files are named {names}"}],
             )
         seen[name.casefold()] = file_id
 
