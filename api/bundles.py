@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,8 @@ from core import repository
 from core.models import Job
 from core.runtime import Runtime
 from notebooks import BundleFile, write_bundle
+
+STALE_BUNDLE_SECONDS = 3600
 
 
 async def build_bundle(runtime: Runtime, job: Job, notebook: bytes) -> Path:
@@ -47,7 +51,7 @@ async def build_bundle(runtime: Runtime, job: Job, notebook: bytes) -> Path:
         if _written_by_code(a) and (path := _artifact_path(runtime, job, a)) is not None
     ]
     target = storage.scratch_dir() / f"bundle-{uuid.uuid4().hex}.zip"
-    await asyncio.to_thread(target.parent.mkdir, parents=True, exist_ok=True)
+    await asyncio.to_thread(_prepare_scratch, target.parent)
     try:
         await asyncio.to_thread(
             write_bundle,
@@ -62,6 +66,16 @@ async def build_bundle(runtime: Runtime, job: Job, notebook: bytes) -> Path:
         target.unlink(missing_ok=True)
         raise
     return target
+
+
+def _prepare_scratch(directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    # A download the client abandoned never runs its clean-up task: sweep what it left.
+    cutoff = time.time() - STALE_BUNDLE_SECONDS
+    for stale in directory.glob("bundle-*.zip"):
+        with contextlib.suppress(FileNotFoundError):
+            if stale.stat().st_mtime < cutoff:
+                stale.unlink()
 
 
 def _written_by_code(artifact: dict[str, Any]) -> bool:

@@ -10,7 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-TEXT_CAP_BYTES = 100_000
+TEXT_CAP_BYTES = 100_000  # per cell, over all its text outputs
+MAX_OUTPUTS_PER_CELL = 200
 # What a notebook keeps of one output's text: more than the job JSON (analysts scroll), but
 # a cell printing 50 MB must not make a notebook JupyterLab cannot open.
 NOTEBOOK_TEXT_CAP_BYTES = 1_000_000
@@ -142,24 +143,24 @@ class ImageArtifact:
 
 @dataclass
 class OutputCollector:
-    """Accumulates one job's outputs across cells; images become numbered artifacts."""
+    """Accumulates one job's outputs across cells; images become numbered artifacts.
+
+    Each cell has a text budget (TEXT_CAP_BYTES over all its text, HTML, markdown and JSON)
+    and keeps at most MAX_OUTPUTS_PER_CELL outputs: a cell that displays in a loop cannot
+    make the job's JSON unbounded. What is left out is counted in one `notice` per cell.
+    An error is always kept.
+    """
 
     job_id: str
     outputs: list[dict[str, Any]] = field(default_factory=list)
     images: list[ImageArtifact] = field(default_factory=list)
+    _text_left: dict[int, int] = field(default_factory=dict)
+    _kept: dict[int, int] = field(default_factory=dict)
+    _left_out: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, cell: int, output: dict[str, Any]) -> None:
         kind = output.get("output_type")
-        if kind == "stream":
-            self.outputs.append(
-                {
-                    "cell": cell,
-                    "type": "text",
-                    "name": output.get("name", "stdout"),
-                    "text": cap_text(_text(output.get("text", ""))),
-                }
-            )
-        elif kind == "error":
+        if kind == "error":
             self.outputs.append(
                 {
                     "cell": cell,
@@ -169,20 +170,52 @@ class OutputCollector:
                     "traceback": cap_text(strip_ansi("\n".join(output.get("traceback", [])))),
                 }
             )
-        elif kind in ("execute_result", "display_data"):
+            return
+        if kind not in ("stream", "execute_result", "display_data"):
+            return
+        if self._kept.get(cell, 0) >= MAX_OUTPUTS_PER_CELL:
+            self._leave_out(cell)
+            return
+        if kind == "stream":
+            text = self._cap(cell, _text(output.get("text", "")))
+            self._keep(
+                {"cell": cell, "type": "text", "name": output.get("name", "stdout"), "text": text}
+            )
+        else:
             self._add_rich(cell, output.get("data") or {}, output.get("metadata") or {})
 
     def note(self, cell: int, text: str) -> None:
         """A message of PyExec's own about the job (e.g. an artifact left out)."""
         self.outputs.append({"cell": cell, "type": "text", "name": "notice", "text": text})
 
+    def _keep(self, output: dict[str, Any]) -> None:
+        self._kept[output["cell"]] = self._kept.get(output["cell"], 0) + 1
+        self.outputs.append(output)
+
+    def _leave_out(self, cell: int) -> None:
+        notice = self._left_out.get(cell)
+        if notice is None:
+            notice = {"cell": cell, "type": "text", "name": "notice", "left_out": 0}
+            self._left_out[cell] = notice
+            self.outputs.append(notice)
+        notice["left_out"] += 1
+        notice["text"] = (
+            f"… [{notice['left_out']} more outputs of this cell left out: a cell keeps at most "
+            f"{MAX_OUTPUTS_PER_CELL}]"
+        )
+
+    def _cap(self, cell: int, text: str) -> str:
+        """`text` within what is left of the cell's text budget, with the marker if cut."""
+        left = self._text_left.get(cell, TEXT_CAP_BYTES)
+        capped = cap_text(text, left)
+        self._text_left[cell] = max(0, left - len(text.encode(errors="surrogatepass")))
+        return capped.removeprefix("\n") if left == 0 else capped
+
     def _add_rich(self, cell: int, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         if TABLE_MIME in data and isinstance(data[TABLE_MIME], dict):
             table_meta = metadata.get(TABLE_MIME)
             total = table_meta.get("total_rows") if isinstance(table_meta, dict) else None
-            self.outputs.append(
-                {"cell": cell, "type": "table", **table_of(data[TABLE_MIME], total)}
-            )
+            self._keep({"cell": cell, "type": "table", **table_of(data[TABLE_MIME], total)})
             return
         for mime, ext in IMAGE_MIMES.items():
             if mime in data:
@@ -191,7 +224,7 @@ class OutputCollector:
                     continue
                 name = f"figure-{len(self.images) + 1}.{ext}"
                 self.images.append(ImageArtifact(name, mime, image))
-                self.outputs.append(
+                self._keep(
                     {
                         "cell": cell,
                         "type": "image",
@@ -202,26 +235,20 @@ class OutputCollector:
                 )
                 return
         if "text/html" in data:
-            self.outputs.append(
-                {"cell": cell, "type": "html", "html": cap_text(_text(data["text/html"]))}
+            self._keep(
+                {"cell": cell, "type": "html", "html": self._cap(cell, _text(data["text/html"]))}
             )
         elif "application/json" in data:
-            self.outputs.append(
-                {"cell": cell, "type": "json", **_json_of(data["application/json"])}
-            )
+            left = self._text_left.get(cell, TEXT_CAP_BYTES)
+            value = _json_of(data["application/json"], left)
+            self._text_left[cell] = max(0, left - value.pop("size"))
+            self._keep({"cell": cell, "type": "json", **value})
         elif "text/markdown" in data:
-            self.outputs.append(
-                {"cell": cell, "type": "markdown", "text": cap_text(_text(data["text/markdown"]))}
-            )
+            text = self._cap(cell, _text(data["text/markdown"]))
+            self._keep({"cell": cell, "type": "markdown", "text": text})
         elif "text/plain" in data:
-            self.outputs.append(
-                {
-                    "cell": cell,
-                    "type": "text",
-                    "name": "result",
-                    "text": cap_text(_text(data["text/plain"])),
-                }
-            )
+            text = self._cap(cell, _text(data["text/plain"]))
+            self._keep({"cell": cell, "type": "text", "name": "result", "text": text})
 
     def artifact_url(self, name: str) -> str:
         return f"/v1/jobs/{self.job_id}/artifacts/{name}"
@@ -266,12 +293,12 @@ def _image_bytes(mime: str, payload: Any) -> bytes | None:
         return None
 
 
-def _json_of(value: Any) -> dict[str, Any]:
+def _json_of(value: Any, limit: int) -> dict[str, Any]:
     safe = json_safe(value)
-    size = len(json.dumps(safe))
-    if size > TEXT_CAP_BYTES:
-        return {"json": None, "truncated": True, "bytes": size}
-    return {"json": safe}
+    size = len(json.dumps(safe).encode())
+    if size > limit:
+        return {"json": None, "truncated": True, "bytes": size, "size": size}
+    return {"json": safe, "size": size}
 
 
 def table_of(resource: dict[str, Any], total_rows: int | None = None) -> dict[str, Any]:

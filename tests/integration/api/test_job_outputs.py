@@ -289,12 +289,18 @@ def test_files_in_dot_dirs_and_symlinks_are_not_artifacts(client: httpx.Client) 
         "os.makedirs('.secret', exist_ok=True); open('.secret/k', 'w').write('k')\n"
         "open('.hidden', 'w').write('h')\n"
         "os.symlink('/etc/passwd', 'passwd')\n"
-        "open('kept.txt', 'w').write('kept')"
+        "open('kept.txt', 'w').write('kept')\n"
+        "open('my report é.txt', 'w').write('é')"
     )
     job = _job(client, {"code": code})
     assert job["status"] == "completed", job
-    assert [a["name"] for a in job["artifacts"]] == ["kept.txt"]
+    assert [a["name"] for a in job["artifacts"]] == ["kept.txt", "my report é.txt"]
     assert job["artifacts"][0]["media_type"] == "text/plain"
+    spaced = job["artifacts"][1]
+    assert spaced["url"] == f"/v1/jobs/{job['id']}/artifacts/my%20report%20%C3%A9.txt"
+    resp = client.get(spaced["url"])
+    assert resp.content == "é".encode()
+    assert resp.headers["content-disposition"].endswith("filename*=UTF-8''my%20report%20%C3%A9.txt")
 
 
 def test_delete_removes_the_job_and_its_bytes(server: Server, client: httpx.Client) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from worker.artifacts import ArtifactBudget, find_written_files
 from worker.outputs import (
+    MAX_OUTPUTS_PER_CELL,
     NOTEBOOK_TEXT_CAP_BYTES,
     TABLE_MIME,
     TEXT_CAP_BYTES,
@@ -65,9 +66,36 @@ def test_big_json_output_is_not_stored_whole() -> None:
     collector = OutputCollector("j")
     big = {"k": "v" * (TEXT_CAP_BYTES + 10)}
     collector.add(1, {"output_type": "display_data", "data": {"application/json": big}})
-    collector.add(1, {"output_type": "display_data", "data": {"application/json": {"a": 1}}})
+    collector.add(2, {"output_type": "display_data", "data": {"application/json": {"a": 1}}})
     assert collector.outputs[0]["json"] is None and collector.outputs[0]["truncated"] is True
     assert collector.outputs[1]["json"] == {"a": 1}
+
+
+def test_a_cells_text_shares_one_budget() -> None:
+    collector = OutputCollector("j")
+    collector.add(1, {"output_type": "stream", "name": "stdout", "text": "a" * 60_000})
+    collector.add(1, {"output_type": "stream", "name": "stderr", "text": "b" * 60_000})
+    collector.add(1, {"output_type": "execute_result", "data": {"text/plain": "c" * 10}})
+    collector.add(2, {"output_type": "stream", "name": "stdout", "text": "d" * 10})
+    first, second, third, other = collector.outputs
+    assert first["text"] == "a" * 60_000
+    assert second["text"].startswith("b" * 40_000 + "\n… [output truncated: 20000 more bytes]")
+    assert third["text"] == "… [output truncated: 10 more bytes]"
+    assert other["text"] == "d" * 10
+    total = sum(len(o["text"].encode()) for o in collector.outputs if o["cell"] == 1)
+    assert total < TEXT_CAP_BYTES + 200
+
+
+def test_a_cell_keeps_a_bounded_number_of_outputs_and_its_error() -> None:
+    collector = OutputCollector("j")
+    for i in range(MAX_OUTPUTS_PER_CELL + 50):
+        collector.add(1, {"output_type": "display_data", "data": {"text/markdown": f"{i}"}})
+    collector.add(1, {"output_type": "error", "ename": "E", "evalue": "v", "traceback": []})
+    kept = [o for o in collector.outputs if o["type"] == "markdown"]
+    assert len(kept) == MAX_OUTPUTS_PER_CELL
+    notice = next(o for o in collector.outputs if o.get("name") == "notice")
+    assert notice["text"].startswith("… [50 more outputs of this cell left out")
+    assert collector.outputs[-1]["type"] == "error"
 
 
 def test_rich_types_in_order_of_preference() -> None:
