@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import jobs, service
+from api.routes import files, job_files, jobs, service
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -50,6 +50,8 @@ def create_app(
     install_error_handlers(app)
     app.include_router(service.router)
     app.include_router(jobs.router)
+    app.include_router(job_files.router)
+    app.include_router(files.router)
     _document_errors_as_400(app)
     return app
 

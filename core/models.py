@@ -19,6 +19,10 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+def new_file_id() -> str:
+    return f"file_{uuid.uuid4().hex}"
+
+
 class Plan(enum.StrEnum):
     free = "free"
     pro = "pro"
@@ -106,3 +110,20 @@ class Job(SQLModel, table=True):
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     attempts: int = 0
     cancel_requested: bool = False
+
+
+class File(SQLModel, table=True):
+    """An uploaded file; its bytes live in storage under its id."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_account_created", "account_id", "created_at"),)
+
+    id: str = Field(default_factory=new_file_id, primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    filename: str = Field(max_length=255)
+    bytes: int
+    media_type: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

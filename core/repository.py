@@ -8,11 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.models import FINAL_STATUSES, Account, ApiKey, Job, JobStatus, utcnow
+from core.models import FINAL_STATUSES, Account, ApiKey, File, Job, JobStatus, utcnow
 
 # ---- accounts and keys ---------------------------------------------------------------
 
@@ -68,8 +68,8 @@ async def get_job(session: AsyncSession, job_id: str, account_id: str | None = N
     return job
 
 
-def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+def encode_cursor(row: Job | File) -> str:
+    raw = json.dumps([row.created_at.isoformat(), row.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -168,3 +168,70 @@ async def requeue_job(session: AsyncSession, job_id: str, *, refund_attempt: boo
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.running.value)
         .values(**values)
     )
+
+
+async def delete_job(session: AsyncSession, job_id: str) -> bool:
+    """Delete a job that has ended; a pending or running job is left alone (False)."""
+    result = await session.exec(
+        delete(Job).where(  # type: ignore[call-overload]
+            col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES])
+        )
+    )
+    return bool(result.rowcount)
+
+
+# ---- files ---------------------------------------------------------------------------
+
+
+async def add_file(session: AsyncSession, file: File) -> File:
+    session.add(file)
+    await session.flush()
+    return file
+
+
+async def get_file(session: AsyncSession, file_id: str, account_id: str) -> File | None:
+    file = await session.get(File, file_id)
+    if file is None or file.account_id != account_id:
+        return None
+    return file
+
+
+async def get_files(
+    session: AsyncSession, file_ids: Sequence[str], account_id: str
+) -> dict[str, File]:
+    """The account's files among `file_ids`, by id; ids of other accounts are simply absent."""
+    if not file_ids:
+        return {}
+    result = await session.exec(
+        select(File).where(col(File.id).in_(list(file_ids)), File.account_id == account_id)
+    )
+    return {f.id: f for f in result.all()}
+
+
+async def list_files(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> list[File]:
+    query = select(File).where(File.account_id == account_id)
+    if after is not None:
+        created, file_id = after
+        query = query.where(
+            or_(
+                col(File.created_at) < created,
+                and_(col(File.created_at) == created, col(File.id) < file_id),
+            )
+        )
+    query = query.order_by(col(File.created_at).desc(), col(File.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def delete_file(session: AsyncSession, file_id: str, account_id: str) -> bool:
+    result = await session.exec(
+        delete(File).where(  # type: ignore[call-overload]
+            col(File.id) == file_id, col(File.account_id) == account_id
+        )
+    )
+    return bool(result.rowcount)

@@ -46,6 +46,18 @@ class Settings(BaseSettings):
     )
     wait_poll_interval: float = Field(default=0.5, gt=0)
 
+    max_upload_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        description="Largest upload accepted (until plans set a limit per account).",
+    )
+    artifact_max_files: int = Field(
+        default=100, ge=0, description="Artifacts kept per job: figures, then written files."
+    )
+    artifact_max_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=0, description="Bytes of artifacts kept per job."
+    )
+
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY"), repr=False
     )

@@ -12,6 +12,7 @@ from core import repository
 from core.models import JobStatus
 from core.queue import InProcessQueue
 from core.runtime import Runtime
+from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.run import WorkerContext, run_job
 
@@ -72,7 +73,7 @@ async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
         return pool.ready
 
     runtime.readiness["kernel_pool"] = pool_ready
-    ctx = WorkerContext(runtime=runtime, pool=pool)
+    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime))
     consumers: list[asyncio.Task[None]] = []
     try:
         await recover(runtime)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Response
@@ -10,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
+from api.downloads import download_name
 from api.errors import Conflict, InvalidRequest, NotFound
 from api.jobs import check_files, check_submission, derive_title, load_job, wait_for_final
 from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName
@@ -155,10 +155,5 @@ async def get_notebook(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Re
     return Response(
         data,
         media_type="application/x-ipynb+json",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(job)}.ipynb"'},
+        headers={"Content-Disposition": f'attachment; filename="{download_name(job)}.ipynb"'},
     )
-
-
-def _filename(job: Job) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", job.title.lower()).strip("-")[:60] or "job"
-    return f"{slug}-{job.id[:8]}"
