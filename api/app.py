@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.auth import AuthenticationMiddleware
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import jobs, service
+from api.routes import api_keys, jobs, service
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -45,11 +46,13 @@ def create_app(
         "Every /v1 request carries `Authorization: Bearer <key>`.",
         lifespan=lifespan,
     )
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(service.router)
     app.include_router(jobs.router)
+    app.include_router(api_keys.router)
     _document_errors_as_400(app)
     return app
 
