@@ -65,7 +65,7 @@ def _document_errors_as_400(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        for path in schema.get("paths", {}).values():
+        for route, path in schema.get("paths", {}).items():
             for operation in path.values():
                 responses = operation.get("responses", {})
                 if responses.pop("422", None) is not None and "400" not in responses:
@@ -77,6 +77,12 @@ def _document_errors_as_400(app: FastAPI) -> None:
                             }
                         },
                     }
+                if route.startswith("/v1/"):
+                    # Authentication and the daily quota sit in front of every /v1 operation.
+                    responses.setdefault("401", _error("Missing, invalid or revoked API key"))
+                    responses.setdefault(
+                        "429", _error("Daily request limit reached; see Retry-After")
+                    )
         schemas = schema.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
@@ -84,3 +90,10 @@ def _document_errors_as_400(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }
