@@ -71,7 +71,7 @@ async def touch_api_key_if_stale(
         update(ApiKey)  # type: ignore[call-overload]
         .where(
             col(ApiKey.id) == key_id,
-            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) < stale_before),
+            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= stale_before),
         )
         .values(last_used_at=now)
     )

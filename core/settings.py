@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
@@ -16,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 KernelBackend = Literal["local", "forkserver", "gateway"]
 PlanName = Literal["free", "pro", "business"]
@@ -122,11 +124,18 @@ def load_settings(**overrides: object) -> Settings:
     """Read and validate the environment; a bad value raises `SettingsError` naming it."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticSettingsError as exc:
+        # A JSON-valued variable that is not JSON never reaches validation.
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = _env_name(found.group(1)) if found else "a variable"
+        raise SettingsError(f"invalid configuration: {name}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"{_env_name(field)}: {err['msg']} (got {err.get('input')!r})")
+            where = ".".join(str(part) for part in err["loc"][1:])
+            name = _env_name(field) + (f" ({where})" if where else "")
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
 
 
