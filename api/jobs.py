@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import re
 
-from api.errors import InvalidRequest, NotFound
+from api.errors import Forbidden, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
 from core.events import STATUS
 from core.models import Job, JobStatus
+from core.plans import PlanLimits
 from core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
@@ -66,16 +67,22 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
             "Follow-up jobs ('parent_job_id') are not supported by this server yet.",
             details=[{"field": "parent_job_id", "problem": "not supported yet"}],
         )
-    if body.timeout_seconds is not None and body.timeout_seconds > runtime.settings.job_max_timeout:
-        raise InvalidRequest(
-            f"'timeout_seconds' is over this server's cap of {runtime.settings.job_max_timeout} s.",
-            details=[
-                {
-                    "field": "timeout_seconds",
-                    "problem": f"at most {runtime.settings.job_max_timeout}",
-                }
-            ],
+
+
+def check_plan(body: JobCreate, limits: PlanLimits) -> None:
+    """What the account's plan does not allow is 403, naming the limit."""
+    cap = limits.max_job_timeout
+    if body.timeout_seconds is not None and body.timeout_seconds > cap:
+        raise Forbidden(
+            f"'timeout_seconds' of {body.timeout_seconds} is over the {limits.plan} plan's cap "
+            f"of {cap} s.",
+            details=[{"field": "timeout_seconds", "problem": f"at most {cap} on this plan"}],
         )
+
+
+def job_timeout(body: JobCreate, limits: PlanLimits, default: int) -> int:
+    # The server's default budget never exceeds what the plan allows.
+    return body.timeout_seconds or min(default, limits.max_job_timeout)
 
 
 async def check_files(runtime: Runtime, account_id: str, file_ids: list[str]) -> None:

@@ -17,8 +17,6 @@ from starlette.requests import ClientDisconnect, Request
 
 from api.errors import InvalidRequest, PayloadTooLarge
 from core.files import detect_media_type, human_bytes, sanitize_filename
-from core.models import Account
-from core.settings import Settings
 from core.storage import IncomingFile, Storage, UploadTooLarge
 
 FILE_FIELD = "file"
@@ -26,11 +24,6 @@ FILE_FIELD = "file"
 MULTIPART_SLACK_BYTES = 64 * 1024
 MAX_PART_HEADERS = 16
 MAX_HEADER_BYTES = 8 * 1024
-
-
-def upload_limit_for(account: Account, settings: Settings) -> int:
-    """The largest file `account` may upload, in bytes. The one place that decides it."""
-    return settings.max_upload_bytes
 
 
 @dataclass

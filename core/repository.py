@@ -5,14 +5,25 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.models import FINAL_STATUSES, Account, ApiKey, File, Job, JobStatus, utcnow
+from core.models import (
+    FINAL_STATUSES,
+    Account,
+    ApiKey,
+    File,
+    IdempotencyKey,
+    Job,
+    JobStatus,
+    RequestCount,
+    utcnow,
+)
 
 # ---- accounts and keys ---------------------------------------------------------------
 
@@ -52,6 +63,109 @@ async def touch_api_key(session: AsyncSession, key_id: str, when: datetime) -> N
     await session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))  # type: ignore[call-overload]
 
 
+async def touch_api_key_if_stale(
+    session: AsyncSession, key_id: str, now: datetime, stale_before: datetime
+) -> None:
+    """Set last_used_at unless it was set after `stale_before`: one conditional write, so that
+    concurrent requests of one key do not all write."""
+    await session.exec(
+        update(ApiKey)  # type: ignore[call-overload]
+        .where(
+            col(ApiKey.id) == key_id,
+            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= stale_before),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def set_account_plan(session: AsyncSession, account_id: str, plan: str) -> None:
+    await session.exec(
+        update(Account).where(col(Account.id) == account_id).values(plan=plan)  # type: ignore[call-overload]
+    )
+
+
+async def list_api_keys(session: AsyncSession, account_id: str) -> list[ApiKey]:
+    """The account's active keys, newest first."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.account_id == account_id, col(ApiKey.revoked_at).is_(None))
+        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
+    )
+    return list((await session.exec(query)).all())
+
+
+async def revoke_api_key(
+    session: AsyncSession, key_id: str, when: datetime, account_id: str | None = None
+) -> bool:
+    """Revoke an active key (of `account_id`, when given); False if there is no such key."""
+    query = update(ApiKey).where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
+    if account_id is not None:
+        query = query.where(col(ApiKey.account_id) == account_id)
+    result = await session.exec(query.values(revoked_at=when))  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+# ---- daily request counters ----------------------------------------------------------
+
+
+async def count_request(
+    session: AsyncSession, account_id: str, day: date, limit: int
+) -> int | None:
+    """Count one request of `account_id` on `day` unless `limit` were already counted.
+
+    One atomic statement (an upsert whose update only happens under the limit), never a read
+    then a write: with N left and M > N concurrent callers, exactly N get a count. Returns the
+    new count, or None when the limit had been reached.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"no atomic request counter for {dialect}")
+    table = RequestCount.__table__  # type: ignore[attr-defined]
+    stmt = (
+        insert(table)
+        .values(account_id=account_id, day=day, count=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.account_id, table.c.day],
+            set_={"count": table.c.count + 1},
+            where=table.c.count < limit,
+        )
+        .returning(table.c.count)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return result.scalar_one_or_none()
+
+
+# ---- idempotency keys ----------------------------------------------------------------
+
+
+async def find_idempotency_key(
+    session: AsyncSession, account_id: str, key: str
+) -> IdempotencyKey | None:
+    result = await session.exec(
+        select(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.key == key
+        )
+    )
+    return result.first()
+
+
+async def add_idempotency_key(session: AsyncSession, record: IdempotencyKey) -> None:
+    """Raises IntegrityError if the account already holds this key (a concurrent request)."""
+    session.add(record)
+    await session.flush()
+
+
+async def delete_idempotency_keys_before(
+    session: AsyncSession, account_id: str, before: datetime
+) -> None:
+    await session.exec(
+        delete(IdempotencyKey).where(  # type: ignore[call-overload]
+            col(IdempotencyKey.account_id) == account_id, col(IdempotencyKey.created_at) < before
+        )
+    )
+
+
 # ---- jobs ----------------------------------------------------------------------------
 
 
@@ -66,6 +180,17 @@ async def get_job(session: AsyncSession, job_id: str, account_id: str | None = N
     if job is None or (account_id is not None and job.account_id != account_id):
         return None
     return job
+
+
+async def job_owner_plan(session: AsyncSession, job_id: str) -> tuple[str, str] | None:
+    """(account id, plan) of the job's account; None if there is no such job."""
+    result = await session.exec(
+        select(Account.id, Account.plan)
+        .join(Job, col(Job.account_id) == col(Account.id))
+        .where(col(Job.id) == job_id)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row is not None else None
 
 
 def encode_cursor(row: Job | File) -> str:

@@ -12,7 +12,7 @@ from api.deps import RuntimeDep
 from api.downloads import UNTRUSTED_HEADERS, content_disposition
 from api.errors import InvalidRequest, NotFound
 from api.schemas import ErrorBody, FileList, FileOut
-from api.uploads import receive_upload, upload_limit_for
+from api.uploads import receive_upload
 from core import repository
 from core.models import File, new_file_id
 from core.runtime import Runtime
@@ -60,7 +60,7 @@ UPLOAD_BODY = {
     "and the name. Over the upload limit: `413`, and nothing is kept.",
 )
 async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep) -> JSONResponse:
-    limit = upload_limit_for(caller.account, runtime.settings)
+    limit = caller.limits.max_upload_bytes
     received = await receive_upload(request, runtime.storage, limit)
     incoming = received.incoming
     file = File(

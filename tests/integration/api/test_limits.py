@@ -3,6 +3,7 @@ upload is tested without sending 2 GB."""
 
 from __future__ import annotations
 
+import json
 import socket
 import time
 from collections.abc import Iterator
@@ -31,7 +32,7 @@ def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     srv = Server(
         Path(tmp_path_factory.mktemp("pyexec-limits")),
         {
-            "PYEXEC_MAX_UPLOAD_BYTES": str(LIMIT),
+            "PYEXEC_PLANS": json.dumps({"business": {"max_upload_bytes": LIMIT}}),
             "PYEXEC_ARTIFACT_MAX_FILES": "3",
             "PYEXEC_ARTIFACT_MAX_BYTES": "300000",
             "PYEXEC_KERNEL_POOL_SIZE": "1",
