@@ -1,7 +1,7 @@
 """files: uploaded files of an account (their bytes live in storage under the id)
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-12-01 09:00:00.000000
 """
 
