@@ -219,3 +219,10 @@ class FileOut(BaseModel):
 class FileList(BaseModel):
     data: list[FileOut]
     next_cursor: str | None
+
+
+# A download whose media type is the stored file's own (any type at all).
+BINARY_CONTENT: dict[str, Any] = {
+    "description": "The bytes, served with their detected media type",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+}

@@ -11,7 +11,7 @@ from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.downloads import UNTRUSTED_HEADERS, content_disposition
 from api.errors import InvalidRequest, NotFound
-from api.schemas import ErrorBody, FileList, FileOut
+from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut
 from api.uploads import receive_upload
 from core import repository
 from core.models import File, new_file_id
@@ -128,7 +128,8 @@ async def get_file(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> File
 
 @router.get(
     "/{file_id}/content",
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    response_class=Response,
+    responses={200: BINARY_CONTENT, **ERRORS},
     summary="Download a file's bytes",
 )
 async def get_file_content(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> Response:

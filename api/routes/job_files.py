@@ -17,7 +17,7 @@ from api.deps import RuntimeDep
 from api.downloads import HTML_PAGE_CSP, UNTRUSTED_HEADERS, content_disposition, download_name
 from api.errors import Conflict, NotFound
 from api.jobs import load_job
-from api.schemas import ErrorBody
+from api.schemas import BINARY_CONTENT, ErrorBody
 from core import repository
 from core.models import Job, JobStatus
 from core.runtime import Runtime
@@ -99,7 +99,8 @@ async def get_bundle(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Resp
 
 @router.get(
     "/{job_id}/artifacts/{name:path}",
-    responses={200: {"content": {"application/octet-stream": {}}}, **ERRORS},
+    response_class=Response,
+    responses={200: BINARY_CONTENT, **ERRORS},
     summary="Download one artifact (a plot, a file the job wrote)",
 )
 async def get_artifact(job_id: str, name: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
