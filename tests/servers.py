@@ -17,8 +17,12 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
 # `python -m pyexec` from the checkout, so that a test runs the code beside it.
@@ -109,16 +113,37 @@ class PyExecProcess:
             os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(timeout=10)
 
-    def create_key(self, email: str, plan: str = "business") -> str:
+    def settings(self) -> Settings:
+        """The settings this process reads its database from (SQLite or PostgreSQL)."""
         from core.settings import load_settings
-        from pyexec.admin import create_key
 
         overrides: dict[str, object] = {"data_dir": self.data_dir}
         if self.database_url:
             overrides["database_url"] = self.database_url
-        settings = load_settings(**overrides)
-        _, plaintext = asyncio.run(create_key(settings, email, plan, "test"))
+        return load_settings(**overrides)
+
+    def create_key(self, email: str, plan: str = "business") -> str:
+        from pyexec.admin import create_key
+
+        _, plaintext = asyncio.run(create_key(self.settings(), email, plan, "test"))
         return plaintext
+
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """Run one SQL query on this process's database (either kind); the rows as dicts."""
+        from sqlalchemy import text
+
+        from core.db import Database
+
+        async def query() -> list[dict[str, Any]]:
+            db = Database(self.settings().db_url)
+            try:
+                async with db.engine.connect() as conn:
+                    result = await conn.execute(text(sql), params)
+                    return [dict(row._mapping) for row in result]
+            finally:
+                await db.dispose()
+
+        return asyncio.run(query())
 
 
 @dataclass

@@ -27,10 +27,13 @@ from redis.exceptions import RedisError
 
 from core import repository
 from core.models import Job, JobStatus
+from core.plans import plan_table
 from core.redis_client import connect
 from core.redis_keys import QUEUE, RUN_JOB_TASK
 from core.redis_queue import RedisQueue
 from core.runtime import Runtime
+from core.settings import Settings
+from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.leases import Leases, new_worker_id
 from worker.reconcile import Reconciler, recover_orphan
@@ -124,13 +127,15 @@ async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
 
     runtime.readiness["kernel_pool"] = pool_ready
     leases = Leases(queue.redis, new_worker_id(), settings.worker_lease_seconds)
-    scaled = ScaledWorker(WorkerContext(runtime=runtime, pool=pool), leases)
+    scaled = ScaledWorker(
+        WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime)), leases
+    )
     worker = Worker(
         functions=[
             func(
                 run_job_task,
                 name=RUN_JOB_TASK,
-                timeout=settings.job_max_timeout + ARQ_TIMEOUT_MARGIN_SECONDS,
+                timeout=_longest_job(settings) + ARQ_TIMEOUT_MARGIN_SECONDS,
                 keep_result=0,
                 max_tries=ARQ_MAX_TRIES,
             )
@@ -169,6 +174,10 @@ async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
         for task in background:
             await _cancel(task)
         await pool.close()
+
+
+def _longest_job(settings: Settings) -> int:
+    return max(limits.max_job_timeout for limits in plan_table(settings))
 
 
 async def _cancel(task: asyncio.Task[None]) -> None:
