@@ -11,6 +11,7 @@ the stream ends. The database decides what is final: if the log no longer holds 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from fastapi.responses import StreamingResponse
 
 from api.auth import Caller
 from api.deps import RuntimeDep
-from api.errors import InvalidRequest
+from api.errors import InvalidRequest, NotFound
 from api.jobs import load_job
 from api.routes.jobs import ERRORS, JobsRead, job_out
 from core.events import BEGINNING, Event, is_final_status_event
@@ -75,6 +76,16 @@ async def job_events(
 
 
 async def _stream(runtime: Runtime, job: Job, caller: Caller, since: str) -> AsyncIterator[str]:
+    # aclosing: a client that hangs up ends the subscription now, not when collected.
+    async with contextlib.aclosing(_frames(runtime, job, caller, since)) as frames:
+        try:
+            async for frame in frames:
+                yield frame
+        except NotFound:
+            return  # the job was deleted meanwhile: the stream just ends
+
+
+async def _frames(runtime: Runtime, job: Job, caller: Caller, since: str) -> AsyncIterator[str]:
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
     loop = asyncio.get_running_loop()
     async with runtime.events.subscribe(job.id, since=since) as inbox:
