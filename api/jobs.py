@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import re
 
-from api.errors import InvalidRequest, NotFound
+from api.errors import Conflict, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
 from core.events import STATUS
@@ -54,17 +54,10 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
         raise InvalidRequest(
             "'prompt' is empty.", details=[{"field": "prompt", "problem": "must not be blank"}]
         )
-    if body.prompt is not None:
+    if body.parent_job_id is not None and not body.parent_job_id.strip():
         raise InvalidRequest(
-            "Prompt jobs need an LLM, and this server has none configured yet: send 'code' "
-            "instead, or set OPENAI_API_KEY / OPENAI_BASE_URL and PYEXEC_LLM_MODEL once the "
-            "analyst agent is available.",
-            details=[{"field": "prompt", "problem": "no LLM provider is available"}],
-        )
-    if body.parent_job_id is not None:
-        raise InvalidRequest(
-            "Follow-up jobs ('parent_job_id') are not supported by this server yet.",
-            details=[{"field": "parent_job_id", "problem": "not supported yet"}],
+            "'parent_job_id' is empty.",
+            details=[{"field": "parent_job_id", "problem": "must not be blank"}],
         )
     if body.timeout_seconds is not None and body.timeout_seconds > runtime.settings.job_max_timeout:
         raise InvalidRequest(
@@ -75,6 +68,22 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
                     "problem": f"at most {runtime.settings.job_max_timeout}",
                 }
             ],
+        )
+
+
+async def check_parent(runtime: Runtime, account_id: str, parent_job_id: str | None) -> None:
+    """A follow-up continues where its parent ended: the parent must be this account's, and
+    final (its notebook is what the follow-up replays)."""
+    if parent_job_id is None:
+        return
+    async with runtime.db.session() as session:
+        parent = await repository.get_job(session, parent_job_id, account_id)
+    if parent is None:
+        raise NotFound(f"No such job: {parent_job_id} (parent_job_id)")
+    if not JobStatus(parent.status).is_final:
+        raise Conflict(
+            f"The parent job {parent_job_id} is still {parent.status}; submit the follow-up "
+            "once it has ended."
         )
 
 

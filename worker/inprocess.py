@@ -12,6 +12,7 @@ from core import repository
 from core.models import JobStatus
 from core.queue import InProcessQueue
 from core.runtime import Runtime
+from worker.agent import Model, open_model
 from worker.kernel_pool import make_pool
 from worker.run import WorkerContext, run_job
 
@@ -62,6 +63,13 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue) -> None:
 @asynccontextmanager
 async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
     """Kernel pool + queue consumers, as a component of the embedded `pyexec serve`."""
+    # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
+    async with open_model(runtime.settings) as model, _embedded_worker(runtime, model):
+        yield
+
+
+@asynccontextmanager
+async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None]:
     queue = runtime.queue
     if not isinstance(queue, InProcessQueue):
         raise TypeError("the embedded worker needs the in-process queue")
@@ -72,7 +80,7 @@ async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
         return pool.ready
 
     runtime.readiness["kernel_pool"] = pool_ready
-    ctx = WorkerContext(runtime=runtime, pool=pool)
+    ctx = WorkerContext(runtime=runtime, pool=pool, model=model)
     consumers: list[asyncio.Task[None]] = []
     try:
         await recover(runtime)

@@ -16,6 +16,7 @@ from core.models import Job, JobStatus, utcnow
 from core.runtime import Runtime
 from kernels import Execution, Kernel, KernelPool
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
 from worker.cells import split_cells
 from worker.inputs import InputStager, NoInputs, StagedFile
 from worker.outputs import OutputCollector, result_text
@@ -30,6 +31,8 @@ class WorkerContext:
     runtime: Runtime
     pool: KernelPool
     inputs: InputStager = field(default_factory=NoInputs)
+    # Writes the cells of prompt jobs; None: chosen from settings when a job needs one.
+    model: Model | None = None
 
 
 class JobCancelled(Exception):
@@ -53,6 +56,8 @@ class JobRun:
     kernel: Kernel | None = None
     staged: list[StagedFile] = field(default_factory=list)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
+    usage: dict[str, Any] = field(default_factory=dict)  # what the agent adds: tokens, steps
 
     def __post_init__(self) -> None:
         self.collector = OutputCollector(self.job.id)
@@ -66,11 +71,20 @@ class JobRun:
 
     async def execute_all(self, started: float) -> Outcome:
         budget = float(self.job.timeout_seconds)
-        sources = split_cells(self.job.code or "")
+        sources = split_cells(self.job.code) if self.job.code else []
         last: Execution | None = None
+        self.parent = await load_parent(self.runtime, self.job)
         async with self.ctx.pool.lease() as kernel:
             self.kernel = kernel
-            self.staged = await self.ctx.inputs.stage(self.job, kernel.work_dir)
+            self.staged = await self.ctx.inputs.stage(
+                inputs_of(self.job, self.parent), kernel.work_dir
+            )
+            analyst = Analyst(self, kernel, started) if self.job.prompt or self.parent else None
+            if analyst is not None:
+                # The parent's cells, then the files described: before the code and the model.
+                prepared = await analyst.prepare()
+                if prepared is not None:
+                    return self.outcome_of_agent(prepared)
             for source in sources:
                 remaining = budget - (time.monotonic() - started)
                 if remaining <= 0:
@@ -78,11 +92,30 @@ class JobRun:
                 last = await self.run_cell(kernel, source, remaining)
                 if last.status != "ok":
                     return self.outcome_of_failure(last, budget, len(sources))
+            if analyst is not None and self.job.prompt:
+                return self.outcome_of_agent(await analyst.answer())
         outputs = last.outputs if last is not None else []
         return Outcome(JobStatus.completed, result=result_text(outputs))
 
-    async def run_cell(self, kernel: Kernel, source: str, timeout: float) -> Execution:
+    async def run_cell(
+        self,
+        kernel: Kernel,
+        source: str,
+        timeout: float,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+        collect: bool = True,
+    ) -> Execution:
+        """Run one code cell. `collect=False`: its outputs stay out of the job's `outputs`
+        (a follow-up's replay of its parent's cells)."""
         index = len(self.cells) + 1  # the notebook's cell 0 is the title
+        extra: dict[str, Any] = {
+            "tags": list(tags or []),
+            "metadata": dict(metadata or {}),
+            "cell_id": cell_id,
+        }
         await self.publish({"type": "cell_started", "cell": index, "source": source})
 
         async def on_output(output: dict[str, Any]) -> None:
@@ -98,7 +131,7 @@ class JobRun:
             task.cancel()  # the kernel is interrupted by execute's cancellation handling
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            self.cells.append(CellRecord(cell_type="code", source=source))
+            self.cells.append(CellRecord(cell_type="code", source=source, **extra))
             raise JobCancelled
         execution = task.result()
         self.execution_ms += execution.duration_ms
@@ -109,12 +142,39 @@ class JobRun:
                 outputs=execution.outputs,
                 execution_count=execution.execution_count,
                 timing=execution.timing,
+                **extra,
             )
         )
-        for output in execution.outputs:
+        for output in execution.outputs if collect else ():
             self.collector.add(index, output)
         await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
         return execution
+
+    async def add_markdown(
+        self,
+        source: str,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> None:
+        self.cells.append(
+            CellRecord(
+                cell_type="markdown",
+                source=source,
+                tags=list(tags or []),
+                metadata=dict(metadata or {}),
+                cell_id=cell_id,
+            )
+        )
+        await self.publish({"type": "markdown", "cell": len(self.cells), "source": source})
+
+    def outcome_of_agent(self, outcome: AgentOutcome) -> Outcome:
+        if outcome.cancelled:
+            raise JobCancelled
+        if outcome.error_message is not None:
+            return Outcome(JobStatus.failed, error_message=outcome.error_message)
+        return Outcome(JobStatus.completed, result=outcome.result)
 
     def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
         if execution.status == "timeout":
@@ -222,7 +282,12 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
         await run.save_notebook(outcome, completed_at)
     except Exception:
         log.exception("job %s: could not store its notebook or artifacts", run.job.id)
-    usage = {**(run.job.usage or {}), "cells": len(run.cells), "execution_ms": run.execution_ms}
+    usage = {
+        **(run.job.usage or {}),
+        **run.usage,
+        "cells": len(run.cells),
+        "execution_ms": run.execution_ms,
+    }
     async with runtime.db.session() as session:
         await repository.finish_job(
             session,

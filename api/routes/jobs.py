@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.errors import Conflict, InvalidRequest, NotFound
-from api.jobs import check_files, check_submission, derive_title, load_job, wait_for_final
+from api.jobs import (
+    check_files,
+    check_parent,
+    check_submission,
+    derive_title,
+    load_job,
+    wait_for_final,
+)
 from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName
 from core import repository
 from core.events import CANCEL_REQUESTED, STATUS
@@ -41,11 +48,15 @@ def job_out(job: Job) -> JobOut:
     "",
     status_code=201,
     response_model=JobOut,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        409: {"model": ErrorBody, "description": "The parent job (parent_job_id) has not ended"},
+    },
     summary="Submit a job",
 )
 async def create_job(body: JobCreate, caller: JobsWrite, runtime: RuntimeDep) -> JSONResponse:
     check_submission(body, runtime)
+    await check_parent(runtime, caller.account.id, body.parent_job_id)
     await check_files(runtime, caller.account.id, body.file_ids)
     job = Job(
         account_id=caller.account.id,
@@ -55,6 +66,7 @@ async def create_job(body: JobCreate, caller: JobsWrite, runtime: RuntimeDep) ->
         priority=body.priority,
         timeout_seconds=body.timeout_seconds or runtime.settings.job_default_timeout,
         file_ids=body.file_ids,
+        parent_job_id=body.parent_job_id,
     )
     async with runtime.db.session() as session:
         await repository.add_job(session, job)
