@@ -58,7 +58,7 @@ def http_error(status: int, message: str = "scripted error", **headers: str) -> 
 
 class ScriptedLLM:
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Condition()
         self._scripts: dict[str, deque[Reply]] = {}
         self.requests: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -87,6 +87,15 @@ class ScriptedLLM:
         with self._lock:
             return [r for r in self.requests if r["key"] == key]
 
+    def wait_for_requests(self, key: str, count: int = 1, timeout: float = 30.0) -> None:
+        """Block until `count` requests under `key` arrived (run it in a thread from async)."""
+        with self._lock:
+            arrived = self._lock.wait_for(
+                lambda: sum(r["key"] == key for r in self.requests) >= count, timeout
+            )
+        if not arrived:
+            raise TimeoutError(f"{count} request(s) for {key!r} did not arrive in {timeout} s")
+
     def remaining(self, key: str) -> int:
         with self._lock:
             return len(self._scripts.get(key, ()))
@@ -101,6 +110,7 @@ class ScriptedLLM:
             found = [(opening.rfind(k), k) for k in self._scripts if k and k in opening]
             key = max(found)[1] if found else None
             self.requests.append({"path": path, "headers": headers, "body": body, "key": key})
+            self._lock.notify_all()
             if key is None:
                 return http_error(400, "no script matches this request")
             script = self._scripts[key]

@@ -45,7 +45,10 @@ NO_KEY = "not-needed"
 
 _FENCE = re.compile(r"```[ \t]*([\w+-]*)[^\n]*\n(.*?)```", re.DOTALL)
 _CODE_LANGUAGES = {"", "python", "py", "python3", "ipython", "ipython3"}
-_FINAL_LABEL = re.compile(r"^\s*(\*\*)?final answer(\*\*)?\s*:?\s*(\*\*)?\s*", re.IGNORECASE)
+# "Final answer:", "**Final answer:**" or "**Final answer**:" before the answer itself.
+_FINAL_LABEL = re.compile(
+    r"^\s*(?:\*\*\s*final answer\s*:?\s*\*\*|final answer)\s*:?\s*", re.IGNORECASE
+)
 
 
 def make_client(settings: Settings) -> AsyncOpenAI:
