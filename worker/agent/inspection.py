@@ -23,7 +23,7 @@ INSPECTION_MIME = "application/vnd.pyexec.inspection+json"
 INSPECTION_METADATA: dict[str, Any] = {"jupyter": {"source_hidden": True}}
 HEAD_ROWS = 5
 
-_COMPRESSION = {".gz", ".bz2", ".xz", ".zip", ".zst"}
+_COMPRESSION = {".gz", ".bz2", ".xz", ".zip"}
 # How each tabular kind is read, as the code the notebook shows.
 _READERS = {
     ".csv": "pd.read_csv",

@@ -21,6 +21,7 @@ import nbformat
 import pandas as pd
 import pytest
 import pytest_asyncio
+from nbclient import NotebookClient
 
 from core import repository
 from core.events import CANCEL_REQUESTED
@@ -159,6 +160,15 @@ async def harness(
         await runtime.close()
 
 
+def run_all(nb: nbformat.NotebookNode, cwd: Path) -> nbformat.NotebookNode:
+    fresh = nbformat.from_dict(json.loads(json.dumps(nb)))
+    client = NotebookClient(
+        fresh, kernel_name="python3", timeout=120, resources={"metadata": {"path": str(cwd)}}
+    )
+    client.execute()
+    return fresh
+
+
 def key() -> str:
     return f"[w-{uuid.uuid4().hex[:8]}]"
 
@@ -221,6 +231,10 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
     assert "revenue: float64" in shown
     # The inspection's summary is not an answer: the job's outputs show it as plain text only.
     assert job.outputs[0]["cell"] == 1 and job.outputs[0]["type"] == "text"
+
+    # "Run All" beside the same files, in a kernel that is not PyExec's, gives the same numbers.
+    rerun = await asyncio.to_thread(run_all, nb, harness.inputs)
+    assert rerun.cells[2].outputs[0]["text"] == expected + "\n"
 
 
 async def test_a_lone_table_is_df_and_streamed_tool_calls_work(harness: Harness) -> None:
