@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from core.settings import Settings, SettingsError
 from worker.agent.model import Model
 from worker.agent.openai_provider import OpenAIModel, make_client
+from worker.agent.planner import OfflinePlanner
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 
@@ -30,8 +31,6 @@ async def open_model(settings: Settings) -> AsyncIterator[Model]:
     """The model jobs are answered by, for as long as the worker runs. A configuration error
     raises `SettingsError` here, at start-up, rather than in the first job."""
     if not settings.llm_configured:
-        from worker.agent.planner import OfflinePlanner
-
         yield OfflinePlanner()
         return
     client = make_client(settings)

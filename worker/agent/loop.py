@@ -199,6 +199,9 @@ class Analyst:
             await asyncio.wait(
                 {asking, cancelled}, timeout=remaining, return_when=asyncio.FIRST_COMPLETED
             )
+        except asyncio.CancelledError:
+            asking.cancel()  # the worker is shutting down: no request may outlive the job
+            raise
         finally:
             cancelled.cancel()
         if not asking.done():

@@ -108,8 +108,11 @@ class OpenAIModel:
             raise ModelError("the model endpoint answered without any choices")
         message = response.choices[0].message
         calls = [
-            ToolCall(call.id, call.function.name, parse_arguments(call.function.arguments))
-            for call in message.tool_calls or []
+            # Some servers leave the id out; the tool result must still name its call.
+            ToolCall(
+                call.id or f"call_{i}", call.function.name, parse_arguments(call.function.arguments)
+            )
+            for i, call in enumerate(message.tool_calls or [])
             if getattr(call, "function", None) is not None
         ]
         usage = response.usage
