@@ -118,6 +118,21 @@ _VALUE_THEN_COLUMN = re.compile(
 _COLUMN_THEN_VALUE = re.compile(
     r"\b(?:for|in|where|with|from) @(?P<c>\d+) (?P<v>[a-z][\w\-]*|\$\d+)"
 )
+# "orders after 2024-06-01": a date with no column applies to the table's date column.
+_BARE_DATE = re.compile(
+    r"\b(?P<op>on or after|on or before|after|since|from|before|until|through) "
+    r"(?P<v>\d{4}-\d{2}-\d{2})"
+)
+_BARE_DATE_OPS = {
+    "on or after": ">=",
+    "since": ">=",
+    "from": ">=",
+    "after": ">",
+    "on or before": "<=",
+    "until": "<=",
+    "through": "<=",
+    "before": "<",
+}
 _NOT_VALUES = STOPWORDS | {"is", "are", "was", "not", "only", "sorted", "than", "s", "t"}
 
 
@@ -216,4 +231,10 @@ def find_conditions(
             if table.kind(column) != "text":
                 continue
             add(match.start(), match.end(), _condition(table, column, "=", match["v"], quoted))
+    if table.date_columns:
+        for match in _BARE_DATE.finditer(template):
+            condition = Condition(
+                table.date_columns[0], _BARE_DATE_OPS[match["op"]], match["v"], "date"
+            )  # type: ignore[arg-type]
+            add(match.start(), match.end(), condition)
     return sorted(found, key=lambda f: f.start)

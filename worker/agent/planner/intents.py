@@ -44,7 +44,7 @@ _AGG_PATTERNS: tuple[tuple[str, str], ...] = (
     ("mean", r"\baverage\b"),
     ("median", r"\bmedian\b"),
     ("nunique", r"\b(?:distinct|unique)\b"),
-    ("count", r"\b(?:count|counts|number of|how many|frequency)\b"),
+    ("count", r"\b(?:count|counts|number of|how many)\b"),
     ("min", r"\b(?:min|minimum|lowest|smallest)\b"),
     ("max", r"\b(?:max|maximum|highest|largest)\b"),
 )
@@ -74,6 +74,12 @@ _UNSUPPORTED = re.compile(
     r"machine learning|anova|t-test|ttest|significan\w*|p-value|translate|merge|join|pivot|"
     r"outliers?|anomal\w*|seasonal\w*|pie|box ?plots?|violin|heatmap|impute|deduplicate)\b"
 )
+_COUNTING = (
+    r"\b(?:value counts|frequenc(?:y|ies)|unique|distinct|occurrences?|occurs?|breakdown|tally|"
+    r"how often|counts? (?:of )?each|counts? for each|each value|counts)\b"
+)
+# A count written in the request; not the digits of a placeholder like @1 or $0.
+_COUNT = r"(?<![\w.@$])(\d+)"
 DEFAULT_TOP = 10
 DEFAULT_PREVIEW = 5
 
@@ -101,7 +107,7 @@ def _period(text: str) -> str | None:
 
 
 def _first_number(text: str, default: int) -> int:
-    match = re.search(r"(?<![\w.])(\d+)(?![\w.])", text)
+    match = re.search(_COUNT + r"(?![\w.])", text)
     return int(match[1]) if match else default
 
 
@@ -124,17 +130,17 @@ def plot(r: Reading) -> Recipe | None:
         columns = tuple(numbers) or tuple(r.table.numeric_columns)
         if not columns:
             raise PlanError(f"`{r.table.name}` has no numeric column to draw a histogram of.")
-        bins = re.search(r"\b(\d+) bins?\b", r.template)
+        bins = re.search(_COUNT + r" bins?\b", r.template)
         return Histogram(r.table, where, columns, int(bins[1]) if bins else 20)
     if r.has(r"\bscatter\b") or (
-        len(numbers) >= 2 and not dates and not r.has(r"\b(?:bar|line)\b")
+        len(numbers) >= 2 and not dates and not r.has(r"\b(?:bars?|lines?)\b")
     ):
         return _scatter(r, numbers, groups)
     if r.has(r"\bline\b|\bover_time\b|\btrend\b|\bover\b") or (
         dates and numbers and not r.has(r"\bbar\b")
     ):
         return _line(r, numbers, dates)
-    if r.has(r"\bbar\b") or groups or dates:
+    if r.has(r"\bbars?\b") or groups or dates:
         return _bar(r, numbers, dates, groups)
     if len(numbers) == 1:
         return Histogram(r.table, where, tuple(numbers))
@@ -244,14 +250,16 @@ def missing(r: Reading) -> Recipe | None:
 
 
 def top_n(r: Reading) -> Recipe | None:
-    match = r.search(_DIRECTION)
+    # "from highest to lowest" is a sort order, not a ranking: blank such phrases out.
+    unordered = re.sub(f"{_DESC_WORDS}|{_ASC_WORDS}", lambda m: " " * len(m[0]), r.template)
+    match = re.search(_DIRECTION, unordered)
     if match is None:
         return None
     word = match["dir"]
     descending = word in DESC
     before, after = r.template[: match.start()], r.template[match.end() :]
-    n_after = re.match(r"\s*(\d+)\b", after)
-    n_before = re.search(r"\b(\d+)\s+(?:[\w@]+\s+){0,3}$", before)
+    n_after = re.match(r"\s*" + _COUNT + r"\b", after)
+    n_before = re.search(_COUNT + r"\s+(?:[\w@]+\s+){0,3}$", before)
     n = int(n_after[1]) if n_after else int(n_before[1]) if n_before else None
 
     def rankable(index: int) -> bool:
@@ -295,6 +303,12 @@ def top_n(r: Reading) -> Recipe | None:
         if key_index is None or agg == "count":
             return TopGroups(r.table, r.conditions, group, None, "count", count, descending)
         return TopGroups(r.table, r.conditions, group, r.column(key_index), agg, count, descending)
+    unknown = re.search(r"\bby\s+([a-z]\w*)", after)
+    if key_index is None and unknown and unknown[1] not in ("rows", "row", "count", "number"):
+        raise PlanError(
+            f"No column of `{r.table.name}` matches “{unknown[1]}”. "
+            f"Its columns: {ticked(r.table.columns)}."
+        )
     if key_index is None:
         if word == "top" and n is not None:
             if r.conditions:
@@ -338,7 +352,7 @@ def sort(r: Reading) -> Recipe | None:
             up = not every_desc
         columns.append(r.column(index))
         ascending.append(up)
-    shown = re.search(r"\b(?:first|top|show)\s+(\d+)\b|\b(\d+)\s+rows\b", r.template)
+    shown = re.search(rf"\b(?:first|top|show)\s+{_COUNT}\b|{_COUNT}\s+rows\b", r.template)
     n = int(shown[1] or shown[2]) if shown else 10
     return Sort(r.table, r.conditions, tuple(columns), tuple(ascending), n)
 
@@ -376,7 +390,7 @@ def group_by(r: Reading) -> Recipe | None:
     ]
     if not values or aggs == ["count"]:
         # "number of orders per region" counts rows, whatever column "orders" matched.
-        if not aggs and r.has(r"\b(?:value counts|frequenc\w*|occurrences?|distribution)\b"):
+        if not aggs and r.has(_COUNTING + r"|\bdistribution\b"):
             return None  # a value count, not a group-by
         return GroupBy(r.table, r.conditions, tuple(keys), (), ("count",))
     if not aggs:
@@ -393,10 +407,7 @@ def group_by(r: Reading) -> Recipe | None:
 
 
 def value_counts(r: Reading) -> Recipe | None:
-    wording = (
-        r"\b(?:value counts|frequenc(?:y|ies)|unique|distinct|occurrences?|breakdown|tally|"
-        r"how often|counts? (?:of )?each|counts? for each|each value|counts)\b"
-    )
+    wording = _COUNTING
     indices = r.indices()
     # "distribution of region" or "count region" (a category) are value counts too.
     of_category = len(indices) == 1 and not _numberish(r, indices[0])
@@ -433,7 +444,7 @@ def stats(r: Reading) -> Recipe | None:
         wanted.discard("range")
     if re.search(r"\bquartiles?\b", text):
         wanted |= {"q25", "median", "q75"}
-    for match in re.finditer(r"\b(\d{1,2})(?:st|nd|rd|th)? percentiles?\b|\bp(\d{1,2})\b", text):
+    for match in re.finditer(r"\b(\d{1,2}) percentiles?\b|\bp(\d{1,2})\b", text):
         wanted.add(f"p{match[1] or match[2]}")
     if re.search(r"\bpercentiles?\b", text) and not any(w.startswith("p") for w in wanted):
         wanted |= {"q25", "median", "q75"}

@@ -44,6 +44,9 @@ _FILLER = STOPWORDS | {
 }  # fmt: skip
 
 
+_REFERS_BACK = re.compile(r"\b(?:it|them|this|that|these|those|the result|the same)\b", re.I)
+
+
 @dataclass(frozen=True)
 class Planned:
     recipe: Recipe
@@ -90,10 +93,15 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
     planned: list[Planned] = []
     general: list[Planned] = []
     previous: Table | None = None  # the table the last clause was about
+    said_before = ""  # the last clause that asked for something
     for clause in split_clauses(prompt):
         lexemes = lex(clause)
         named = _named_tables(lexemes, tables)
         readings = [read(lexemes, t) for t in (named or tables)]
+        if said_before and all(r.score == 0 for r in readings) and _REFERS_BACK.search(clause):
+            # "… total revenue by region and plot it as a bar chart": "it" is that table.
+            lexemes = lex(f"{said_before} {clause}")
+            readings = [read(lexemes, t) for t in (named or tables)]
         if not named and previous is not None and all(r.score == 0 for r in readings):
             # "sort by revenue and show the first 20": the second part is about the same table.
             readings = [r for r in readings if r.table == previous]
@@ -111,6 +119,7 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
         if found:
             chosen = _choose(found, spread=not named)
             planned += chosen
+            said_before = clause
             previous = chosen[0].recipe.table if len(chosen) == 1 else None
             continue
         overviews = [(r, o) for r in readings if (o := overview_for(r)) is not None]

@@ -24,6 +24,7 @@ _LEXEME = re.compile(
     + r""")(?:\.(?:gz|bz2|xz|zip|zst))?)\b
     | (?P<date>\d{4}-\d{1,2}-\d{1,2}(?:[ T]\d{1,2}:\d{2}(?::\d{2})?)?|\d{4}/\d{1,2}/\d{1,2})
     | (?P<number>(?<![\w.])[-+]?\$?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:[kKmM](?![A-Za-z]))?%?)
+      (?:st|nd|rd|th)?(?![A-Za-z])  # "90th" is the number 90
     | (?P<op>>=|<=|!=|==|=>|=<|<>|≥|≤|≠|[<>=])
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:'[st])?)
     """,
@@ -103,7 +104,11 @@ def split_clauses(text: str) -> list[str]:
         pieces.append(text[start : match.start()])
         start = match.end()
     pieces.append(text[start:])
-    return [p.strip(" ,.") for p in pieces if p.strip(" ,.")]
+    pieces = [_LEADING_JOINER.sub("", p.strip(" ,.")) for p in pieces]
+    return [p for p in pieces if p]
+
+
+_LEADING_JOINER = re.compile(r"^(?:(?:and|then|also|next|finally|afterwards)\b[\s,]*)+", re.I)
 
 
 _NUMBER_WORDS = {

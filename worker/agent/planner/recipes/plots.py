@@ -277,7 +277,9 @@ class Line(Recipe):
             s = data["summary"].get(y, {})
             label = y if self.x is None else f"{y} ({self._agg(y)})"
             rows.append([label, s.get("min"), s.get("idxmin"), s.get("max"), s.get("idxmax")])
-        return head + "\n\n" + table(["series", "lowest", "at", "highest", "at"], rows)
+        return (
+            head + "\n\n" + table(["series", "lowest", "lowest at", "highest", "highest at"], rows)
+        )
 
 
 @dataclass(frozen=True)
