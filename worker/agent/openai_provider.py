@@ -75,7 +75,7 @@ class OpenAIModel:
         self.stream = settings.llm_stream
         self.timeout = settings.llm_timeout
         self.retries = settings.llm_retries
-        self.base_url = str(client.base_url)
+        self.base_url = str(client.base_url).rstrip("/")
         self._secret = settings.openai_api_key
 
     async def next_turn(self, conversation: Conversation) -> ModelTurn:

@@ -95,7 +95,7 @@ def test_arguments_that_are_not_an_object_are_kept_for_the_reply() -> None:
 def test_error_messages_name_what_to_check_and_hide_the_key() -> None:
     m = model(llm_retries=2, llm_timeout=7)
     assert m.explain(status_error(openai.AuthenticationError, 401, "bad key sk-secret-1234")) == (
-        f"the model endpoint returned 401: check OPENAI_API_KEY ({URL}/)"
+        f"the model endpoint returned 401: check OPENAI_API_KEY ({URL})"
     )
     not_found = m.explain(status_error(openai.NotFoundError, 404, "no model m1"))
     assert "PYEXEC_LLM_MODEL ('m1')" in not_found and "OPENAI_BASE_URL" in not_found
