@@ -219,6 +219,13 @@ CASES: list[tuple[str, list[FileSummary], type, dict[str, Any]]] = [
         {"columns": ("region", "revenue"), "ascending": (True, False), "n": 8},
     ),
     ("sort by revenue and show the first 20", SALES, Sort, {"columns": ("revenue",), "n": 20}),
+    (
+        "order by region, then revenue from highest to lowest",
+        SALES,
+        Sort,
+        {"columns": ("region", "revenue"), "ascending": (True, False)},
+    ),
+    ("sort products from z to a", SALES, Sort, {"columns": ("product",), "ascending": (False,)}),
     # filter
     ("rows where revenue > 1000", SALES, Filter, {"where": (Condition("revenue", ">", 1000.0),)}),
     (

@@ -118,6 +118,8 @@ def test_rewrites_give_each_notion_one_spelling() -> None:
     assert rewrite("plot @0 versus @1 over time") == "plot @0 vs @1 over_time"
     assert rewrite("top five rows") == "top 5 rows"
     assert rewrite("bar graph of nulls") == "bar plot of missing"
+    assert rewrite("sort @0 from highest to lowest") == "sort @0 descending"
+    assert rewrite("sort @0 from a to z oldest first") == "sort @0 ascending ascending"
 
 
 @pytest.mark.parametrize(
@@ -136,6 +138,8 @@ def test_rewrites_give_each_notion_one_spelling() -> None:
             ["Show the first 5 rows", "plot revenue by region", "count missing values"],
         ),
         ("sort by revenue and then show the first 20", ["sort by revenue", "show the first 20"]),
+        ("sort by region, then revenue", ["sort by region, then revenue"]),
+        ("sort by region, then plot revenue", ["sort by region", "plot revenue"]),
         ('rows where note is "a. b; c"', ['rows where note is "a. b; c"']),
         ("revenue > 1.5 and units < 3", ["revenue > 1.5 and units < 3"]),
     ],

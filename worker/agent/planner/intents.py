@@ -334,7 +334,9 @@ def sort(r: Reading) -> Recipe | None:
             f'Sort by which column? e.g. "sort by revenue descending". '
             f"Columns of `{r.table.name}`: {ticked(r.table.columns)}."
         )
-    every_desc = r.has(_DESC_WORDS) and not r.has(_ASC_WORDS)
+    # One column: a direction anywhere is its own. Several: each takes the direction written
+    # after it ("by region, then revenue descending"), ascending when none is.
+    every_desc = len(indices) == 1 and r.has(_DESC_WORDS) and not r.has(_ASC_WORDS)
     columns: list[str] = []
     ascending: list[bool] = []
     placeholders = list(re.finditer(r"@(\d+)", r.template))

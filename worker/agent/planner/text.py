@@ -101,6 +101,12 @@ def split_clauses(text: str) -> list[str]:
     for match in _CLAUSE_BREAK.finditer(text):
         if any(q.start() < match.start() < q.end() for q in quoted):
             continue
+        if (
+            re.search(r"\bthen\b", match[0], re.I)
+            and _SORTING.search(text[start : match.start()])
+            and not re.match(rf"(?:{_VERBS})\b", text[match.end() :], re.I)
+        ):
+            continue  # "sort by region, then revenue": one ordering, not two tasks
         pieces.append(text[start : match.start()])
         start = match.end()
     pieces.append(text[start:])
@@ -108,6 +114,7 @@ def split_clauses(text: str) -> list[str]:
     return [p for p in pieces if p]
 
 
+_SORTING = re.compile(r"\b(?:sort|sorted|order|ordered|arrange|arranged|rank|ranked)\b", re.I)
 _LEADING_JOINER = re.compile(r"^(?:(?:and|then|also|next|finally|afterwards)\b[\s,]*)+", re.I)
 
 
@@ -143,6 +150,19 @@ _REWRITES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"\bover (?:time|the period|the years|the months|the days)\b", "over_time"),
         (r"\b(?:across|through) time\b", "over_time"),
         (r"\btime ?series\b", "over_time"),
+        # Orders in words, before "a" (as in "z to a") is dropped with the articles.
+        (
+            r"\b(?:from )?(?:high(?:est)?|large(?:st)?|big(?:gest)?|most|newest|latest|z) "
+            r"(?:to|-) (?:low(?:est)?|small(?:est)?|least|oldest|earliest|a)\b",
+            "descending",
+        ),
+        (
+            r"\b(?:from )?(?:low(?:est)?|small(?:est)?|least|oldest|earliest|a) "
+            r"(?:to|-) (?:high(?:est)?|large(?:st)?|big(?:gest)?|most|newest|latest|z)\b",
+            "ascending",
+        ),
+        (r"\b(?:largest|highest|biggest|newest|latest|most recent) first\b", "descending"),
+        (r"\b(?:smallest|lowest|oldest|earliest) first\b", "ascending"),
         (r"\b(?:the|a|an)\b", " "),
         (r"\b(?:column|field|variable|attribute|feature)s? (@\d+)", r"\1"),
         (r"(@\d+) (?:column|field|variable|attribute|feature)s?\b", r"\1"),
