@@ -350,7 +350,8 @@ async def test_sort(session: Session, prompt: str) -> None:
 async def test_filter_by_a_number(session: Session, prompt: str) -> None:
     result = await session.ask(prompt, "sales.csv")
     matching = SALES[SALES["revenue"] > 1000]
-    assert f"**{len(matching)} of {len(SALES)} rows**" in result.answer
+    share = round(len(matching) / len(SALES) * 100, 2)
+    assert f"**{len(matching)} of {len(SALES)} rows** ({share:g}%)" in result.answer
     assert column(result.table(), "order_id") == matching.head(10)["order_id"].tolist()
 
 
@@ -402,6 +403,16 @@ async def test_group_by(session: Session, prompt: str, expected: pd.Series) -> N
     assert all(close(said[k], v) for k, v in expected.items())
     ranked = list(said.values())
     assert ranked == sorted(ranked, reverse=True)  # largest first
+
+
+async def test_statistics_per_group(session: Session) -> None:
+    result = await session.ask("Show revenue statistics grouped by region", "sales.csv")
+    stats = ["count", "mean", "std", "min", "median", "max"]
+    expected = SALES.groupby("region")["revenue"].agg(stats)
+    rows = {r["region"]: r for r in result.table()}
+    assert set(rows) == set(expected.index)
+    for region, values in expected.iterrows():
+        assert all(close(rows[region][name], values[name]) for name in stats)
 
 
 @pytest.mark.parametrize(

@@ -272,6 +272,12 @@ CASES: list[tuple[str, list[FileSummary], type, dict[str, Any]]] = [
         Filter,
         {"where": (Condition("plan", "=", "pro", "text"),)},
     ),
+    (
+        "List all orders from the South region with more than 40 units",
+        SALES,
+        Filter,
+        {"where": (Condition("region", "=", "South", "text"), Condition("units", ">", 40.0))},
+    ),
     # group-by
     (
         "total revenue by region",
@@ -338,6 +344,14 @@ CASES: list[tuple[str, list[FileSummary], type, dict[str, Any]]] = [
         GroupBy,
         {"keys": (Key("sensor_id"),), "values": ("temperature_c",), "aggs": ("mean",)},
     ),
+    (
+        "Show revenue statistics grouped by region",
+        SALES,
+        GroupBy,
+        {"aggs": ("count", "mean", "std", "min", "median", "max")},
+    ),
+    ("What's the average order value?", SALES, Stats, {"columns": (), "statistics": ("mean",)}),
+    ("What are the top 5 selling products?", SALES, TopGroups, {"value": "units", "agg": "sum"}),
     # value counts
     ("value counts of region", SALES, ValueCounts, {"column": "region"}),
     ("how often does each region occur?", SALES, ValueCounts, {"column": "region"}),
@@ -402,6 +416,7 @@ CASES: list[tuple[str, list[FileSummary], type, dict[str, Any]]] = [
             )
         },
     ),
+    ("Show the distribution of unit prices", SALES, Histogram, {"columns": ("unit_price",)}),
     # bar
     (
         "bar chart of revenue by region",
@@ -434,6 +449,7 @@ CASES: list[tuple[str, list[FileSummary], type, dict[str, Any]]] = [
     ("draw a line plot of revenue by date", SALES, Line, {"x": "date", "ys": ("revenue",)}),
     ("plot monthly revenue as a line", SALES, Line, {"x": "date", "period": "M"}),
     ("plot temperature over time", SENSORS, Line, {"x": "timestamp", "ys": ("temperature_c",)}),
+    ("How does revenue vary over time?", SALES, Line, {"x": "date", "ys": ("revenue",)}),
     # scatter
     ("scatter plot of units vs revenue", SALES, Scatter, {"x": "revenue", "y": "units"}),
     ("scatter revenue against units", SALES, Scatter, {"x": "units", "y": "revenue"}),
@@ -505,6 +521,13 @@ def test_a_request_naming_no_column_applies_to_every_table() -> None:
 def test_several_tasks_run_in_order_and_a_general_clause_gives_way() -> None:
     planned = plan("Analyze the data. Show the first 3 rows, then plot revenue by region", SALES)
     assert [type(p.recipe) for p in planned] == [Preview, Bar]
+
+
+def test_words_no_rule_used_are_reported_not_silently_dropped() -> None:
+    (planned,) = plan("Give me the 3 lowest revenue orders in the East", SALES)
+    assert planned.unused == ("East",)
+    (planned,) = plan("Analyze the CSV file and return top 10 rows by revenue", SALES)
+    assert planned.unused == ()
 
 
 def test_loosely_matched_names_are_reported() -> None:

@@ -107,6 +107,8 @@ _OP_PHRASES: tuple[tuple[str, str], ...] = (
 _VALUE = r"(?P<v>-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2}(?: [\d:]+)?|\$\d+|[a-z][\w\-]*)"
 _OP_RE = "|".join(f"(?P<op{i}>{p})" for i, (_, p) in enumerate(_OP_PHRASES))
 _COLUMN_OP_VALUE = re.compile(rf"@(?P<c>\d+) (?:{_OP_RE})(?: {_VALUE})?(?=\s|$)")
+# "with more than 40 units": the number before the column.
+_OP_VALUE_COLUMN = re.compile(rf"(?:{_OP_RE}) (?P<v>-?\d+(?:\.\d+)?) @(?P<c>\d+)")
 _BETWEEN = re.compile(
     r"@(?P<c>\d+) (?:(?:is|are|was|were) )?between (?P<lo>-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2}) "
     r"and (?P<hi>-?\d+(?:\.\d+)?|\d{4}-\d{2}-\d{2})"
@@ -225,6 +227,14 @@ def find_conditions(
         op = next(_OP_PHRASES[i][0] for i in range(len(_OP_PHRASES)) if match[f"op{i}"])
         column = columns[int(match["c"])]
         add(match.start(), match.end(), _condition(table, column, op, match["v"], quoted))
+    for match in _OP_VALUE_COLUMN.finditer(template):
+        op = next(_OP_PHRASES[i][0] for i in range(len(_OP_PHRASES)) if match[f"op{i}"])
+        if op in (">", ">=", "<", "<=") and table.kind(columns[int(match["c"])]) == "number":
+            add(
+                match.start(),
+                match.end(),
+                _condition(table, columns[int(match["c"])], op, match["v"], quoted),
+            )
     for pattern in (_VALUE_THEN_COLUMN, _COLUMN_THEN_VALUE):
         for match in pattern.finditer(template):
             column = columns[int(match["c"])]

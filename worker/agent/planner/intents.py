@@ -119,12 +119,18 @@ def _numberish(r: Reading, index: int) -> bool:
 
 
 def plot(r: Reading) -> Recipe | None:
-    if not r.has(r"\b(?:plot|histogram|scatter|draw)\b"):
-        return None
     indices = r.indices()
     numbers = [r.column(i) for i in indices if _numberish(r, i)]
     dates = [r.column(i) for i in indices if r.kind(i) == "date"]
     groups = [r.column(i) for i in indices if r.kind(i) in ("text", "bool")]
+    # "the distribution of unit prices" and "how revenue changes over time" are pictures too.
+    pictured = (r.has(r"\bdistribution\b") and numbers and not groups) or (
+        r.has(r"\b(?:over_time|trends?|vary|varies|change|changes|changed|evolve\w*)\b")
+        and numbers
+        and (dates or r.table.date_columns)
+    )
+    if not r.has(r"\b(?:plot|histogram|scatter|draw)\b") and not pictured:
+        return None
     where = r.conditions
     if r.has(r"\bhistogram\b") or (r.has(r"\bdistribution\b") and not groups):
         columns = tuple(numbers) or tuple(r.table.numeric_columns)
@@ -300,6 +306,13 @@ def top_n(r: Reading) -> Recipe | None:
         group = r.column(entity_index)
         aggs = _aggs(before + " " + after, default=None)
         agg = next((a for a in aggs if a in ("sum", "mean", "median", "count")), "sum")
+        if key_index is None and r.has(r"\b(?:selling|sold|sells|sell)\b"):
+            # "top 5 selling products": by the quantity sold, when the table has one.
+            sold = [
+                c for c in r.table.numeric_columns if re.search(r"unit|quantit|qty|sold", c, re.I)
+            ]
+            if sold:
+                return TopGroups(r.table, r.conditions, group, sold[0], "sum", count, descending)
         if key_index is None or agg == "count":
             return TopGroups(r.table, r.conditions, group, None, "count", count, descending)
         return TopGroups(r.table, r.conditions, group, r.column(key_index), agg, count, descending)
@@ -322,8 +335,10 @@ def top_n(r: Reading) -> Recipe | None:
 
 
 def sort(r: Reading) -> Recipe | None:
+    # "order" alone is often a noun ("average order value"): only "order by" or "in … order".
     match = r.search(
-        r"\b(?:sort|sorted|sorting|order|ordered|ordering|arrange|arranged|rank|ranked|ranking)\b"
+        r"\b(?:sort|sorted|sorting|arrange|arranged|rank|ranked|ranking)\b|"
+        r"\b(?:order|ordered|ordering)(?= (?:\w+ )?by\b)|\b(?:in|into) (?:\w+ )?order\b"
     )
     if match is None:
         return None
@@ -395,6 +410,8 @@ def group_by(r: Reading) -> Recipe | None:
         if not aggs and r.has(_COUNTING + r"|\bdistribution\b"):
             return None  # a value count, not a group-by
         return GroupBy(r.table, r.conditions, tuple(keys), (), ("count",))
+    if r.has(r"\b(?:statistics|statistic|describe|description|summary|summari[sz]e)\b"):
+        aggs = ["count", "mean", "std", "min", "median", "max"]
     if not aggs:
         aggs = ["sum"]
     if any(a in ("sum", "mean", "median", "min", "max") for a in aggs):

@@ -9,12 +9,12 @@ from pathlib import PurePath
 from worker.agent.model import FileSummary
 from worker.agent.planner.code import q
 from worker.agent.planner.intents import PlanError, overview_for, recipe_for
-from worker.agent.planner.names import STOPWORDS
 from worker.agent.planner.reading import Reading, read
 from worker.agent.planner.recipes.base import Recipe
 from worker.agent.planner.recipes.rows import Preview, Sort
 from worker.agent.planner.tables import Table
 from worker.agent.planner.text import Lexeme, lex, split_clauses
+from worker.agent.planner.vocabulary import FILLER, unused_words
 
 CAPABILITIES = """\
 Without a language model, PyExec's offline planner answers requests like these, on the \
@@ -34,15 +34,6 @@ columns of the job's tables:
 For anything else, configure a language model: set OPENAI_API_KEY (and OPENAI_BASE_URL for \
 another OpenAI-compatible server) and PYEXEC_LLM_MODEL."""
 
-# Words that ask for nothing by themselves ("Load the attached CSV file, please").
-_FILLER = STOPWORDS | {
-    "hi", "hello", "please", "thanks", "thank", "using", "use", "pandas", "python", "attached",
-    "uploaded", "provided", "given", "load", "read", "open", "could", "would", "like", "need",
-    "want", "let", "know", "just", "quick", "quickly", "some", "so", "now", "here", "my", "our",
-    "analyse", "analyze", "dataframe", "df", "spreadsheet", "sheet", "excel", "json", "parquet",
-    "tsv", "us", "be", "will", "should", "must", "dear", "kindly", "also", "too", "ok", "okay",
-}  # fmt: skip
-
 
 _REFERS_BACK = re.compile(r"\b(?:it|them|this|that|these|those|the result|the same)\b", re.I)
 
@@ -51,6 +42,7 @@ _REFERS_BACK = re.compile(r"\b(?:it|them|this|that|these|those|the result|the sa
 class Planned:
     recipe: Recipe
     loose_names: tuple[tuple[str, str], ...] = ()  # (words said, column) matched loosely
+    unused: tuple[str, ...] = ()  # words of the request no rule read, as written
 
 
 def _named_tables(lexemes: list[Lexeme], tables: list[Table]) -> list[Table]:
@@ -65,7 +57,7 @@ def _named_tables(lexemes: list[Lexeme], tables: list[Table]) -> list[Table]:
 
 def _is_filler(lexemes: list[Lexeme]) -> bool:
     words = [lx.text.lower() for lx in lexemes if lx.kind == "word"]
-    return all(w in _FILLER for w in words)
+    return all(w in FILLER for w in words)
 
 
 def _columns_listing(tables: list[Table]) -> str:
@@ -77,7 +69,7 @@ def _columns_listing(tables: list[Table]) -> str:
 def _unknown_words(readings: list[Reading]) -> list[str]:
     best = max(readings, key=lambda r: r.score)
     words = re.findall(r"[a-z][a-z_]+", best.template)
-    return [w for w in dict.fromkeys(words) if w not in _FILLER and len(w) > 2]
+    return [w for w in dict.fromkeys(words) if w not in FILLER and len(w) > 2]
 
 
 def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
@@ -117,14 +109,15 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
             if recipe is not None:
                 found.append((reading, recipe))
         if found:
-            chosen = _choose(found, spread=not named)
+            spelled = {lx.text.lower(): lx.text for lx in lexemes if lx.kind == "word"}
+            chosen = _choose(found, spread=not named, spelled=spelled)
             planned += chosen
             said_before = clause
             previous = chosen[0].recipe.table if len(chosen) == 1 else None
             continue
         overviews = [(r, o) for r in readings if (o := overview_for(r)) is not None]
         if overviews:
-            general += _choose(overviews, spread=not named)
+            general += _choose(overviews, spread=not named, spelled={})
         elif errors:
             raise PlanError(f"{errors[0]}\n\n{CAPABILITIES}")
         elif not _is_filler(lexemes):
@@ -144,14 +137,17 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
     return _tidy(planned)
 
 
-def _choose(found: list[tuple[Reading, Recipe]], spread: bool) -> list[Planned]:
+def _choose(
+    found: list[tuple[Reading, Recipe]], spread: bool, spelled: dict[str, str]
+) -> list[Planned]:
     """The table that fits the clause best; every table when the clause names no column."""
     best_reading, best_recipe = max(found, key=lambda pair: pair[0].score)
+    unused = tuple(spelled.get(w, w) for w in unused_words(best_reading.template))
     if spread and best_reading.score == 0 and len(found) > 1:
-        return [Planned(recipe) for _, recipe in found]
+        return [Planned(recipe, (), unused) for _, recipe in found]
     code = best_recipe.code()
     used = tuple((said, c) for said, c in best_reading.matched_loosely if q(c) in code)
-    return [Planned(best_recipe, used)]
+    return [Planned(best_recipe, used, unused)]
 
 
 def _tidy(planned: list[Planned]) -> list[Planned]:
@@ -172,6 +168,7 @@ def _tidy(planned: list[Planned]) -> list[Planned]:
                     previous.table, previous.where, previous.columns, previous.ascending, recipe.n
                 ),
                 out[-1].loose_names,
+                out[-1].unused + item.unused,
             )
             continue
         code = recipe.code()

@@ -33,9 +33,7 @@ class OfflinePlanner:
             step = planned[done]
             call = ToolCall(f"planner-{done + 1}", RUN_PYTHON, {"code": step.recipe.code()})
             return ModelTurn(text=_prose(step, done, len(planned)), tool_calls=(call,))
-        answer = "\n\n".join(
-            p.recipe.answer(data) for p, data in zip(planned, results, strict=True)
-        )
+        answer = "\n\n".join(_section(p, data) for p, data in zip(planned, results, strict=True))
         return ModelTurn(
             text=None, tool_calls=(ToolCall("planner-answer", FINAL_ANSWER, {"text": answer}),)
         )
@@ -67,6 +65,17 @@ def read_result(recipe: Recipe, outputs: list[dict[str, Any]]) -> dict[str, Any]
     raise ModelError(f"step “{recipe.title()}” ran but displayed no result to read back")
 
 
+def _unused_note(step: Planned) -> str:
+    words = ", ".join(f"“{w}”" for w in step.unused)
+    return f"Not used from the request: {words}." if words else ""
+
+
+def _section(step: Planned, data: dict[str, Any]) -> str:
+    """One step's part of the answer; words it could not place are said, not silently lost."""
+    note = _unused_note(step)
+    return step.recipe.answer(data) + (f"\n\n*{note}*" if note else "")
+
+
 def _prose(step: Planned, index: int, total: int) -> str:
     intent = step.recipe.intent()
     text = f"I'll {intent}."
@@ -75,4 +84,6 @@ def _prose(step: Planned, index: int, total: int) -> str:
     if step.loose_names:
         matches = ", ".join(f"“{said}” → `{column}`" for said, column in step.loose_names)
         text += f" Column names matched: {matches}."
+    if step.unused:
+        text += f" {_unused_note(step)}"
     return text

@@ -20,6 +20,7 @@ AGG_WORDS = {
     "min": "smallest",
     "max": "largest",
     "nunique": "number of distinct",
+    "std": "standard deviation of",
 }
 
 

@@ -284,11 +284,17 @@ class Filter(Recipe):
             f'print(f"{{len({frame})}} of {{len({self.table.variable})}} rows match")',
             f"display({frame}.head({self.n}))",
         ]
-        return lines, [("shown", f'{frame}.head({self.n}).to_dict(orient="split")')]
+        return lines, [
+            ("percent", f"round(len({frame}) / len({self.table.variable}) * 100, 2)"),
+            ("shown", f'{frame}.head({self.n}).to_dict(orient="split")'),
+        ]
 
     def answer(self, data: dict[str, Any]) -> str:
         matching, total = data["rows_matching"], data["rows_in_file"]
-        head = f"**{matching} of {total} rows** of `{self.source_name}` match {self.where_text()}"
+        head = (
+            f"**{matching} of {total} rows** ({fmt(data['percent'])}%) of `{self.source_name}` "
+            f"match {self.where_text()}"
+        )
         if not matching:
             return head + "."
         shown = data["shown"]
