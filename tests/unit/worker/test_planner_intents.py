@@ -505,12 +505,28 @@ def test_each_supported_request_has_at_least_three_phrasings() -> None:
         ("mean satisfaction score by plan", "customers.csv"),
         ("histogram of power", "sensors.csv"),
         ("preview customers.csv", "customers.csv"),
+        ("how many customers signed up each month", "customers.csv"),  # the file's own name
+        ("show the first rows of the sales data", "sales.csv"),
     ],
 )
 def test_several_files_the_one_whose_columns_match_is_used(prompt: str, file: str) -> None:
     recipe = only(prompt, ALL)
     assert recipe.table.name == file
     assert recipe.table.variable == "df_" + file.split(".")[0]
+
+
+def test_the_best_fitting_file_decides_even_when_it_cannot_answer() -> None:
+    # customers.csv names "satisfaction score", "plan", "active" and "customers"; sales.csv
+    # only "customers" (customer_type): sales.csv must not answer a question about customers.
+    with pytest.raises(PlanError, match=r"`active` and `customer_id` are not numeric"):
+        plan("median satisfaction score by plan for active customers", ALL)
+
+
+def test_a_whole_number_picks_one_id() -> None:
+    recipe = only("Plot the vibration for sensor 2 over time", SENSORS)
+    assert isinstance(recipe, Line) and recipe.ys == ("vibration_mm_s",)
+    assert recipe.where == (Condition("sensor_id", "=", 2.0),)
+    assert 'df["sensor_id"] == 2' in recipe.code()
 
 
 def test_a_request_naming_no_column_applies_to_every_table() -> None:

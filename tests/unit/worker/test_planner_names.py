@@ -56,7 +56,12 @@ def test_best_column_matches_loosely(said: str, columns: list[str], expected: st
 
 @pytest.mark.parametrize(
     ("said", "columns"),
-    [("profit", ["date", "revenue", "units"]), ("re", ["revenue"]), ("x", ["y", "z"])],
+    [
+        ("profit", ["date", "revenue", "units"]),
+        ("re", ["revenue"]),
+        ("x", ["y", "z"]),
+        ("month", ["monthly_income", "plan"]),  # a period, not the start of a name
+    ],
 )
 def test_no_column_for_unrelated_words(said: str, columns: list[str]) -> None:
     assert best_column(said, columns) is None

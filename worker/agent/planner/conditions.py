@@ -118,7 +118,7 @@ _VALUE_THEN_COLUMN = re.compile(
     r"\b(?:in|for|from|within|at|on) (?P<v>[a-z][\w\-]*|\$\d+) @(?P<c>\d+)"
 )
 _COLUMN_THEN_VALUE = re.compile(
-    r"\b(?:for|in|where|with|from) @(?P<c>\d+) (?P<v>[a-z][\w\-]*|\$\d+)"
+    r"\b(?:for|in|where|with|from|of) @(?P<c>\d+) (?P<v>[a-z][\w\-]*|\$\d+|\d+)(?=\s|$)"
 )
 # "orders after 2024-06-01": a date with no column applies to the table's date column.
 _BARE_DATE = re.compile(
@@ -238,7 +238,11 @@ def find_conditions(
     for pattern in (_VALUE_THEN_COLUMN, _COLUMN_THEN_VALUE):
         for match in pattern.finditer(template):
             column = columns[int(match["c"])]
-            if table.kind(column) != "text":
+            # "for sensor 2": a whole number names one value of an integer column (an id).
+            an_id = match["v"].isdigit() and table.dtypes.get(column, "").lower().startswith(
+                ("int", "uint")
+            )
+            if table.kind(column) != "text" and not an_id:
                 continue
             add(match.start(), match.end(), _condition(table, column, "=", match["v"], quoted))
     if table.date_columns:

@@ -43,6 +43,9 @@ _SYNONYMS = {
     "num": "number",
 }
 
+# Calendar words name a column only whole: "month" is a period, not a prefix of `monthly_fee`.
+_WHOLE_WORDS_ONLY = frozenset({"day", "week", "month", "quarter", "year", "hour", "minute"})
+
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 _WORD = re.compile(r"[a-z0-9_]*[a-z][a-z0-9_]*")
@@ -70,7 +73,7 @@ def _word_score(said: str, column_word: str) -> float:
         return 1.0
     if _SYNONYMS.get(said) == column_word or _SYNONYMS.get(column_word) == said:
         return 0.8
-    if len(said) >= 3 and column_word.startswith(said):
+    if len(said) >= 3 and column_word.startswith(said) and said not in _WHOLE_WORDS_ONLY:
         return 0.75  # "temp" → "temperature", "hum" → "humidity"
     if len(said) >= 5 and len(column_word) >= 5:
         ratio = SequenceMatcher(None, said, column_word).ratio()

@@ -98,16 +98,7 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
             # "sort by revenue and show the first 20": the second part is about the same table.
             readings = [r for r in readings if r.table == previous]
             named = [previous]
-        found: list[tuple[Reading, Recipe]] = []
-        errors: list[PlanError] = []
-        for reading in readings:
-            try:
-                recipe = recipe_for(reading)
-            except PlanError as exc:
-                errors.append(exc)
-                continue
-            if recipe is not None:
-                found.append((reading, recipe))
+        found, errors = _recipes(readings)
         if found:
             spelled = {lx.text.lower(): lx.text for lx in lexemes if lx.kind == "word"}
             chosen = _choose(found, spread=not named, spelled=spelled)
@@ -135,6 +126,30 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
             f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
         )
     return _tidy(planned)
+
+
+def _recipes(
+    readings: list[Reading],
+) -> tuple[list[tuple[Reading, Recipe]], list[PlanError]]:
+    """Each table's recipe for the clause, or why there is none.
+
+    When the table whose columns the clause names best has no recipe, the others are not
+    asked: answering from a table that fits worse would answer another question.
+    """
+    found: list[tuple[Reading, Recipe]] = []
+    errors: list[tuple[Reading, PlanError]] = []
+    for reading in readings:
+        try:
+            recipe = recipe_for(reading)
+        except PlanError as exc:
+            errors.append((reading, exc))
+            continue
+        if recipe is not None:
+            found.append((reading, recipe))
+    best = max(readings, key=lambda r: r.score)
+    if found and best.score > max(r.score for r, _ in found):
+        return [], [e for r, e in errors if r is best]
+    return found, [e for _, e in errors]
 
 
 def _choose(

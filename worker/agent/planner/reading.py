@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from worker.agent.planner.conditions import Condition, find_conditions
-from worker.agent.planner.names import Mention, best_column, find_mentions
+from worker.agent.planner.names import Mention, best_column, find_mentions, stem
 from worker.agent.planner.tables import ColumnKind, Table
 from worker.agent.planner.text import Lexeme, rewrite
 
@@ -20,7 +20,7 @@ class Reading:
     mentions: list[Mention]  # `@i` in the template is mentions[i]
     quoted: list[str]  # `$i` in the template is quoted[i]
     conditions: tuple[Condition, ...] = ()
-    used: set[int] = field(default_factory=set)  # mentions an intent has claimed
+    table_named: bool = False  # a word of the clause is the file's name ("customers")
 
     def column(self, index: int | str) -> str:
         return self.mentions[int(index)].column
@@ -54,8 +54,9 @@ class Reading:
 
     @property
     def score(self) -> float:
-        """How well this table fits the clause: the columns it found, and how surely."""
-        return sum(m.score for m in self.mentions)
+        """How well this table fits the clause: the columns it found, how surely, and whether
+        the clause says the file's name."""
+        return sum(m.score for m in self.mentions) + (0.5 if self.table_named else 0.0)
 
     @property
     def matched_loosely(self) -> list[tuple[str, str]]:
@@ -116,4 +117,7 @@ def read(lexemes: list[Lexeme], table: Table) -> Reading:
     for f in sorted(found, key=lambda f: f.start, reverse=True):
         template = template[: f.start] + " " + template[f.end :]
     template = " ".join(template.split())
-    return Reading(table, template, mentions, quoted, tuple(f.condition for f in found))
+    file_word = stem(table.stem)
+    named = any(lx.kind == "word" and stem(lx.text.lower()) == file_word for lx in lexemes)
+    conditions = tuple(f.condition for f in found)
+    return Reading(table, template, mentions, quoted, conditions, table_named=named)
