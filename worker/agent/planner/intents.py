@@ -78,14 +78,11 @@ _COUNTING = (
     r"\b(?:value counts|frequenc(?:y|ies)|unique|distinct|occurrences?|occurs?|breakdown|tally|"
     r"how often|counts? (?:of )?each|counts? for each|each value|counts)\b"
 )
+_OVER_TIME = r"\b(?:over_time|trends?|vary|varies|change|changes|changed|evolve\w*)\b"
 # A count written in the request; not the digits of a placeholder like @1 or $0.
 _COUNT = r"(?<![\w.@$])(\d+)"
 DEFAULT_TOP = 10
 DEFAULT_PREVIEW = 5
-
-
-def _mentions_after(r: Reading, start: int) -> list[int]:
-    return r.indices(r.template[start:])
 
 
 def _aggs(text: str, default: str | None = "sum") -> list[str]:
@@ -125,9 +122,7 @@ def plot(r: Reading) -> Recipe | None:
     groups = [r.column(i) for i in indices if r.kind(i) in ("text", "bool")]
     # "the distribution of unit prices" and "how revenue changes over time" are pictures too.
     pictured = (r.has(r"\bdistribution\b") and numbers and not groups) or (
-        r.has(r"\b(?:over_time|trends?|vary|varies|change|changes|changed|evolve\w*)\b")
-        and numbers
-        and (dates or r.table.date_columns)
+        r.has(_OVER_TIME) and numbers and (dates or r.table.date_columns)
     )
     if not r.has(r"\b(?:plot|histogram|scatter|draw)\b") and not pictured:
         return None
@@ -142,8 +137,8 @@ def plot(r: Reading) -> Recipe | None:
         len(numbers) >= 2 and not dates and not r.has(r"\b(?:bars?|lines?)\b")
     ):
         return _scatter(r, numbers, groups)
-    if r.has(r"\bline\b|\bover_time\b|\btrend\b|\bover\b") or (
-        dates and numbers and not r.has(r"\bbar\b")
+    if r.has(rf"\blines?\b|\bover\b|{_OVER_TIME}") or (
+        dates and numbers and not r.has(r"\bbars?\b")
     ):
         return _line(r, numbers, dates)
     if r.has(r"\bbars?\b") or groups or dates:
