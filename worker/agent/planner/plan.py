@@ -80,7 +80,8 @@ def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
         detail = f" ({'; '.join(unreadable)})" if unreadable else ""
         raise PlanError(
             "The offline planner works on tables (CSV, TSV, Excel, Parquet, JSON lines) and "
-            f"this job has none{detail}.\n\n{CAPABILITIES}"
+            f"this job has none{detail}: upload a file (POST /v1/files) and list its id in the "
+            f"job's file_ids.\n\n{CAPABILITIES}"
         )
     planned: list[Planned] = []
     general: list[Planned] = []

@@ -16,7 +16,8 @@ from worker.agent.planner.tables import Table
 RESULT_KEY = "planner"
 
 _FOOTER = """\
-# JSON has no NaN: pandas' encoder writes it as null, and numpy numbers and dates as JSON.
+# The numbers the answer quotes, displayed as JSON to be read back as computed here
+# (pandas' encoder writes NaN as null and handles numpy numbers and dates).
 result = json.loads(pd.Series(result, dtype=object).to_json(date_format="iso", default_handler=str))
 display({"application/json": result, "text/plain": json.dumps(result)}, raw=True)"""
 
