@@ -126,7 +126,7 @@ class GroupBy(Recipe):
                     lines.append("# One header per column: revenue_sum, revenue_mean, …")
                     lines.append('summary.columns = ["_".join(c) for c in summary.columns]')
         if self._ranked:
-            lines.append("summary = summary.sort_values(ascending=False)")
+            lines.append('summary = summary.sort_values(ascending=False, kind="stable")')
         lines.append("display(summary)" if not self._series else "display(summary.to_frame())")
         results = [
             ("groups", "len(summary)"),

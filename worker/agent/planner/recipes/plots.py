@@ -141,7 +141,7 @@ class Bar(Recipe):
                 grouped = f"{as_numbers(self.table, frame, self.value)}.groupby({series[0]})"
             lines.append(f"totals = {grouped}.{self.agg}()")
             if key.period is None:
-                lines.append("totals = totals.sort_values(ascending=False)")
+                lines.append('totals = totals.sort_values(ascending=False, kind="stable")')
             label = f"{self.value} ({self.agg})"
         if key.period is None:
             lines.append(f"shown = totals.head({MAX_BARS})  # more bars than this cannot be read")

@@ -180,10 +180,7 @@ class TopGroups(Recipe):
     def intent(self) -> str:
         which = "highest" if self.descending else "lowest"
         return (
-            f"add up {self._measure()} for each `{self.group}` in {self.scope()} and keep "
-            f"the {self.n} {which}"
-            if self.agg == "sum"
-            else f"compute the {self._measure()} for each `{self.group}` in {self.scope()} "
+            f"rank the `{self.group}` values of {self.scope()} by their {self._measure()} "
             f"and keep the {self.n} {which}"
         )
 
@@ -194,7 +191,7 @@ class TopGroups(Recipe):
         else:
             lines = [
                 f"totals = {grouped_values(self.table, frame, [self.group], self.value)}"
-                f".{self.agg}().sort_values(ascending={ascending})"
+                f'.{self.agg}().sort_values(ascending={ascending}, kind="stable")'
             ]
         lines += [f"top = totals.head({self.n})", "display(top.to_frame())"]
         return lines, [
