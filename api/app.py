@@ -9,9 +9,10 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from api.auth import AuthenticationMiddleware
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import jobs, service
+from api.routes import api_keys, files, job_files, jobs, service
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -45,11 +46,15 @@ def create_app(
         "Every /v1 request carries `Authorization: Bearer <key>`.",
         lifespan=lifespan,
     )
+    app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
     app.include_router(service.router)
     app.include_router(jobs.router)
+    app.include_router(job_files.router)
+    app.include_router(files.router)
+    app.include_router(api_keys.router)
     _document_errors_as_400(app)
     return app
 
@@ -62,7 +67,7 @@ def _document_errors_as_400(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         schema = build()
-        for path in schema.get("paths", {}).values():
+        for route, path in schema.get("paths", {}).items():
             for operation in path.values():
                 responses = operation.get("responses", {})
                 if responses.pop("422", None) is not None and "400" not in responses:
@@ -74,6 +79,12 @@ def _document_errors_as_400(app: FastAPI) -> None:
                             }
                         },
                     }
+                if route.startswith("/v1/"):
+                    # Authentication and the daily quota sit in front of every /v1 operation.
+                    responses.setdefault("401", _error("Missing, invalid or revoked API key"))
+                    responses.setdefault(
+                        "429", _error("Daily request limit reached; see Retry-After")
+                    )
         schemas = schema.get("components", {}).get("schemas", {})
         schemas.pop("HTTPValidationError", None)
         schemas.pop("ValidationError", None)
@@ -81,3 +92,10 @@ def _document_errors_as_400(app: FastAPI) -> None:
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    }

@@ -1,4 +1,11 @@
-"""Bearer API-key authentication and scopes."""
+"""Bearer API-key authentication, daily quotas and scopes.
+
+`AuthenticationMiddleware` authenticates every /v1 request and charges it to its account's
+daily quota before routing, so that the order is the same for every endpoint and every kind of
+request: 401 (not counted), then 429 (not counted), then whatever the route answers, which
+carries the X-RateLimit-* headers even when it is an error. Routes read the caller it found
+through `require_scope`.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +17,21 @@ from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import Forbidden, Unauthorized
+from api.errors import ApiError, Forbidden, Unauthorized, error_response
+from api.ratelimit import charge, over_limit, send_with_quota
 from core import repository
 from core.keys import hash_key, looks_like_key
-from core.models import Account, ApiKey, utcnow
+from core.models import Account, ApiKey
+from core.plans import PlanLimits, plan_limits
+from core.runtime import Runtime
 
 # last_used_at is a hint for people, not an audit log: refresh it at most this often so that
 # authentication stays read-only on the hot path.
 LAST_USED_GRANULARITY = timedelta(minutes=1)
+API_PREFIX = "/v1"
 
 
 # Declared for the OpenAPI schema (the "Authorize" button of /docs); parsing stays ours so that
@@ -32,13 +45,13 @@ bearer_scheme = HTTPBearer(
 class Caller:
     account: Account
     key: ApiKey
+    limits: PlanLimits
 
     def has_scope(self, scope: str) -> bool:
         return scope in (self.key.scopes or [])
 
 
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization")
+def _bearer(header: str | None) -> str:
     if not header:
         raise Unauthorized("Missing Authorization header; send 'Authorization: Bearer <key>'.")
     scheme, _, token = header.partition(" ")
@@ -50,32 +63,67 @@ def _bearer(request: Request) -> str:
     return token
 
 
+async def authenticate_header(runtime: Runtime, authorization: str | None) -> Caller:
+    """The caller behind an Authorization header; `Unauthorized` for anything else."""
+    token = _bearer(authorization)
+    digest = hash_key(token)
+    async with runtime.db.session() as session:
+        found = await repository.find_active_key(session, digest)
+    # The lookup is by an index on the hash, and the comparison below is constant-time, so
+    # response timing reveals nothing about how close a guess was.
+    if found is None or not hmac.compare_digest(found[0].key_hash, digest):
+        raise Unauthorized("Invalid or revoked API key.")
+    key, account = found
+    now = runtime.clock.now()
+    last = key.last_used_at
+    if last is not None and last.tzinfo is None:
+        last = last.replace(tzinfo=now.tzinfo)
+    if last is None or now - last >= LAST_USED_GRANULARITY:
+        async with runtime.db.session() as session:
+            await repository.touch_api_key_if_stale(
+                session, key.id, now, now - LAST_USED_GRANULARITY
+            )
+            await session.commit()
+    return Caller(account=account, key=key, limits=plan_limits(runtime.settings, account.plan))
+
+
+class AuthenticationMiddleware:
+    """Authenticate and charge every /v1 request (pure ASGI, inside the request-id middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        if not (path == API_PREFIX or path.startswith(API_PREFIX + "/")):
+            await self.app(scope, receive, send)
+            return
+        runtime: Runtime = scope["app"].state.runtime
+        try:
+            caller = await authenticate_header(runtime, Headers(scope=scope).get("authorization"))
+            quota = await charge(runtime, caller.account.id, caller.limits)
+            if quota is not None and not quota.allowed:
+                raise over_limit(quota)
+        except ApiError as exc:
+            response = error_response(
+                exc.status, exc.code, exc.message, details=exc.details, headers=exc.headers
+            )
+            await response(scope, receive, send)
+            return
+        scope.setdefault("state", {})["caller"] = caller
+        if quota is not None:
+            send = send_with_quota(send, quota)
+        await self.app(scope, receive, send)
+
+
 async def authenticate(
     request: Request,
     _scheme: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
 ) -> Caller:
-    cached = getattr(request.state, "caller", None)
-    if cached is not None:
-        return cached
-    token = _bearer(request)
-    runtime = request.app.state.runtime
-    digest = hash_key(token)
-    async with runtime.db.session() as session:
-        found = await repository.find_active_key(session, digest)
-        # The lookup is by an index on the hash, and the comparison below is constant-time,
-        # so response timing reveals nothing about how close a guess was.
-        if found is None or not hmac.compare_digest(found[0].key_hash, digest):
-            raise Unauthorized("Invalid or revoked API key.")
-        key, account = found
-        now = utcnow()
-        last = key.last_used_at
-        if last is not None and last.tzinfo is None:
-            last = last.replace(tzinfo=now.tzinfo)
-        if last is None or now - last >= LAST_USED_GRANULARITY:
-            await repository.touch_api_key(session, key.id, now)
-            await session.commit()
-    caller = Caller(account=account, key=key)
-    request.state.caller = caller
+    caller = getattr(request.state, "caller", None)
+    if caller is None:
+        # Every /v1 route sits behind AuthenticationMiddleware; reaching here is a wiring bug.
+        raise RuntimeError(f"no authenticated caller for {request.url.path}")
     return caller
 
 

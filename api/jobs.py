@@ -6,11 +6,12 @@ import asyncio
 import contextlib
 import re
 
-from api.errors import Conflict, InvalidRequest, NotFound
+from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
 from core.events import STATUS
 from core.models import Job, JobStatus
+from core.plans import PlanLimits
 from core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
@@ -59,16 +60,22 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
             "'parent_job_id' is empty.",
             details=[{"field": "parent_job_id", "problem": "must not be blank"}],
         )
-    if body.timeout_seconds is not None and body.timeout_seconds > runtime.settings.job_max_timeout:
-        raise InvalidRequest(
-            f"'timeout_seconds' is over this server's cap of {runtime.settings.job_max_timeout} s.",
-            details=[
-                {
-                    "field": "timeout_seconds",
-                    "problem": f"at most {runtime.settings.job_max_timeout}",
-                }
-            ],
+
+
+def check_plan(body: JobCreate, limits: PlanLimits) -> None:
+    """What the account's plan does not allow is 403, naming the limit."""
+    cap = limits.max_job_timeout
+    if body.timeout_seconds is not None and body.timeout_seconds > cap:
+        raise Forbidden(
+            f"'timeout_seconds' of {body.timeout_seconds} is over the {limits.plan} plan's cap "
+            f"of {cap} s.",
+            details=[{"field": "timeout_seconds", "problem": f"at most {cap} on this plan"}],
         )
+
+
+def job_timeout(body: JobCreate, limits: PlanLimits, default: int) -> int:
+    # The server's default budget never exceeds what the plan allows.
+    return body.timeout_seconds or min(default, limits.max_job_timeout)
 
 
 async def check_parent(runtime: Runtime, account_id: str, parent_job_id: str | None) -> None:
@@ -88,9 +95,36 @@ async def check_parent(runtime: Runtime, account_id: str, parent_job_id: str | N
 
 
 async def check_files(runtime: Runtime, account_id: str, file_ids: list[str]) -> None:
-    if file_ids:
-        # No file store exists yet, so every id is unknown for this account.
-        raise NotFound(f"No such file: {file_ids[0]}")
+    """Every id must be this account's file (else 404), and no two may share a name in the
+    job's working directory (else 400), so a job never fails later for what is known now."""
+    if not file_ids:
+        return
+    async with runtime.db.session() as session:
+        files = await repository.get_files(session, file_ids, account_id)
+    for file_id in file_ids:
+        if file_id not in files:
+            raise NotFound(f"No such file: {file_id}")
+    seen: dict[str, str] = {}
+    for file_id in file_ids:
+        name = files[file_id].filename
+        # Case-insensitively: the bundle must unzip on macOS and Windows too.
+        other = seen.get(name.casefold())
+        if other == file_id:
+            raise InvalidRequest(
+                f"'file_ids' lists {file_id} twice.",
+                details=[{"field": "file_ids", "problem": f"{file_id} is listed twice"}],
+            )
+        if other is not None:
+            names = f"'{files[other].filename}' and '{name}'"
+            if files[other].filename == name:
+                names = f"'{name}'"
+            raise InvalidRequest(
+                f"Files {other} and {file_id} are both named {names}: each file is placed in "
+                "the job's working directory under its name (compared ignoring case), so names "
+                "must differ. Upload one of them again under another name.",
+                details=[{"field": "file_ids", "problem": f"two files are named {names}"}],
+            )
+        seen[name.casefold()] = file_id
 
 
 async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from core.models import Job
+from core.models import File, Job
 
 MAX_CODE_BYTES = 1_000_000
 
@@ -49,6 +49,72 @@ class Artifact(BaseModel):
     url: str
 
 
+class _Output(BaseModel):
+    # Outputs are stored as JSON: fields added later must pass through, not fail the response.
+    model_config = ConfigDict(extra="allow")
+
+    cell: int = Field(description="The notebook cell (1 is the first code cell).")
+
+
+class TableOutput(_Output):
+    """A pandas DataFrame or Series, from the kernel's table schema (not scraped HTML)."""
+
+    type: Literal["table"]
+    columns: list[str]
+    rows: list[list[Any]] = Field(
+        description="The first 1,000 rows, JSON-safe: NaN is null, timestamps ISO 8601."
+    )
+    total_rows: int = Field(description="Rows in the whole frame, not only in `rows`.")
+
+
+class ImageOutput(_Output):
+    """A plot or image: stored as an artifact, never inline."""
+
+    type: Literal["image"]
+    media_type: str
+    name: str
+    url: str | None = Field(
+        description="The artifact's URL; null when the job's artifact caps left it out."
+    )
+
+
+class TextOutput(_Output):
+    type: Literal["text"]
+    name: str = Field(description="`stdout`, `stderr`, `result` (a plain value) or `notice`.")
+    text: str = Field(description="Capped at 100 KB, with a truncation marker.")
+
+
+class HtmlOutput(_Output):
+    type: Literal["html"]
+    html: str
+
+
+class MarkdownOutput(_Output):
+    type: Literal["markdown"]
+    text: str
+
+
+class JsonOutput(_Output):
+    model_config = ConfigDict(extra="allow", serialize_by_alias=True, validate_by_name=True)
+
+    type: Literal["json"]
+    # `json` would shadow BaseModel.json; the wire name is still `json`.
+    json_: Any = Field(alias="json")
+
+
+class ErrorOutput(_Output):
+    type: Literal["error"]
+    ename: str
+    evalue: str
+    traceback: str = Field(description="Without ANSI colour codes.")
+
+
+Output = Annotated[
+    TableOutput | ImageOutput | TextOutput | HtmlOutput | MarkdownOutput | JsonOutput | ErrorOutput,
+    Field(discriminator="type"),
+]
+
+
 class Usage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
@@ -73,7 +139,7 @@ class JobOut(BaseModel):
     completed_at: datetime | None
     result: str | None
     error_message: str | None
-    outputs: list[dict[str, Any]]
+    outputs: list[Output | dict[str, Any]]
     artifacts: list[Artifact]
     notebook_url: str | None
     usage: Usage
@@ -124,3 +190,39 @@ class JobList(BaseModel):
 def as_utc(value: datetime) -> datetime:
     # SQLite hands back naive datetimes; everything PyExec stores is UTC.
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FileOut(BaseModel):
+    id: str = Field(examples=["file_4f1c9b0e2d8a4c55a1e3f0b6c7d8e9fa"])
+    filename: str = Field(description="Sanitised: no directories, no control characters.")
+    bytes: int
+    media_type: str = Field(examples=["text/csv"])
+    sha256: str
+    created_at: datetime
+
+    @field_serializer("created_at")
+    def _iso(self, value: datetime) -> str:
+        return as_utc(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+    @classmethod
+    def from_file(cls, file: File) -> FileOut:
+        return cls(
+            id=file.id,
+            filename=file.filename,
+            bytes=file.bytes,
+            media_type=file.media_type,
+            sha256=file.sha256,
+            created_at=file.created_at,
+        )
+
+
+class FileList(BaseModel):
+    data: list[FileOut]
+    next_cursor: str | None
+
+
+# A download whose media type is the stored file's own (any type at all).
+BINARY_CONTENT: dict[str, Any] = {
+    "description": "The bytes, served with their detected media type",
+    "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
+}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import enum
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -17,6 +17,10 @@ def utcnow() -> datetime:
 
 def new_id() -> str:
     return str(uuid.uuid4())
+
+
+def new_file_id() -> str:
+    return f"file_{uuid.uuid4().hex}"
 
 
 class Plan(enum.StrEnum):
@@ -106,3 +110,49 @@ class Job(SQLModel, table=True):
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     attempts: int = 0
     cancel_requested: bool = False
+
+
+class File(SQLModel, table=True):
+    """An uploaded file; its bytes live in storage under its id."""
+
+    __tablename__ = "files"
+    __table_args__ = (Index("ix_files_account_created", "account_id", "created_at"),)
+
+    id: str = Field(default_factory=new_file_id, primary_key=True, max_length=40)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    filename: str = Field(max_length=255)
+    bytes: int
+    media_type: str = Field(max_length=255)
+    sha256: str = Field(max_length=64)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+
+
+class RequestCount(SQLModel, table=True):
+    """Requests an account made on one UTC day: the embedded deployment's rate-limit counter."""
+
+    __tablename__ = "request_counts"
+
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    day: date = Field(primary_key=True)
+    count: int = 0
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An `Idempotency-Key` of `POST /v1/jobs`: which job it created, for which body."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (
+        UniqueConstraint("account_id", "key", name="uq_idempotency_keys_account_key"),
+    )
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    key: str = Field(max_length=255)
+    request_hash: str = Field(max_length=64)
+    # No foreign key: deleting a job must not be blocked by a key that once created it.
+    job_id: str = Field(max_length=36)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

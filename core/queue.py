@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 from abc import ABC, abstractmethod
+from typing import NamedTuple
 
 
 class JobQueue(ABC):
@@ -25,13 +26,27 @@ class JobQueue(ABC):
         return None
 
 
+class QueuedJob(NamedTuple):
+    """A queue entry; entries order most urgent first, then first in first out."""
+
+    neg_priority: int
+    seq: int
+    job_id: str
+
+
 class InProcessQueue(JobQueue):
-    """Priority 10 before 1; first in, first out within a priority."""
+    """Priority 10 before 1; first in, first out within a priority.
+
+    A consumer that takes a job it may not start yet (its account already runs as many jobs as
+    its plan allows) `hold`s it under a group: it leaves the line without blocking anyone behind
+    it, and `release(group)` puts it back in its original place.
+    """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, int, str]] = []
+        self._heap: list[QueuedJob] = []
         self._seq = itertools.count()
         self._queued: set[str] = set()
+        self._held: dict[str, list[QueuedJob]] = {}
         self._available = asyncio.Condition()
 
     async def enqueue(self, job_id: str, priority: int) -> None:
@@ -39,15 +54,37 @@ class InProcessQueue(JobQueue):
             if job_id in self._queued:
                 return
             self._queued.add(job_id)
-            heapq.heappush(self._heap, (-priority, next(self._seq), job_id))
+            heapq.heappush(self._heap, QueuedJob(-priority, next(self._seq), job_id))
             self._available.notify()
 
-    async def get(self) -> str:
+    async def take(self) -> QueuedJob:
         async with self._available:
             await self._available.wait_for(lambda: bool(self._heap))
-            _, _, job_id = heapq.heappop(self._heap)
-            self._queued.discard(job_id)
-            return job_id
+            entry = heapq.heappop(self._heap)
+            self._queued.discard(entry.job_id)
+            return entry
+
+    async def get(self) -> str:
+        return (await self.take()).job_id
+
+    def hold(self, entry: QueuedJob, group: str) -> None:
+        """Set a taken job aside until `release(group)`. Synchronous on purpose: a consumer that
+        decides to hold does so with no await in between, so no release can slip past it."""
+        self._held.setdefault(group, []).append(entry)
+
+    async def release(self, group: str) -> None:
+        held = self._held.pop(group, [])
+        if not held:
+            return
+        async with self._available:
+            for entry in held:
+                if entry.job_id not in self._queued:
+                    self._queued.add(entry.job_id)
+                    heapq.heappush(self._heap, entry)
+            self._available.notify(len(held))
 
     def qsize(self) -> int:
         return len(self._heap)
+
+    def held(self) -> int:
+        return sum(len(entries) for entries in self._held.values())

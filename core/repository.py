@@ -5,14 +5,25 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import and_, delete, or_, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.models import FINAL_STATUSES, Account, ApiKey, Job, JobStatus, utcnow
+from core.models import (
+    FINAL_STATUSES,
+    Account,
+    ApiKey,
+    File,
+    IdempotencyKey,
+    Job,
+    JobStatus,
+    RequestCount,
+    utcnow,
+)
 
 # ---- accounts and keys ---------------------------------------------------------------
 
@@ -52,6 +63,109 @@ async def touch_api_key(session: AsyncSession, key_id: str, when: datetime) -> N
     await session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))  # type: ignore[call-overload]
 
 
+async def touch_api_key_if_stale(
+    session: AsyncSession, key_id: str, now: datetime, stale_before: datetime
+) -> None:
+    """Set last_used_at unless it was set after `stale_before`: one conditional write, so that
+    concurrent requests of one key do not all write."""
+    await session.exec(
+        update(ApiKey)  # type: ignore[call-overload]
+        .where(
+            col(ApiKey.id) == key_id,
+            or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= stale_before),
+        )
+        .values(last_used_at=now)
+    )
+
+
+async def set_account_plan(session: AsyncSession, account_id: str, plan: str) -> None:
+    await session.exec(
+        update(Account).where(col(Account.id) == account_id).values(plan=plan)  # type: ignore[call-overload]
+    )
+
+
+async def list_api_keys(session: AsyncSession, account_id: str) -> list[ApiKey]:
+    """The account's active keys, newest first."""
+    query = (
+        select(ApiKey)
+        .where(ApiKey.account_id == account_id, col(ApiKey.revoked_at).is_(None))
+        .order_by(col(ApiKey.created_at).desc(), col(ApiKey.id).desc())
+    )
+    return list((await session.exec(query)).all())
+
+
+async def revoke_api_key(
+    session: AsyncSession, key_id: str, when: datetime, account_id: str | None = None
+) -> bool:
+    """Revoke an active key (of `account_id`, when given); False if there is no such key."""
+    query = update(ApiKey).where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
+    if account_id is not None:
+        query = query.where(col(ApiKey.account_id) == account_id)
+    result = await session.exec(query.values(revoked_at=when))  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+# ---- daily request counters ----------------------------------------------------------
+
+
+async def count_request(
+    session: AsyncSession, account_id: str, day: date, limit: int
+) -> int | None:
+    """Count one request of `account_id` on `day` unless `limit` were already counted.
+
+    One atomic statement (an upsert whose update only happens under the limit), never a read
+    then a write: with N left and M > N concurrent callers, exactly N get a count. Returns the
+    new count, or None when the limit had been reached.
+    """
+    dialect = session.get_bind().dialect.name
+    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    if insert is None:
+        raise NotImplementedError(f"no atomic request counter for {dialect}")
+    table = RequestCount.__table__  # type: ignore[attr-defined]
+    stmt = (
+        insert(table)
+        .values(account_id=account_id, day=day, count=1)
+        .on_conflict_do_update(
+            index_elements=[table.c.account_id, table.c.day],
+            set_={"count": table.c.count + 1},
+            where=table.c.count < limit,
+        )
+        .returning(table.c.count)
+    )
+    result = await session.exec(stmt)  # type: ignore[call-overload]
+    return result.scalar_one_or_none()
+
+
+# ---- idempotency keys ----------------------------------------------------------------
+
+
+async def find_idempotency_key(
+    session: AsyncSession, account_id: str, key: str
+) -> IdempotencyKey | None:
+    result = await session.exec(
+        select(IdempotencyKey).where(
+            IdempotencyKey.account_id == account_id, IdempotencyKey.key == key
+        )
+    )
+    return result.first()
+
+
+async def add_idempotency_key(session: AsyncSession, record: IdempotencyKey) -> None:
+    """Raises IntegrityError if the account already holds this key (a concurrent request)."""
+    session.add(record)
+    await session.flush()
+
+
+async def delete_idempotency_keys_before(
+    session: AsyncSession, account_id: str, before: datetime
+) -> None:
+    await session.exec(
+        delete(IdempotencyKey).where(  # type: ignore[call-overload]
+            col(IdempotencyKey.account_id) == account_id, col(IdempotencyKey.created_at) < before
+        )
+    )
+
+
 # ---- jobs ----------------------------------------------------------------------------
 
 
@@ -68,8 +182,19 @@ async def get_job(session: AsyncSession, job_id: str, account_id: str | None = N
     return job
 
 
-def encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+async def job_owner_plan(session: AsyncSession, job_id: str) -> tuple[str, str] | None:
+    """(account id, plan) of the job's account; None if there is no such job."""
+    result = await session.exec(
+        select(Account.id, Account.plan)
+        .join(Job, col(Job.account_id) == col(Account.id))
+        .where(col(Job.id) == job_id)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row is not None else None
+
+
+def encode_cursor(row: Job | File) -> str:
+    raw = json.dumps([row.created_at.isoformat(), row.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -168,3 +293,70 @@ async def requeue_job(session: AsyncSession, job_id: str, *, refund_attempt: boo
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.running.value)
         .values(**values)
     )
+
+
+async def delete_job(session: AsyncSession, job_id: str) -> bool:
+    """Delete a job that has ended; a pending or running job is left alone (False)."""
+    result = await session.exec(
+        delete(Job).where(  # type: ignore[call-overload]
+            col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES])
+        )
+    )
+    return bool(result.rowcount)
+
+
+# ---- files ---------------------------------------------------------------------------
+
+
+async def add_file(session: AsyncSession, file: File) -> File:
+    session.add(file)
+    await session.flush()
+    return file
+
+
+async def get_file(session: AsyncSession, file_id: str, account_id: str) -> File | None:
+    file = await session.get(File, file_id)
+    if file is None or file.account_id != account_id:
+        return None
+    return file
+
+
+async def get_files(
+    session: AsyncSession, file_ids: Sequence[str], account_id: str
+) -> dict[str, File]:
+    """The account's files among `file_ids`, by id; ids of other accounts are simply absent."""
+    if not file_ids:
+        return {}
+    result = await session.exec(
+        select(File).where(col(File.id).in_(list(file_ids)), File.account_id == account_id)
+    )
+    return {f.id: f for f in result.all()}
+
+
+async def list_files(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+) -> list[File]:
+    query = select(File).where(File.account_id == account_id)
+    if after is not None:
+        created, file_id = after
+        query = query.where(
+            or_(
+                col(File.created_at) < created,
+                and_(col(File.created_at) == created, col(File.id) < file_id),
+            )
+        )
+    query = query.order_by(col(File.created_at).desc(), col(File.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def delete_file(session: AsyncSession, file_id: str, account_id: str) -> bool:
+    result = await session.exec(
+        delete(File).where(  # type: ignore[call-overload]
+            col(File.id) == file_id, col(File.account_id) == account_id
+        )
+    )
+    return bool(result.rowcount)

@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from core.clock import Clock, SystemClock
 from core.db import Database
 from core.events import InProcessEvents, JobEvents
 from core.queue import InProcessQueue, JobQueue
+from core.ratelimit import DatabaseRequestCounter, RequestCounter
 from core.settings import Settings
 from core.storage import Storage
 
@@ -22,6 +24,13 @@ class Runtime:
     events: JobEvents
     storage: Storage
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    clock: Clock = field(default_factory=SystemClock)
+    # Daily request counts; by default in the database (atomic upsert).
+    request_counter: RequestCounter | None = None
+
+    def __post_init__(self) -> None:
+        if self.request_counter is None:
+            self.request_counter = DatabaseRequestCounter(self.db)
 
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
@@ -35,6 +44,8 @@ class Runtime:
         )
 
     async def close(self) -> None:
+        if self.request_counter is not None:
+            await self.request_counter.close()
         await self.queue.close()
         await self.events.close()
         await self.db.dispose()

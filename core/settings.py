@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 KernelBackend = Literal["local", "forkserver", "gateway"]
+PlanName = Literal["free", "pro", "business"]
+
+
+class PlanOverride(BaseModel):
+    """Some limits of one plan, replacing the defaults of `core.plans` for the fields given.
+
+    `requests_per_day: null` makes a plan unlimited.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_day: int | None = Field(default=None, ge=1)
+    max_running_jobs: int | None = Field(default=None, ge=1)
+    max_job_timeout: int | None = Field(default=None, ge=1, description="Seconds.")
+    max_upload_bytes: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _only_requests_may_be_unlimited(self) -> PlanOverride:
+        for name in self.model_fields_set - {"requests_per_day"}:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null (only requests_per_day can be unlimited)")
+        return self
 
 
 class SettingsError(ValueError):
@@ -40,11 +72,21 @@ class Settings(BaseSettings):
     job_default_timeout: int = Field(
         default=300, ge=1, description="Seconds, when a job sets none."
     )
-    job_max_timeout: int = Field(default=3600, ge=1)
     job_max_attempts: int = Field(
         default=2, ge=1, description="Runs of one job, counting re-runs after a crash."
     )
     wait_poll_interval: float = Field(default=0.5, gt=0)
+
+    artifact_max_files: int = Field(
+        default=100, ge=0, description="Artifacts kept per job: figures, then written files."
+    )
+    artifact_max_bytes: int = Field(
+        default=100 * 1024 * 1024, ge=0, description="Bytes of artifacts kept per job."
+    )
+    plans: dict[PlanName, PlanOverride] = Field(
+        default_factory=dict,
+        description='JSON, e.g. {"free": {"requests_per_day": 500}}: overrides of the plan table.',
+    )
 
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY"), repr=False
@@ -103,11 +145,18 @@ def load_settings(**overrides: object) -> Settings:
     """Read and validate the environment; a bad value raises `SettingsError` naming it."""
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
+    except PydanticSettingsError as exc:
+        # A JSON-valued variable that is not JSON never reaches validation.
+        found = re.search(r'field "(\w+)"', str(exc))
+        name = _env_name(found.group(1)) if found else "a variable"
+        raise SettingsError(f"invalid configuration: {name}: not valid JSON") from None
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             field = str(err["loc"][0]) if err["loc"] else "?"
-            problems.append(f"{_env_name(field)}: {err['msg']} (got {err.get('input')!r})")
+            where = ".".join(str(part) for part in err["loc"][1:])
+            name = _env_name(field) + (f" ({where})" if where else "")
+            problems.append(f"{name}: {err['msg']} (got {err.get('input')!r})")
         raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
 
 

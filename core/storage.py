@@ -1,16 +1,35 @@
-"""Where job notebooks and artifacts live: the data dir (a volume shared when scaled out)."""
+"""Where uploaded files, job notebooks and artifacts live: the data dir (a volume shared when
+scaled out). Paths under it are built only here."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import os
 import shutil
+import uuid
 from pathlib import Path
+
+# Uploads are written in pieces of about this size: big enough that a thread hop per write
+# costs nothing, small enough that memory stays flat whatever the file's size.
+WRITE_BUFFER_BYTES = 1024 * 1024
+HEAD_BYTES = 8192
+
+
+class UploadTooLarge(ValueError):
+    """An upload went over its byte limit; nothing of it was kept."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"over the limit of {limit} bytes")
+        self.limit = limit
 
 
 class Storage:
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    # -- jobs --------------------------------------------------------------------------
 
     def job_dir(self, job_id: str) -> Path:
         return self.root / "jobs" / job_id
@@ -18,8 +37,48 @@ class Storage:
     def notebook_path(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "notebook.ipynb"
 
+    def notebook_html_path(self, job_id: str) -> Path:
+        return self.job_dir(job_id) / "notebook.html"
+
     def artifact_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "artifacts"
+
+    def artifact_path(self, job_id: str, name: str) -> Path:
+        """Where artifact `name` (a relative posix path, e.g. `out/summary.csv`) lives.
+
+        Raises ValueError for a name that would leave the job's artifact dir.
+        """
+        return self.artifact_dir(job_id).joinpath(*safe_relative_parts(name))
+
+    async def clear_artifacts(self, job_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.artifact_dir(job_id), True)
+
+    async def delete_job(self, job_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), True)
+
+    # -- uploaded files ----------------------------------------------------------------
+
+    def file_path(self, file_id: str) -> Path:
+        parts = safe_relative_parts(file_id)
+        if len(parts) != 1 or file_id.startswith("."):
+            raise ValueError(f"not a file id: {file_id!r}")
+        return self.root / "files" / file_id
+
+    def incoming_dir(self) -> Path:
+        # Beside the files, so that landing an upload is a rename on one file system.
+        return self.root / "files" / ".incoming"
+
+    def scratch_dir(self) -> Path:
+        return self.root / "tmp"
+
+    def incoming(self, limit: int) -> IncomingFile:
+        return IncomingFile(self, limit)
+
+    async def delete_file(self, file_id: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            await asyncio.to_thread(self.file_path(file_id).unlink)
+
+    # -- bytes -------------------------------------------------------------------------
 
     async def write_bytes(self, path: Path, data: bytes) -> None:
         await asyncio.to_thread(_atomic_write, path, data)
@@ -30,8 +89,101 @@ class Storage:
         except FileNotFoundError:
             return None
 
-    async def delete_job(self, job_id: str) -> None:
-        await asyncio.to_thread(shutil.rmtree, self.job_dir(job_id), True)
+    async def copy_in(self, source: Path, target: Path) -> None:
+        """Copy a file into storage; readers see all of it or nothing."""
+        await asyncio.to_thread(_atomic_copy, source, target)
+
+
+class IncomingFile:
+    """An upload being received: counted, hashed and written to a temp file as it streams,
+    then landed under its id with one rename. Over the limit, it is deleted at once."""
+
+    def __init__(self, storage: Storage, limit: int) -> None:
+        self.storage = storage
+        self.limit = limit
+        self.bytes = 0
+        self.head = b""
+        self._sha256 = hashlib.sha256()
+        self._buffer = bytearray()
+        self._path: Path | None = None
+
+    @property
+    def sha256(self) -> str:
+        return self._sha256.hexdigest()
+
+    async def write(self, data: bytes) -> None:
+        """Raises UploadTooLarge (after deleting what was written) past the limit."""
+        if not data:
+            return
+        self.bytes += len(data)
+        if self.bytes > self.limit:
+            await self.discard()
+            raise UploadTooLarge(self.limit)
+        if len(self.head) < HEAD_BYTES:
+            self.head += data[: HEAD_BYTES - len(self.head)]
+        self._sha256.update(data)
+        self._buffer += data
+        if len(self._buffer) >= WRITE_BUFFER_BYTES:
+            await self._flush()
+
+    async def commit(self, file_id: str) -> None:
+        await self._flush()
+        target = self.storage.file_path(file_id)
+        path = self._path
+        self._path = None
+        await asyncio.to_thread(_land, path, target)
+
+    async def discard(self) -> None:
+        self._buffer.clear()
+        path, self._path = self._path, None
+        if path is not None:
+            await asyncio.to_thread(_unlink, path)
+
+    async def _flush(self) -> None:
+        if self._path is None:
+            self._path = await asyncio.to_thread(_new_incoming, self.storage.incoming_dir())
+        data, self._buffer = bytes(self._buffer), bytearray()
+        if data:
+            await asyncio.to_thread(_append, self._path, data)
+
+
+def safe_relative_parts(name: str) -> tuple[str, ...]:
+    """The parts of a relative posix path that stays below where it is joined."""
+    # Split by hand: PurePosixPath would quietly drop "." and empty parts.
+    parts = tuple(name.split("/"))
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or "\x00" in name
+        or any(part in ("", ".", "..") for part in parts)
+    ):
+        raise ValueError(f"not a safe relative path: {name!r}")
+    return parts
+
+
+def _new_incoming(directory: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{uuid.uuid4().hex}.part"
+    path.touch(mode=0o600, exist_ok=False)
+    return path
+
+
+def _append(path: Path, data: bytes) -> None:
+    with path.open("ab") as handle:
+        handle.write(data)
+
+
+def _land(path: Path | None, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if path is None:  # an empty upload never opened a temp file
+        _atomic_write(target, b"")
+        return
+    os.replace(path, target)
+
+
+def _unlink(path: Path) -> None:
+    path.unlink(missing_ok=True)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -40,3 +192,15 @@ def _atomic_write(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def _atomic_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise

@@ -4,15 +4,20 @@ Imports nothing of PyExec's: only the standard library, nbformat and nbconvert.
 """
 
 from notebooks.builder import TITLE_TAG, build_notebook
+from notebooks.bundle import SETUP_TAG, BundleFile, bundle_notebook, write_bundle
 from notebooks.html_page import notebook_to_html
 from notebooks.ipynb import notebook_to_bytes
 from notebooks.transcript import CellRecord, Transcript
 
 __all__ = [
+    "SETUP_TAG",
     "TITLE_TAG",
+    "BundleFile",
     "CellRecord",
     "Transcript",
     "build_notebook",
+    "bundle_notebook",
     "notebook_to_bytes",
     "notebook_to_html",
+    "write_bundle",
 ]

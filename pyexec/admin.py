@@ -3,29 +3,103 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from core import repository
 from core.accounts import ensure_account, issue_api_key
 from core.db import Database
 from core.keys import hash_key
-from core.models import ApiKey
+from core.models import ALL_SCOPES, Account, ApiKey, Plan, utcnow
 from core.settings import Settings
 
 DEMO_EMAIL = "demo@pyexec.local"
 DEMO_KEY_FILE = "demo-api-key"
 
 
-async def create_key(settings: Settings, email: str, plan: str, name: str) -> tuple[ApiKey, str]:
+class AdminError(ValueError):
+    """An operator action that cannot be done; the message says why."""
+
+
+@asynccontextmanager
+async def _session(settings: Settings) -> AsyncIterator[AsyncSession]:
     db = Database(settings.db_url)
     try:
         async with db.session() as session:
-            account = await ensure_account(session, email, plan)
-            key, plaintext = await issue_api_key(session, account, name=name)
-            await session.commit()
-        return key, plaintext
+            yield session
     finally:
         await db.dispose()
+
+
+async def _account(session: AsyncSession, email: str) -> Account:
+    account = await repository.get_account_by_email(session, email)
+    if account is None:
+        raise AdminError(f"no account with email {email}; create it with 'pyexec accounts create'")
+    return account
+
+
+async def create_account(settings: Settings, email: str, plan: str) -> Account:
+    async with _session(settings) as session:
+        if await repository.get_account_by_email(session, email) is not None:
+            raise AdminError(
+                f"an account with email {email} exists; change its plan with "
+                "'pyexec accounts set-plan'"
+            )
+        account = await repository.create_account(session, email, Plan(plan).value)
+        await session.commit()
+    return account
+
+
+async def set_plan(settings: Settings, email: str, plan: str) -> Account:
+    async with _session(settings) as session:
+        account = await _account(session, email)
+        await repository.set_account_plan(session, account.id, Plan(plan).value)
+        await session.commit()
+        account.plan = Plan(plan).value
+    return account
+
+
+async def create_key(
+    settings: Settings,
+    email: str,
+    plan: str | None,
+    name: str,
+    scopes: Iterable[str] = ALL_SCOPES,
+) -> tuple[ApiKey, str]:
+    """A new key for the account; the account is created (on `plan`, default free) if missing."""
+    _, key, plaintext = await create_key_for(settings, email, plan, name, scopes)
+    return key, plaintext
+
+
+async def create_key_for(
+    settings: Settings,
+    email: str,
+    plan: str | None,
+    name: str,
+    scopes: Iterable[str] = ALL_SCOPES,
+) -> tuple[Account, ApiKey, str]:
+    async with _session(settings) as session:
+        account = await ensure_account(session, email, plan or Plan.free)
+        key, plaintext = await issue_api_key(session, account, name=name, scopes=scopes)
+        await session.commit()
+    return account, key, plaintext
+
+
+async def list_keys(settings: Settings, email: str) -> tuple[Account, list[ApiKey]]:
+    async with _session(settings) as session:
+        account = await _account(session, email)
+        keys = await repository.list_api_keys(session, account.id)
+    return account, keys
+
+
+async def revoke_key(settings: Settings, key_id: str) -> None:
+    async with _session(settings) as session:
+        if not await repository.revoke_api_key(session, key_id, utcnow()):
+            raise AdminError(f"no active key with id {key_id}")
+        await session.commit()
 
 
 async def demo_key(settings: Settings) -> str:

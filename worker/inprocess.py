@@ -5,14 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from core import repository
 from core.models import JobStatus
+from core.plans import plan_limits
 from core.queue import InProcessQueue
 from core.runtime import Runtime
 from worker.agent import Model, open_model
+from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.run import WorkerContext, run_job
 
@@ -49,15 +52,49 @@ async def recover(runtime: Runtime) -> None:
         log.info("re-queued %d pending job(s)", len(pending))
 
 
-async def consume(ctx: WorkerContext, queue: InProcessQueue) -> None:
+class RunningJobs:
+    """Jobs running per account in this process (the embedded deployment has one)."""
+
+    def __init__(self) -> None:
+        self._running: Counter[str] = Counter()
+
+    def try_start(self, account_id: str, limit: int) -> bool:
+        if self._running[account_id] >= limit:
+            return False
+        self._running[account_id] += 1
+        return True
+
+    def finish(self, account_id: str) -> None:
+        self._running[account_id] -= 1
+        if self._running[account_id] <= 0:
+            del self._running[account_id]
+
+
+async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJobs) -> None:
+    runtime = ctx.runtime
     while True:
-        job_id = await queue.get()
+        entry = await queue.take()
         try:
-            await run_job(ctx, job_id)
+            async with runtime.db.session() as session:
+                owner = await repository.job_owner_plan(session, entry.job_id)
+            if owner is None:
+                continue  # deleted while queued
+            account_id, plan = owner
+            limit = plan_limits(runtime.settings, plan).max_running_jobs
+            # No await between the check and hold(): a finishing job's release cannot slip in.
+            if not running.try_start(account_id, limit):
+                # Over the plan's running limit: it waits, and other accounts' jobs go past it.
+                queue.hold(entry, account_id)
+                continue
+            try:
+                await run_job(ctx, entry.job_id)
+            finally:
+                running.finish(account_id)
+                await queue.release(account_id)
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s: unexpected worker error", job_id)
+            log.exception("job %s: unexpected worker error", entry.job_id)
 
 
 @asynccontextmanager
@@ -80,13 +117,14 @@ async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None
         return pool.ready
 
     runtime.readiness["kernel_pool"] = pool_ready
-    ctx = WorkerContext(runtime=runtime, pool=pool, model=model)
+    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model)
     consumers: list[asyncio.Task[None]] = []
+    running = RunningJobs()
     try:
         await recover(runtime)
         # One consumer per kernel that may be leased at once: the pool bounds concurrency.
         consumers = [
-            asyncio.create_task(consume(ctx, queue), name=f"pyexec-consumer-{i}")
+            asyncio.create_task(consume(ctx, queue, running), name=f"pyexec-consumer-{i}")
             for i in range(pool.max_leases)
         ]
         yield

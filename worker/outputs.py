@@ -3,17 +3,79 @@
 from __future__ import annotations
 
 import base64
+import binascii
+import json
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-TEXT_CAP_BYTES = 100_000
+TEXT_CAP_BYTES = 100_000  # per cell, over all its text outputs
+MAX_OUTPUTS_PER_CELL = 200
+# What a notebook keeps of one output's text: more than the job JSON (analysts scroll), but
+# a cell printing 50 MB must not make a notebook JupyterLab cannot open.
+NOTEBOOK_TEXT_CAP_BYTES = 1_000_000
 TABLE_ROW_CAP = 1_000
 TRUNCATION_MARKER = "\n… [output truncated: {dropped} more bytes]"
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 TABLE_MIME = "application/vnd.dataresource+json"
-IMAGE_MIMES = {"image/png": "png", "image/svg+xml": "svg", "image/jpeg": "jpg"}
+IMAGE_MIMES = {"image/png": "png", "image/svg+xml": "svg", "image/jpeg": "jpg", "image/gif": "gif"}
+_FIGURE_NAME = re.compile(r"^figure-(\d+)\.[a-z]+$")
+
+# Run silently in each job's kernel before its first cell. pandas' own table-schema repr
+# holds only `display.max_rows` rows (60), so a frame's true length is lost; this one holds
+# up to TABLE_ROW_CAP rows and puts the real row count in the output's metadata, leaving the
+# HTML and text reprs (what a person sees in JupyterLab) as pandas makes them. It is the
+# same JSON pandas would make (`to_json(orient="table")`: NaN → null, timestamps ISO 8601),
+# so a re-run without it shows the same tables.
+TABLE_SETUP_CODE = f"""\
+def _pyexec_tables():
+    import json
+
+    import pandas as pd
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    pd.set_option("display.html.table_schema", True)  # registers pandas' formatter
+    formatter = shell.display_formatter.formatters.get({TABLE_MIME!r})
+    if formatter is None:
+        return
+
+    def unique_columns(frame):
+        names, seen = [], {{}}
+        for column in frame.columns:
+            name = " / ".join(map(str, column)) if isinstance(column, tuple) else str(column)
+            count = seen.get(name, 0)
+            seen[name] = count + 1
+            names.append(name if count == 0 else f"{{name}}.{{count}}")
+        return names
+
+    def table(obj):
+        try:
+            head = obj.head({TABLE_ROW_CAP})
+            if isinstance(head, pd.DataFrame) and (
+                isinstance(head.columns, pd.MultiIndex) or not head.columns.is_unique
+            ):
+                head = head.copy()
+                head.columns = unique_columns(head)
+            try:
+                text = head.to_json(orient="table", default_handler=str)
+            except ValueError:  # e.g. the index and a column share a name
+                text = head.to_json(orient="table", index=False, default_handler=str)
+            return json.loads(text), {{"total_rows": int(len(obj))}}
+        except Exception:
+            return None  # the HTML and text reprs still show the frame
+
+    formatter.for_type(pd.DataFrame, table)
+    formatter.for_type(pd.Series, table)
+
+
+_pyexec_tables()
+del _pyexec_tables
+"""
 
 
 def strip_ansi(text: str) -> str:
@@ -21,7 +83,7 @@ def strip_ansi(text: str) -> str:
 
 
 def cap_text(text: str, limit: int = TEXT_CAP_BYTES) -> str:
-    raw = text.encode()
+    raw = text.encode(errors="surrogatepass")
     if len(raw) <= limit:
         return text
     kept = raw[:limit].decode(errors="ignore")
@@ -30,6 +92,46 @@ def cap_text(text: str, limit: int = TEXT_CAP_BYTES) -> str:
 
 def _text(value: Any) -> str:
     return "".join(value) if isinstance(value, list) else str(value)
+
+
+def json_safe(value: Any) -> Any:
+    """Strict JSON: NaN and ±Infinity (which Python's json writes but no parser accepts)
+    become null; anything that is not JSON becomes its string."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if value is None or isinstance(value, str | int | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    return str(value)
+
+
+def cap_cell_outputs(
+    outputs: list[dict[str, Any]], limit: int = NOTEBOOK_TEXT_CAP_BYTES
+) -> list[dict[str, Any]]:
+    """The outputs a notebook keeps: stream and text results capped per output, with the
+    marker. The kernel's outputs are left untouched."""
+    capped = []
+    for output in outputs:
+        kind = output.get("output_type")
+        if kind == "stream":
+            text = _text(output.get("text", ""))
+            if len(text) > limit // 4:
+                output = {**output, "text": cap_text(text, limit)}
+        elif kind in ("execute_result", "display_data"):
+            data = output.get("data") or {}
+            long = {
+                mime: cap_text(_text(value), limit)
+                for mime, value in data.items()
+                if mime in ("text/plain", "text/html", "text/markdown")
+                and len(_text(value)) > limit // 4
+            }
+            if long:
+                output = {**output, "data": {**data, **long}}
+        capped.append(output)
+    return capped
 
 
 @dataclass
@@ -41,83 +143,176 @@ class ImageArtifact:
 
 @dataclass
 class OutputCollector:
-    """Accumulates one job's outputs across cells; images become numbered artifacts."""
+    """Accumulates one job's outputs across cells; images become numbered artifacts.
+
+    Each cell has a text budget (TEXT_CAP_BYTES over all its text, HTML, markdown and JSON)
+    and keeps at most MAX_OUTPUTS_PER_CELL outputs: a cell that displays in a loop cannot
+    make the job's JSON unbounded. What is left out is counted in one `notice` per cell.
+    An error is always kept.
+    """
 
     job_id: str
     outputs: list[dict[str, Any]] = field(default_factory=list)
     images: list[ImageArtifact] = field(default_factory=list)
+    _text_left: dict[int, int] = field(default_factory=dict)
+    _kept: dict[int, int] = field(default_factory=dict)
+    _left_out: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     def add(self, cell: int, output: dict[str, Any]) -> None:
         kind = output.get("output_type")
-        if kind == "stream":
-            self.outputs.append(
-                {
-                    "cell": cell,
-                    "type": "text",
-                    "name": output.get("name", "stdout"),
-                    "text": cap_text(_text(output.get("text", ""))),
-                }
-            )
-        elif kind == "error":
+        if kind == "error":
             self.outputs.append(
                 {
                     "cell": cell,
                     "type": "error",
                     "ename": output.get("ename", ""),
-                    "evalue": output.get("evalue", ""),
-                    "traceback": strip_ansi("\n".join(output.get("traceback", []))),
+                    "evalue": cap_text(str(output.get("evalue", ""))),
+                    "traceback": cap_text(strip_ansi("\n".join(output.get("traceback", [])))),
                 }
             )
-        elif kind in ("execute_result", "display_data"):
-            self._add_rich(cell, output.get("data", {}))
+            return
+        if kind not in ("stream", "execute_result", "display_data"):
+            return
+        if self._kept.get(cell, 0) >= MAX_OUTPUTS_PER_CELL:
+            self._leave_out(cell)
+            return
+        if kind == "stream":
+            text = self._cap(cell, _text(output.get("text", "")))
+            self._keep(
+                {"cell": cell, "type": "text", "name": output.get("name", "stdout"), "text": text}
+            )
+        else:
+            self._add_rich(cell, output.get("data") or {}, output.get("metadata") or {})
 
-    def _add_rich(self, cell: int, data: dict[str, Any]) -> None:
+    def note(self, cell: int, text: str) -> None:
+        """A message of PyExec's own about the job (e.g. an artifact left out)."""
+        self.outputs.append({"cell": cell, "type": "text", "name": "notice", "text": text})
+
+    def _keep(self, output: dict[str, Any]) -> None:
+        self._kept[output["cell"]] = self._kept.get(output["cell"], 0) + 1
+        self.outputs.append(output)
+
+    def _leave_out(self, cell: int) -> None:
+        notice = self._left_out.get(cell)
+        if notice is None:
+            notice = {"cell": cell, "type": "text", "name": "notice", "left_out": 0}
+            self._left_out[cell] = notice
+            self.outputs.append(notice)
+        notice["left_out"] += 1
+        notice["text"] = (
+            f"… [{notice['left_out']} more outputs of this cell left out: a cell keeps at most "
+            f"{MAX_OUTPUTS_PER_CELL}]"
+        )
+
+    def _cap(self, cell: int, text: str) -> str:
+        """`text` within what is left of the cell's text budget, with the marker if cut."""
+        left = self._text_left.get(cell, TEXT_CAP_BYTES)
+        capped = cap_text(text, left)
+        self._text_left[cell] = max(0, left - len(text.encode(errors="surrogatepass")))
+        return capped.removeprefix("\n") if left == 0 else capped
+
+    def _add_rich(self, cell: int, data: dict[str, Any], metadata: dict[str, Any]) -> None:
         if TABLE_MIME in data and isinstance(data[TABLE_MIME], dict):
-            self.outputs.append({"cell": cell, "type": "table", **table_of(data[TABLE_MIME])})
+            table_meta = metadata.get(TABLE_MIME)
+            total = table_meta.get("total_rows") if isinstance(table_meta, dict) else None
+            self._keep({"cell": cell, "type": "table", **table_of(data[TABLE_MIME], total)})
             return
         for mime, ext in IMAGE_MIMES.items():
             if mime in data:
+                image = _image_bytes(mime, data[mime])
+                if image is None:
+                    continue
                 name = f"figure-{len(self.images) + 1}.{ext}"
-                payload = _text(data[mime])
-                raw = payload.encode() if mime == "image/svg+xml" else base64.b64decode(payload)
-                self.images.append(ImageArtifact(name, mime, raw))
-                self.outputs.append(
+                self.images.append(ImageArtifact(name, mime, image))
+                self._keep(
                     {
                         "cell": cell,
                         "type": "image",
                         "media_type": mime,
                         "name": name,
-                        "url": f"/v1/jobs/{self.job_id}/artifacts/{name}",
+                        "url": self.artifact_url(name),
                     }
                 )
                 return
         if "text/html" in data:
-            self.outputs.append(
-                {"cell": cell, "type": "html", "html": cap_text(_text(data["text/html"]))}
+            self._keep(
+                {"cell": cell, "type": "html", "html": self._cap(cell, _text(data["text/html"]))}
             )
         elif "application/json" in data:
-            self.outputs.append({"cell": cell, "type": "json", "json": data["application/json"]})
+            left = self._text_left.get(cell, TEXT_CAP_BYTES)
+            value = _json_of(data["application/json"], left)
+            self._text_left[cell] = max(0, left - value.pop("size"))
+            self._keep({"cell": cell, "type": "json", **value})
         elif "text/markdown" in data:
-            self.outputs.append(
-                {"cell": cell, "type": "markdown", "text": cap_text(_text(data["text/markdown"]))}
-            )
+            text = self._cap(cell, _text(data["text/markdown"]))
+            self._keep({"cell": cell, "type": "markdown", "text": text})
         elif "text/plain" in data:
-            self.outputs.append(
-                {
-                    "cell": cell,
-                    "type": "text",
-                    "name": "result",
-                    "text": cap_text(_text(data["text/plain"])),
-                }
-            )
+            text = self._cap(cell, _text(data["text/plain"]))
+            self._keep({"cell": cell, "type": "text", "name": "result", "text": text})
+
+    def artifact_url(self, name: str) -> str:
+        return f"/v1/jobs/{self.job_id}/artifacts/{name}"
+
+    def avoid_names(self, taken: set[str]) -> None:
+        """Renumber figures whose name a file the job wrote already has (`plt.savefig(
+        "figure-1.png")` keeps its name; the inline figure moves to the next free number)."""
+        used = {image.name for image in self.images} | taken
+        renamed: dict[str, str] = {}
+        for image in self.images:
+            if image.name not in taken:
+                continue
+            match = _FIGURE_NAME.match(image.name)
+            ext = image.name.rsplit(".", 1)[-1]
+            number = int(match.group(1)) if match else len(self.images)
+            while f"figure-{number}.{ext}" in used:
+                number += 1
+            new = f"figure-{number}.{ext}"
+            used.add(new)
+            renamed[image.name] = new
+            image.name = new
+        for output in self.outputs:
+            if output.get("type") == "image" and output.get("name") in renamed:
+                output["name"] = renamed[output["name"]]
+                output["url"] = self.artifact_url(output["name"])
+
+    def left_out(self, name: str, reason: str) -> None:
+        """An image the artifact caps left out: its output says so instead of a dead URL."""
+        for output in self.outputs:
+            if output.get("type") == "image" and output.get("name") == name:
+                output["url"] = None
+                output["note"] = reason
 
 
-def table_of(resource: dict[str, Any]) -> dict[str, Any]:
-    fields = resource.get("schema", {}).get("fields", [])
-    columns = [str(f.get("name")) for f in fields]
-    records = resource.get("data", [])
-    rows = [[record.get(c) for c in columns] for record in records[:TABLE_ROW_CAP]]
-    return {"columns": columns, "rows": rows, "total_rows": len(records)}
+def _image_bytes(mime: str, payload: Any) -> bytes | None:
+    text = _text(payload)
+    if mime == "image/svg+xml":
+        return text.encode()
+    try:
+        return base64.b64decode(text, validate=False)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def _json_of(value: Any, limit: int) -> dict[str, Any]:
+    safe = json_safe(value)
+    size = len(json.dumps(safe).encode())
+    if size > limit:
+        return {"json": None, "truncated": True, "bytes": size, "size": size}
+    return {"json": safe, "size": size}
+
+
+def table_of(resource: dict[str, Any], total_rows: int | None = None) -> dict[str, Any]:
+    """columns, JSON-safe rows (at most TABLE_ROW_CAP) and the frame's true length."""
+    fields = (resource.get("schema") or {}).get("fields") or []
+    columns = [str(f.get("name")) for f in fields if isinstance(f, dict)]
+    records = resource.get("data") or []
+    rows = [
+        [json_safe(record.get(c)) for c in columns]
+        for record in records[:TABLE_ROW_CAP]
+        if isinstance(record, dict)
+    ]
+    total = total_rows if isinstance(total_rows, int) and total_rows >= 0 else len(records)
+    return {"columns": columns, "rows": rows, "total_rows": total}
 
 
 def result_text(outputs: list[dict[str, Any]]) -> str:

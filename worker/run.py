@@ -6,22 +6,31 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from core import repository
 from core.events import CANCEL_REQUESTED, STATUS
+from core.files import detect_media_type, human_bytes
 from core.models import Job, JobStatus, utcnow
 from core.runtime import Runtime
 from kernels import Execution, Kernel, KernelPool
+from kernels.warmup import WARMUP_CODE
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
 from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
+from worker.artifacts import ArtifactBudget, Scan, find_written_files
 from worker.cells import split_cells
+from worker.files import InputUnavailable
 from worker.inputs import InputStager, NoInputs, StagedFile
-from worker.outputs import OutputCollector, result_text
+from worker.outputs import TABLE_SETUP_CODE, OutputCollector, cap_cell_outputs, result_text
 
 log = logging.getLogger("pyexec.worker")
+
+SETUP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -58,6 +67,8 @@ class JobRun:
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
     usage: dict[str, Any] = field(default_factory=dict)  # what the agent adds: tokens, steps
+    artifacts: list[dict[str, Any]] | None = None  # set once saved
+    skipped_artifacts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.collector = OutputCollector(self.job.id)
@@ -65,6 +76,11 @@ class JobRun:
     @property
     def runtime(self) -> Runtime:
         return self.ctx.runtime
+
+    @property
+    def inputs(self) -> Job:
+        """The job as its input stager sees it (with a follow-up's ancestors' files)."""
+        return inputs_of(self.job, self.parent)
 
     async def publish(self, event: dict[str, Any]) -> None:
         await self.runtime.events.publish(self.job.id, event)
@@ -74,11 +90,7 @@ class JobRun:
         sources = split_cells(self.job.code) if self.job.code else []
         last: Execution | None = None
         self.parent = await load_parent(self.runtime, self.job)
-        async with self.ctx.pool.lease() as kernel:
-            self.kernel = kernel
-            self.staged = await self.ctx.inputs.stage(
-                inputs_of(self.job, self.parent), kernel.work_dir
-            )
+        async with self.kernel_session() as kernel:
             analyst = Analyst(self, kernel, started) if self.job.prompt or self.parent else None
             if analyst is not None:
                 # The parent's cells, then the files described: before the code and the model.
@@ -96,6 +108,46 @@ class JobRun:
                 return self.outcome_of_agent(await analyst.answer())
         outputs = last.outputs if last is not None else []
         return Outcome(JobStatus.completed, result=result_text(outputs))
+
+    @contextlib.asynccontextmanager
+    async def kernel_session(self) -> AsyncIterator[Kernel]:
+        """A fresh kernel with the job's files staged; when the block ends (completed, failed
+        or cancelled, not when the worker shuts down), the files the job wrote are kept as
+        artifacts before the kernel and its work dir are thrown away."""
+        async with self.ctx.pool.lease() as kernel:
+            self.kernel = kernel
+            await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
+            # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
+            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.work_dir)
+            await self._set_up(kernel)
+            shutting_down = False
+            try:
+                yield kernel
+            except asyncio.CancelledError:
+                shutting_down = True
+                raise
+            finally:
+                if not shutting_down:
+                    try:
+                        await self.save_artifacts(kernel.work_dir)
+                    except Exception:
+                        log.exception("job %s: could not keep the files it wrote", self.job.id)
+
+    async def _set_up(self, kernel: Kernel) -> None:
+        # Silent and outside the transcript: the user's first cell is still In[1].
+        try:
+            setup = await kernel.execute(
+                TABLE_SETUP_CODE, timeout=SETUP_TIMEOUT_S, silent=True, store_history=False
+            )
+        except Exception:
+            log.exception("job %s: table set-up could not run", self.job.id)
+            return
+        if setup.status != "ok":
+            log.warning(
+                "job %s: table set-up failed (%s); tables keep pandas' defaults",
+                self.job.id,
+                setup.error.message if setup.error else setup.status,
+            )
 
     async def run_cell(
         self,
@@ -139,7 +191,7 @@ class JobRun:
             CellRecord(
                 cell_type="code",
                 source=source,
-                outputs=execution.outputs,
+                outputs=cap_cell_outputs(execution.outputs),
                 execution_count=execution.execution_count,
                 timing=execution.timing,
                 **extra,
@@ -215,25 +267,91 @@ class JobRun:
             language_info=kernel.language_info if kernel is not None else None,
             error_message=outcome.error_message,
             prompt=self.job.prompt,
+            extra=self.notebook_extra(),
         )
         data = await asyncio.to_thread(lambda: notebook_to_bytes(build_notebook(transcript)))
         storage = self.runtime.storage
         await storage.write_bytes(storage.notebook_path(self.job.id), data)
 
-    async def save_artifacts(self) -> list[dict[str, Any]]:
+    def notebook_extra(self) -> dict[str, Any]:
+        """What the bundle needs to re-run the notebook elsewhere, and what was left out."""
+        extra: dict[str, Any] = {
+            # Run before the job's cells by every PyExec kernel: a re-run starts from it.
+            "kernel_setup": WARMUP_CODE,
+            "inputs": [
+                {"file_id": file_id, "name": staged.name, "bytes": staged.bytes}
+                for file_id, staged in zip(self.inputs.file_ids or [], self.staged, strict=False)
+            ],
+        }
+        if self.skipped_artifacts:
+            extra["skipped_artifacts"] = list(self.skipped_artifacts)
+        return extra
+
+    async def save_artifacts(self, work_dir: Path | None = None) -> list[dict[str, Any]]:
+        """Figures, then the files the job wrote in `work_dir`, within the job's caps."""
+        if self.artifacts is not None:
+            return self.artifacts
+        settings = self.runtime.settings
         storage = self.runtime.storage
-        artifacts = []
+        budget = ArtifactBudget(settings.artifact_max_files, settings.artifact_max_bytes)
+        scan = Scan([], [], False)
+        if work_dir is not None:
+            inputs = {staged.name for staged in self.staged}
+            scan = await asyncio.to_thread(find_written_files, work_dir, inputs)
+        self.collector.avoid_names({f.name for f in scan.files})
+        artifacts: list[dict[str, Any]] = []
+        skipped: list[str] = []
         for image in self.collector.images:
-            await storage.write_bytes(storage.artifact_dir(self.job.id) / image.name, image.data)
-            artifacts.append(
-                {
-                    "name": image.name,
-                    "media_type": image.media_type,
-                    "bytes": len(image.data),
-                    "url": f"/v1/jobs/{self.job.id}/artifacts/{image.name}",
-                }
+            reason = budget.refuse(len(image.data))
+            if reason is not None:
+                self.collector.left_out(image.name, f"not kept: {reason}")
+                skipped.append(f"{image.name} ({human_bytes(len(image.data))}): {reason}")
+                continue
+            await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
+            artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
+            artifacts[-1]["kind"] = "figure"
+        for written in scan.files:
+            reason = budget.refuse(written.bytes)
+            if reason is not None:
+                skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {reason}")
+                continue
+            target = storage.artifact_path(self.job.id, written.name)
+            try:
+                await storage.copy_in(written.path, target)
+                head = await asyncio.to_thread(_head, target)
+            except OSError as exc:
+                skipped.append(f"{written.name}: could not be copied ({exc.strerror or exc})")
+                continue
+            size = target.stat().st_size
+            media_type = detect_media_type(written.name, head)
+            artifacts.append(self._artifact(written.name, media_type, size))
+            artifacts[-1]["kind"] = "file"
+        skipped += [f"{name}: its name cannot be served" for name in scan.unusable]
+        if scan.truncated:
+            skipped.append("more files were written than PyExec examines; the rest were ignored")
+        if skipped:
+            log.info("job %s: artifacts left out: %s", self.job.id, "; ".join(skipped))
+            self.collector.note(
+                len(self.cells),
+                "Some files were not kept as artifacts:\n"
+                + "\n".join(f"- {line}" for line in skipped),
             )
+        self.artifacts = artifacts
+        self.skipped_artifacts = skipped
         return artifacts
+
+    def _artifact(self, name: str, media_type: str, size: int) -> dict[str, Any]:
+        return {
+            "name": name,
+            "media_type": media_type,
+            "bytes": size,
+            "url": f"/v1/jobs/{self.job.id}/artifacts/{quote(name)}",
+        }
+
+
+def _head(path: Path, size: int = 8192) -> bytes:
+    with path.open("rb") as handle:
+        return handle.read(size)
 
 
 def _timed_out(budget: float) -> str:
@@ -259,6 +377,8 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
         outcome = await run.execute_all(started)
     except JobCancelled:
         outcome = Outcome(JobStatus.cancelled, error_message="cancelled while running")
+    except InputUnavailable as exc:
+        outcome = Outcome(JobStatus.failed, error_message=str(exc))
     except asyncio.CancelledError:
         # The worker is shutting down: hand the job back so that the next start runs it.
         async with runtime.db.session() as session:

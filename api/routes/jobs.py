@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
+from api.downloads import download_name
 from api.errors import Conflict, InvalidRequest, NotFound
+from api.idempotency import create_once, earlier_job, fingerprint
 from api.jobs import (
     check_files,
     check_parent,
+    check_plan,
     check_submission,
     derive_title,
+    job_timeout,
     load_job,
     wait_for_final,
 )
@@ -49,13 +52,42 @@ def job_out(job: Job) -> JobOut:
     status_code=201,
     response_model=JobOut,
     responses={
+        200: {"model": JobOut, "description": "The job an earlier request with this key made"},
         **ERRORS,
-        409: {"model": ErrorBody, "description": "The parent job (parent_job_id) has not ended"},
+        403: {"model": ErrorBody, "description": "The key lacks the scope, or the plan's cap"},
+        409: {
+            "model": ErrorBody,
+            "description": "Idempotency-Key used with a different body, or the parent job "
+            "(parent_job_id) has not ended",
+        },
     },
     summary="Submit a job",
 )
-async def create_job(body: JobCreate, caller: JobsWrite, runtime: RuntimeDep) -> JSONResponse:
+async def create_job(
+    body: JobCreate,
+    caller: JobsWrite,
+    runtime: RuntimeDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            min_length=1,
+            max_length=255,
+            description="Retrying with the same key and body within 24 h returns the first "
+            "job (200); with another body, 409.",
+        ),
+    ] = None,
+) -> JSONResponse:
     check_submission(body, runtime)
+    request_hash = ""
+    if idempotency_key is not None:
+        # The whole body counts, parent_job_id included: a follow-up of another parent is
+        # another job.
+        request_hash = fingerprint(body)
+        earlier = await earlier_job(runtime, caller.account.id, idempotency_key, request_hash)
+        if earlier is not None:
+            return _created(earlier, 200)
+    check_plan(body, caller.limits)
     await check_parent(runtime, caller.account.id, body.parent_job_id)
     await check_files(runtime, caller.account.id, body.file_ids)
     job = Job(
@@ -64,19 +96,28 @@ async def create_job(body: JobCreate, caller: JobsWrite, runtime: RuntimeDep) ->
         prompt=body.prompt,
         code=body.code,
         priority=body.priority,
-        timeout_seconds=body.timeout_seconds or runtime.settings.job_default_timeout,
+        timeout_seconds=job_timeout(body, caller.limits, runtime.settings.job_default_timeout),
         file_ids=body.file_ids,
         parent_job_id=body.parent_job_id,
     )
-    async with runtime.db.session() as session:
-        await repository.add_job(session, job)
-        await session.commit()
+    if idempotency_key is not None:
+        job, created = await create_once(runtime, job, idempotency_key, request_hash)
+        if not created:
+            return _created(job, 200)
+    else:
+        async with runtime.db.session() as session:
+            await repository.add_job(session, job)
+            await session.commit()
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
     await runtime.queue.enqueue(job.id, job.priority)
+    return _created(job, 201)
+
+
+def _created(job: Job, status_code: int) -> JSONResponse:
     return JSONResponse(
         job_out(job).model_dump(mode="json"),
-        status_code=201,
+        status_code=status_code,
         headers={"Location": f"/v1/jobs/{job.id}"},
     )
 
@@ -167,10 +208,5 @@ async def get_notebook(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Re
     return Response(
         data,
         media_type="application/x-ipynb+json",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(job)}.ipynb"'},
+        headers={"Content-Disposition": f'attachment; filename="{download_name(job)}.ipynb"'},
     )
-
-
-def _filename(job: Job) -> str:
-    slug = re.sub(r"[^a-z0-9]+", "-", job.title.lower()).strip("-")[:60] or "job"
-    return f"{slug}-{job.id[:8]}"

@@ -1,0 +1,47 @@
+"""Daily request quotas at the HTTP edge: charging a request, the 429, the X-RateLimit-* headers."""
+
+from __future__ import annotations
+
+from starlette.types import Message, Send
+
+from api.errors import RateLimited
+from core.plans import PlanLimits
+from core.ratelimit import Quota, take_request
+from core.runtime import Runtime
+
+_QUOTA_HEADERS = {b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"}
+
+
+async def charge(runtime: Runtime, account_id: str, limits: PlanLimits) -> Quota | None:
+    """Count one request; None for an unlimited plan (nothing counted, no headers)."""
+    if limits.requests_per_day is None:
+        return None
+    counter = runtime.request_counter
+    assert counter is not None  # the runtime always has one
+    return await take_request(counter, runtime.clock, account_id, limits.requests_per_day)
+
+
+def over_limit(quota: Quota) -> RateLimited:
+    resets = quota.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return RateLimited(
+        f"Daily request limit of {quota.limit} reached; resets at {resets}",
+        headers=quota.headers(),
+    )
+
+
+def send_with_quota(send: Send, quota: Quota) -> Send:
+    """Wrap `send` so that the response, whatever raised it, carries the quota headers."""
+    extra = [(k.lower().encode(), v.encode()) for k, v in quota.headers().items()]
+    names = {k for k, _ in extra}
+
+    async def wrapped(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            headers = [
+                (k, v)
+                for k, v in message.get("headers", [])
+                if k.lower() not in names and k.lower() not in _QUOTA_HEADERS
+            ]
+            message = {**message, "headers": [*headers, *extra]}
+        await send(message)
+
+    return wrapped

@@ -1,0 +1,43 @@
+"""The plan table: what each plan allows. Defaults here, overridden by `PYEXEC_PLANS`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from core.models import Plan
+from core.settings import Settings
+
+MB = 1_000_000
+
+
+@dataclass(frozen=True)
+class PlanLimits:
+    plan: Plan
+    requests_per_day: int | None  # None: unlimited, and no X-RateLimit-* headers
+    max_running_jobs: int
+    max_job_timeout: int  # seconds
+    max_upload_bytes: int
+
+    @property
+    def unlimited(self) -> bool:
+        return self.requests_per_day is None
+
+
+DEFAULT_PLANS: dict[Plan, PlanLimits] = {
+    Plan.free: PlanLimits(Plan.free, 100, 1, 60, 10 * MB),
+    Plan.pro: PlanLimits(Plan.pro, 10_000, 5, 600, 200 * MB),
+    Plan.business: PlanLimits(Plan.business, None, 20, 3_600, 2_000 * MB),
+}
+
+
+def plan_limits(settings: Settings, plan: Plan | str) -> PlanLimits:
+    plan = Plan(plan)
+    limits = DEFAULT_PLANS[plan]
+    override = settings.plans.get(plan.value)
+    if override is None:
+        return limits
+    return replace(limits, **{name: getattr(override, name) for name in override.model_fields_set})
+
+
+def plan_table(settings: Settings) -> list[PlanLimits]:
+    return [plan_limits(settings, plan) for plan in Plan]

@@ -1,0 +1,77 @@
+"""Daily request quotas: a counter interface, its database implementation, and the policy.
+
+The embedded deployment counts in the database with one atomic upsert; the scaled-out one
+counts in Redis behind the same `RequestCounter` interface. Either way the count is exact under
+concurrency: a request is counted only while the day's count is under the limit, in one step.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from core import repository
+from core.clock import Clock
+from core.db import Database
+
+
+class RequestCounter(ABC):
+    @abstractmethod
+    async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
+        """Count one request of the account on that UTC day if fewer than `limit` were counted.
+
+        Atomic. Returns the new count, or None (nothing counted) when the limit was reached.
+        """
+
+    async def close(self) -> None:
+        return None
+
+
+class DatabaseRequestCounter(RequestCounter):
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
+        # A session of its own whose first statement is the write: no read snapshot to upgrade.
+        async with self.db.session() as session:
+            count = await repository.count_request(session, account_id, day, limit)
+            await session.commit()
+        return count
+
+
+@dataclass(frozen=True)
+class Quota:
+    """Where an account stands after a request was counted (or refused)."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    resets_at: datetime  # the next 00:00 UTC
+    retry_after: int  # whole seconds until resets_at, at least 1
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(int(self.resets_at.timestamp())),
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(self.retry_after)
+        return headers
+
+
+def next_midnight(now: datetime) -> datetime:
+    return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=now.tzinfo)
+
+
+async def take_request(counter: RequestCounter, clock: Clock, account_id: str, limit: int) -> Quota:
+    """Count one request against the account's daily `limit` (UTC days)."""
+    now = clock.now()
+    count = await counter.try_count(account_id, now.date(), limit)
+    resets_at = next_midnight(now)
+    retry_after = max(1, math.ceil((resets_at - now).total_seconds()))
+    if count is None:
+        return Quota(False, limit, 0, resets_at, retry_after)
+    return Quota(True, limit, max(0, limit - count), resets_at, retry_after)

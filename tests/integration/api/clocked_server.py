@@ -1,0 +1,76 @@
+"""A real uvicorn server, in this process, whose clock the test moves.
+
+Crossing midnight UTC (the daily quota) or 24 h (idempotency keys) without sleeping needs the
+server's time in the test's hands: the app gets a `ManualClock` through its `Runtime`, the one
+seam PyExec has for time, instead of a test-only setting in the product. It serves the API only
+(no worker, no kernels): jobs it accepts stay pending.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from api.app import create_app
+from core.clock import ManualClock
+from core.migrate import upgrade
+from core.runtime import Runtime
+from core.settings import Settings, load_settings
+from tests.servers import free_port
+
+START_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass
+class ClockedServer:
+    url: str
+    clock: ManualClock
+    settings: Settings
+
+    def create_key(self, email: str, plan: str = "free") -> str:
+        import asyncio
+
+        from pyexec.admin import create_key
+
+        _, plaintext = asyncio.run(create_key(self.settings, email, plan, "test"))
+        return plaintext
+
+    def client(self, key: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+
+
+@contextmanager
+def clocked_server(data_dir: Path, start: datetime) -> Iterator[ClockedServer]:
+    port = free_port()
+    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=port)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade(settings.db_url)
+    clock = ManualClock(start)
+    runtime = Runtime.embedded(settings)
+    runtime.clock = clock
+    app = create_app(settings, runtime=runtime)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    thread = threading.Thread(target=server.run, name="clocked-uvicorn", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the in-process server did not start")
+        time.sleep(0.02)
+    try:
+        yield ClockedServer(url=f"http://127.0.0.1:{port}", clock=clock, settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
