@@ -88,8 +88,8 @@ async def create_job(
         if earlier is not None:
             return _created(earlier, 200)
     check_plan(body, caller.limits)
-    await check_parent(runtime, caller.account.id, body.parent_job_id)
-    await check_files(runtime, caller.account.id, body.file_ids)
+    inherited = await check_parent(runtime, caller.account.id, body.parent_job_id)
+    await check_files(runtime, caller.account.id, body.file_ids, inherited)
     job = Job(
         account_id=caller.account.id,
         title=derive_title(body),

@@ -18,7 +18,6 @@ from worker.agent.summary import clip, summarise_outputs
 
 PARENT_TAG = "pyexec-parent"
 FOLLOW_UP_TAG = "pyexec-follow-up"
-MAX_ANCESTORS = 100  # a chain longer than this is not followed for input files
 TRANSCRIPT_CHARS = 12_000
 
 
@@ -40,18 +39,10 @@ async def load_parent(runtime: Runtime, job: Job) -> ParentRun | None:
         if parent is None:
             return ParentRun(job.parent_job_id, None)
         # The parent's notebook replays its own parent's cells too, so their files are needed.
-        file_ids: list[str] = []
-        ancestor: Job | None = parent
-        for _ in range(MAX_ANCESTORS):
-            if ancestor is None:
-                break
-            file_ids = [*(ancestor.file_ids or []), *file_ids]
-            if not ancestor.parent_job_id:
-                break
-            ancestor = await repository.get_job(session, ancestor.parent_job_id, job.account_id)
+        file_ids = await repository.lineage_file_ids(session, parent, job.account_id)
     data = await runtime.storage.read_bytes(runtime.storage.notebook_path(parent.id))
     cells = await asyncio.to_thread(notebook_cells, data) if data else []
-    return ParentRun(parent.id, parent, cells, list(dict.fromkeys(file_ids)))
+    return ParentRun(parent.id, parent, cells, file_ids)
 
 
 def notebook_cells(data: bytes) -> list[CellRecord]:
