@@ -41,7 +41,10 @@ class Server:
     @property
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYEXEC_")}
-        env.pop("DATABASE_URL", None)
+        # A model configured in the developer's shell must not replace the offline planner
+        # that the tests expect; tests that want a model set these in env_overrides.
+        for name in ("DATABASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            env.pop(name, None)
         env.update(
             PYEXEC_DATA_DIR=str(self.data_dir),
             PYEXEC_HOST="127.0.0.1",
