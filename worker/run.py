@@ -263,7 +263,9 @@ class JobRun:
             created_at=self.job.created_at,
             started_at=self.job.started_at,
             completed_at=completed_at,
-            kernelspec=kernel.kernelspec if kernel is not None else None,
+            # The standard `python3` kernelspec, not PyExec's own: the downloaded notebook must
+            # open and "Run All" in any JupyterLab, which has no `pyexec-python` kernel.
+            kernelspec=None,
             language_info=kernel.language_info if kernel is not None else None,
             error_message=outcome.error_message,
             prompt=self.job.prompt,

@@ -60,6 +60,7 @@ def test_notebook_is_valid_with_outputs_counts_and_timing(client: httpx.Client) 
     for cell in code_cells:
         assert {"iopub.execute_input", "shell.execute_reply"} <= set(cell.metadata.execution)
     assert nb.metadata.kernelspec["language"] == "python"
+    assert nb.metadata.kernelspec["name"] == "python3"  # opens in any JupyterLab
     assert nb.metadata.language_info["name"] == "python"
     meta = nb.metadata.pyexec
     assert meta["job_id"] == job["id"] and meta["status"] == "completed"
