@@ -33,11 +33,14 @@ async def build_bundle(runtime: Runtime, job: Job, notebook: bytes) -> Path:
         for i in (nb.metadata.get("pyexec") or {}).get("inputs") or []
         if isinstance(i, dict)
     }
+    # What the job's kernel held: a follow-up's notebook also lists its parents' files, whose
+    # cells it replays.
+    file_ids = list(dict.fromkeys([*staged, *(job.file_ids or [])]))
     async with runtime.db.session() as session:
-        files = await repository.get_files(session, job.file_ids or [], job.account_id)
+        files = await repository.get_files(session, file_ids, job.account_id)
     inputs: list[BundleFile] = []
     missing: list[str] = []
-    for file_id in job.file_ids or []:
+    for file_id in file_ids:
         row = files.get(file_id)
         name = staged.get(file_id) or (row.filename if row is not None else file_id)
         path = storage.file_path(row.id) if row is not None else None

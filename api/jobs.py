@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections.abc import Sequence
 
-from api.errors import Forbidden, InvalidRequest, NotFound
+from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
 from core.events import STATUS
@@ -55,17 +56,10 @@ def check_submission(body: JobCreate, runtime: Runtime) -> None:
         raise InvalidRequest(
             "'prompt' is empty.", details=[{"field": "prompt", "problem": "must not be blank"}]
         )
-    if body.prompt is not None:
+    if body.parent_job_id is not None and not body.parent_job_id.strip():
         raise InvalidRequest(
-            "Prompt jobs need an LLM, and this server has none configured yet: send 'code' "
-            "instead, or set OPENAI_API_KEY / OPENAI_BASE_URL and PYEXEC_LLM_MODEL once the "
-            "analyst agent is available.",
-            details=[{"field": "prompt", "problem": "no LLM provider is available"}],
-        )
-    if body.parent_job_id is not None:
-        raise InvalidRequest(
-            "Follow-up jobs ('parent_job_id') are not supported by this server yet.",
-            details=[{"field": "parent_job_id", "problem": "not supported yet"}],
+            "'parent_job_id' is empty.",
+            details=[{"field": "parent_job_id", "problem": "must not be blank"}],
         )
 
 
@@ -85,18 +79,41 @@ def job_timeout(body: JobCreate, limits: PlanLimits, default: int) -> int:
     return body.timeout_seconds or min(default, limits.max_job_timeout)
 
 
-async def check_files(runtime: Runtime, account_id: str, file_ids: list[str]) -> None:
+async def check_parent(runtime: Runtime, account_id: str, parent_job_id: str | None) -> list[str]:
+    """A follow-up continues where its parent ended: the parent must be this account's, and
+    final (its notebook is what the follow-up replays). Returns the files the follow-up
+    inherits: its parent's and their ancestors'."""
+    if parent_job_id is None:
+        return []
+    async with runtime.db.session() as session:
+        parent = await repository.get_job(session, parent_job_id, account_id)
+        if parent is None:
+            raise NotFound(f"No such job: {parent_job_id} (parent_job_id)")
+        if not JobStatus(parent.status).is_final:
+            raise Conflict(
+                f"The parent job {parent_job_id} is still {parent.status}; submit the "
+                "follow-up once it has ended."
+            )
+        return await repository.lineage_file_ids(session, parent, account_id)
+
+
+async def check_files(
+    runtime: Runtime, account_id: str, file_ids: list[str], inherited: Sequence[str] = ()
+) -> None:
     """Every id must be this account's file (else 404), and no two may share a name in the
-    job's working directory (else 400), so a job never fails later for what is known now."""
+    job's working directory (else 400), so a job never fails later for what is known now.
+    `inherited`: a follow-up's files from its parents, staged beside its own."""
     if not file_ids:
         return
     async with runtime.db.session() as session:
-        files = await repository.get_files(session, file_ids, account_id)
+        files = await repository.get_files(session, [*inherited, *file_ids], account_id)
     for file_id in file_ids:
         if file_id not in files:
             raise NotFound(f"No such file: {file_id}")
     seen: dict[str, str] = {}
-    for file_id in file_ids:
+    # A parent's file that is gone fails the follow-up when it runs, with that message.
+    placed = [f for f in inherited if f in files and f not in file_ids]
+    for file_id in [*placed, *file_ids]:
         name = files[file_id].filename
         # Case-insensitively: the bundle must unzip on macOS and Windows too.
         other = seen.get(name.casefold())
@@ -104,6 +121,15 @@ async def check_files(runtime: Runtime, account_id: str, file_ids: list[str]) ->
             raise InvalidRequest(
                 f"'file_ids' lists {file_id} twice.",
                 details=[{"field": "file_ids", "problem": f"{file_id} is listed twice"}],
+            )
+        if other is not None and other in placed:
+            raise InvalidRequest(
+                f"File {file_id} is named '{name}' like {other}, an input of the parent job "
+                "that the follow-up's working directory holds too (names are compared "
+                "ignoring case). Upload it again under another name.",
+                details=[
+                    {"field": "file_ids", "problem": f"'{name}' is an input of the parent job"}
+                ],
             )
         if other is not None:
             names = f"'{files[other].filename}' and '{name}'"

@@ -182,6 +182,24 @@ async def get_job(session: AsyncSession, job_id: str, account_id: str | None = N
     return job
 
 
+async def lineage_file_ids(
+    session: AsyncSession, job: Job, account_id: str, max_depth: int = 100
+) -> list[str]:
+    """The input files of `job` and of its ancestors (oldest first, each once): a follow-up's
+    work dir needs them all, since its parents' cells are replayed. A chain longer than
+    `max_depth` is not followed further."""
+    file_ids: list[str] = []
+    ancestor: Job | None = job
+    for _ in range(max_depth):
+        if ancestor is None:
+            break
+        file_ids = [*(ancestor.file_ids or []), *file_ids]
+        if not ancestor.parent_job_id:
+            break
+        ancestor = await get_job(session, ancestor.parent_job_id, account_id)
+    return list(dict.fromkeys(file_ids))
+
+
 async def job_owner_plan(session: AsyncSession, job_id: str) -> tuple[str, str] | None:
     """(account id, plan) of the job's account; None if there is no such job."""
     result = await session.exec(

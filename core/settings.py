@@ -113,7 +113,22 @@ class Settings(BaseSettings):
     openai_base_url: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL")
     )
-    llm_model: str | None = None
+    llm_model: str | None = Field(
+        default=None, description="Model name; required with OPENAI_BASE_URL."
+    )
+    llm_tools: bool = Field(
+        default=True, description="Tool calling; off: the fenced-code-block protocol."
+    )
+    llm_stream: bool = Field(default=False, description="Stream chat completions.")
+    llm_timeout: float = Field(default=120.0, gt=0, description="Seconds per model request.")
+    llm_retries: int = Field(
+        default=3, ge=0, le=10, description="Retries of a model request (429, 5xx, timeouts)."
+    )
+
+    agent_max_steps: int = Field(default=10, ge=1, le=200, description="Model turns per job.")
+    agent_cell_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds one model-written cell may run."
+    )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 

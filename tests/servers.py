@@ -50,11 +50,12 @@ class PyExecProcess:
 
     @property
     def env(self) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith("PYEXEC_") and k not in SERVICE_ENV
-        }
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYEXEC_")}
+        # The service's own variables come from the fields below, and a model configured in the
+        # developer's shell must not replace the offline planner that the tests expect; tests
+        # that want a model set these in env_overrides.
+        for name in (*SERVICE_ENV, "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+            env.pop(name, None)
         env.update(
             PYEXEC_DATA_DIR=str(self.data_dir),
             PYEXEC_KERNEL_POOL_SIZE="2",

@@ -33,6 +33,8 @@ from core.redis_keys import QUEUE, RUN_JOB_TASK
 from core.redis_queue import RedisQueue
 from core.runtime import Runtime
 from core.settings import Settings
+from worker.agent.factory import open_model
+from worker.agent.model import Model
 from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.leases import Leases, new_worker_id
@@ -115,6 +117,13 @@ class WorkerInfo:
 @asynccontextmanager
 async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
     """Kernel pool, arq loop, lease keeper and reconciler, for as long as the block runs."""
+    # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
+    async with open_model(runtime.settings) as model, _arq_worker(runtime, model) as info:
+        yield info
+
+
+@asynccontextmanager
+async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInfo]:
     queue = runtime.queue
     settings = runtime.settings
     if not isinstance(queue, RedisQueue) or not settings.redis_url:
@@ -128,7 +137,8 @@ async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
     runtime.readiness["kernel_pool"] = pool_ready
     leases = Leases(queue.redis, new_worker_id(), settings.worker_lease_seconds)
     scaled = ScaledWorker(
-        WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime)), leases
+        WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model),
+        leases,
     )
     worker = Worker(
         functions=[

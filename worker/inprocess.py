@@ -14,6 +14,7 @@ from core.models import JobStatus
 from core.plans import plan_limits
 from core.queue import InProcessQueue
 from core.runtime import Runtime
+from worker.agent import Model, open_model
 from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.run import WorkerContext, run_job
@@ -99,6 +100,13 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJob
 @asynccontextmanager
 async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
     """Kernel pool + queue consumers, as a component of the embedded `pyexec serve`."""
+    # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
+    async with open_model(runtime.settings) as model, _embedded_worker(runtime, model):
+        yield
+
+
+@asynccontextmanager
+async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None]:
     queue = runtime.queue
     if not isinstance(queue, InProcessQueue):
         raise TypeError("the embedded worker needs the in-process queue")
@@ -109,7 +117,7 @@ async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
         return pool.ready
 
     runtime.readiness["kernel_pool"] = pool_ready
-    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime))
+    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model)
     consumers: list[asyncio.Task[None]] = []
     running = RunningJobs()
     try:

@@ -21,6 +21,7 @@ from core.runtime import Runtime
 from kernels import Execution, Kernel, KernelPool
 from kernels.warmup import WARMUP_CODE
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
 from worker.artifacts import ArtifactBudget, Scan, find_written_files
 from worker.cells import split_cells
 from worker.files import InputUnavailable
@@ -39,6 +40,8 @@ class WorkerContext:
     runtime: Runtime
     pool: KernelPool
     inputs: InputStager = field(default_factory=NoInputs)
+    # Writes the cells of prompt jobs; None: chosen from settings when a job needs one.
+    model: Model | None = None
 
 
 class JobCancelled(Exception):
@@ -62,6 +65,8 @@ class JobRun:
     kernel: Kernel | None = None
     staged: list[StagedFile] = field(default_factory=list)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
+    usage: dict[str, Any] = field(default_factory=dict)  # what the agent adds: tokens, steps
     artifacts: list[dict[str, Any]] | None = None  # set once saved
     skipped_artifacts: list[str] = field(default_factory=list)
 
@@ -72,14 +77,26 @@ class JobRun:
     def runtime(self) -> Runtime:
         return self.ctx.runtime
 
+    @property
+    def inputs(self) -> Job:
+        """The job as its input stager sees it (with a follow-up's ancestors' files)."""
+        return inputs_of(self.job, self.parent)
+
     async def publish(self, event: dict[str, Any]) -> None:
         await self.runtime.events.publish(self.job.id, event)
 
     async def execute_all(self, started: float) -> Outcome:
         budget = float(self.job.timeout_seconds)
-        sources = split_cells(self.job.code or "")
+        sources = split_cells(self.job.code) if self.job.code else []
         last: Execution | None = None
+        self.parent = await load_parent(self.runtime, self.job)
         async with self.kernel_session() as kernel:
+            analyst = Analyst(self, kernel, started) if self.job.prompt or self.parent else None
+            if analyst is not None:
+                # The parent's cells, then the files described: before the code and the model.
+                prepared = await analyst.prepare()
+                if prepared is not None:
+                    return self.outcome_of_agent(prepared)
             for source in sources:
                 remaining = budget - (time.monotonic() - started)
                 if remaining <= 0:
@@ -87,6 +104,8 @@ class JobRun:
                 last = await self.run_cell(kernel, source, remaining)
                 if last.status != "ok":
                     return self.outcome_of_failure(last, budget, len(sources))
+            if analyst is not None and self.job.prompt:
+                return self.outcome_of_agent(await analyst.answer())
         outputs = last.outputs if last is not None else []
         return Outcome(JobStatus.completed, result=result_text(outputs))
 
@@ -98,7 +117,8 @@ class JobRun:
         async with self.ctx.pool.lease() as kernel:
             self.kernel = kernel
             await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
-            self.staged = await self.ctx.inputs.stage(self.job, kernel.work_dir)
+            # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
+            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.work_dir)
             await self._set_up(kernel)
             shutting_down = False
             try:
@@ -129,8 +149,25 @@ class JobRun:
                 setup.error.message if setup.error else setup.status,
             )
 
-    async def run_cell(self, kernel: Kernel, source: str, timeout: float) -> Execution:
+    async def run_cell(
+        self,
+        kernel: Kernel,
+        source: str,
+        timeout: float,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+        collect: bool = True,
+    ) -> Execution:
+        """Run one code cell. `collect=False`: its outputs stay out of the job's `outputs`
+        (a follow-up's replay of its parent's cells)."""
         index = len(self.cells) + 1  # the notebook's cell 0 is the title
+        extra: dict[str, Any] = {
+            "tags": list(tags or []),
+            "metadata": dict(metadata or {}),
+            "cell_id": cell_id,
+        }
         await self.publish({"type": "cell_started", "cell": index, "source": source})
 
         async def on_output(output: dict[str, Any]) -> None:
@@ -146,7 +183,7 @@ class JobRun:
             task.cancel()  # the kernel is interrupted by execute's cancellation handling
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            self.cells.append(CellRecord(cell_type="code", source=source))
+            self.cells.append(CellRecord(cell_type="code", source=source, **extra))
             raise JobCancelled
         execution = task.result()
         self.execution_ms += execution.duration_ms
@@ -157,12 +194,39 @@ class JobRun:
                 outputs=cap_cell_outputs(execution.outputs),
                 execution_count=execution.execution_count,
                 timing=execution.timing,
+                **extra,
             )
         )
-        for output in execution.outputs:
+        for output in execution.outputs if collect else ():
             self.collector.add(index, output)
         await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
         return execution
+
+    async def add_markdown(
+        self,
+        source: str,
+        *,
+        tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        cell_id: str | None = None,
+    ) -> None:
+        self.cells.append(
+            CellRecord(
+                cell_type="markdown",
+                source=source,
+                tags=list(tags or []),
+                metadata=dict(metadata or {}),
+                cell_id=cell_id,
+            )
+        )
+        await self.publish({"type": "markdown", "cell": len(self.cells), "source": source})
+
+    def outcome_of_agent(self, outcome: AgentOutcome) -> Outcome:
+        if outcome.cancelled:
+            raise JobCancelled
+        if outcome.error_message is not None:
+            return Outcome(JobStatus.failed, error_message=outcome.error_message)
+        return Outcome(JobStatus.completed, result=outcome.result)
 
     def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
         if execution.status == "timeout":
@@ -199,7 +263,9 @@ class JobRun:
             created_at=self.job.created_at,
             started_at=self.job.started_at,
             completed_at=completed_at,
-            kernelspec=kernel.kernelspec if kernel is not None else None,
+            # The standard `python3` kernelspec, not PyExec's own: the downloaded notebook must
+            # open and "Run All" in any JupyterLab, which has no `pyexec-python` kernel.
+            kernelspec=None,
             language_info=kernel.language_info if kernel is not None else None,
             error_message=outcome.error_message,
             prompt=self.job.prompt,
@@ -216,7 +282,7 @@ class JobRun:
             "kernel_setup": WARMUP_CODE,
             "inputs": [
                 {"file_id": file_id, "name": staged.name, "bytes": staged.bytes}
-                for file_id, staged in zip(self.job.file_ids or [], self.staged, strict=False)
+                for file_id, staged in zip(self.inputs.file_ids or [], self.staged, strict=False)
             ],
         }
         if self.skipped_artifacts:
@@ -338,7 +404,12 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
         await run.save_notebook(outcome, completed_at)
     except Exception:
         log.exception("job %s: could not store its notebook or artifacts", run.job.id)
-    usage = {**(run.job.usage or {}), "cells": len(run.cells), "execution_ms": run.execution_ms}
+    usage = {
+        **(run.job.usage or {}),
+        **run.usage,
+        "cells": len(run.cells),
+        "execution_ms": run.execution_ms,
+    }
     async with runtime.db.session() as session:
         await repository.finish_job(
             session,

@@ -14,6 +14,7 @@ from api.errors import Conflict, InvalidRequest, NotFound
 from api.idempotency import create_once, earlier_job, fingerprint
 from api.jobs import (
     check_files,
+    check_parent,
     check_plan,
     check_submission,
     derive_title,
@@ -54,7 +55,11 @@ def job_out(job: Job) -> JobOut:
         200: {"model": JobOut, "description": "The job an earlier request with this key made"},
         **ERRORS,
         403: {"model": ErrorBody, "description": "The key lacks the scope, or the plan's cap"},
-        409: {"model": ErrorBody, "description": "Idempotency-Key used with a different body"},
+        409: {
+            "model": ErrorBody,
+            "description": "Idempotency-Key used with a different body, or the parent job "
+            "(parent_job_id) has not ended",
+        },
     },
     summary="Submit a job",
 )
@@ -76,12 +81,15 @@ async def create_job(
     check_submission(body, runtime)
     request_hash = ""
     if idempotency_key is not None:
+        # The whole body counts, parent_job_id included: a follow-up of another parent is
+        # another job.
         request_hash = fingerprint(body)
         earlier = await earlier_job(runtime, caller.account.id, idempotency_key, request_hash)
         if earlier is not None:
             return _created(earlier, 200)
     check_plan(body, caller.limits)
-    await check_files(runtime, caller.account.id, body.file_ids)
+    inherited = await check_parent(runtime, caller.account.id, body.parent_job_id)
+    await check_files(runtime, caller.account.id, body.file_ids, inherited)
     job = Job(
         account_id=caller.account.id,
         title=derive_title(body),
@@ -90,6 +98,7 @@ async def create_job(
         priority=body.priority,
         timeout_seconds=job_timeout(body, caller.limits, runtime.settings.job_default_timeout),
         file_ids=body.file_ids,
+        parent_job_id=body.parent_job_id,
     )
     if idempotency_key is not None:
         job, created = await create_once(runtime, job, idempotency_key, request_hash)

@@ -75,7 +75,7 @@ def _assert_same_outputs(original: list[dict[str, Any]], rerun: list[dict[str, A
 def test_unzipped_bundle_runs_all_and_reproduces_the_outputs(
     server: Server, client: httpx.Client, tmp_path: Path
 ) -> None:
-    sales = upload_ok(client, (DATA / "sales.csv").read_bytes(), "sales.csv")
+    sales = upload_ok(client, (DATA / "sales_small.csv").read_bytes(), "sales.csv")
     job = run_job(client, {"code": CODE, "title": "Regional sales", "file_ids": [sales["id"]]})
     assert job["status"] == "completed", job
 
@@ -92,7 +92,7 @@ def test_unzipped_bundle_runs_all_and_reproduces_the_outputs(
         ]
         zf.extractall(tmp_path)
     folder = tmp_path / name
-    assert (folder / "sales.csv").read_bytes() == (DATA / "sales.csv").read_bytes()
+    assert (folder / "sales.csv").read_bytes() == (DATA / "sales_small.csv").read_bytes()
     exported = client.get(f"/v1/jobs/{job['id']}/artifacts/out/summary.csv").content
     assert (folder / "out" / "summary.csv").read_bytes() == exported
     (folder / "out" / "summary.csv").unlink()  # "Run All" must write it again

@@ -22,7 +22,7 @@ from tests.servers import Server, run_job
 
 
 def test_upload_then_metadata_content_list_and_delete(server: Server) -> None:
-    content = (DATA / "sales.csv").read_bytes()
+    content = (DATA / "sales_small.csv").read_bytes()
     with server.client(server.create_key("files-crud@example.com")) as c:
         resp = upload(c, content, "sales.csv", "application/octet-stream")
         assert resp.status_code == 201, resp.text
@@ -172,7 +172,7 @@ def test_scopes(server: Server) -> None:
 
 
 def test_job_reads_its_files_by_name_read_only(client: httpx.Client) -> None:
-    sales = upload_ok(client, (DATA / "sales.csv").read_bytes(), "../sales.csv")
+    sales = upload_ok(client, (DATA / "sales_small.csv").read_bytes(), "../sales.csv")
     villes = upload_ok(client, (DATA / "latin1.csv").read_bytes(), "villes.csv")
     code = (
         "import os, stat, pandas as pd\n"

@@ -47,7 +47,7 @@ def _job(client: httpx.Client, body: dict) -> dict:
 @pytest.fixture(scope="module")
 def analysis(server: Server) -> Iterator[tuple[httpx.Client, dict]]:
     with server.client(server.create_key("analysis@example.com")) as client:
-        sales = upload_ok(client, (DATA / "sales.csv").read_bytes(), "sales.csv")
+        sales = upload_ok(client, (DATA / "sales_small.csv").read_bytes(), "sales.csv")
         body = {"code": ANALYSIS, "title": "Sales Data Analysis", "file_ids": [sales["id"]]}
         job = _job(client, body)
         assert job["status"] == "completed", job

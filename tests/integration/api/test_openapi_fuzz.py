@@ -29,8 +29,9 @@ FUZZ_ENV = {
     "PYEXEC_PLANS": json.dumps({"business": {"max_job_timeout": 3}}),
 }
 # Valid JSON that the schema cannot call invalid but the API rightly refuses with a documented
-# 400 (an opaque cursor it did not issue, neither prompt nor code, blank code, features not
-# configured): schema-valid is not the same as acceptable, so 400 counts as an answer here.
+# 400 (an opaque cursor it did not issue, neither prompt nor code, a blank prompt, code or
+# parent_job_id): schema-valid is not the same as acceptable, so 400 counts as an answer here.
+# Prompt jobs are accepted (the offline planner answers them) and fail or complete as jobs.
 ACCEPTED_FOR_VALID_DATA = ["2xx", "400", "401", "403", "404", "409", "429"]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.api.uploading import DATA, upload_ok
 from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, wait_final, wait_status
 from tests.services import PostgresCluster, RedisServer
 from tests.sse import check_resume_without_gaps
@@ -115,6 +116,20 @@ def test_a_second_api_process_follows_and_cancels_the_same_job(
         deployment.wait_for_runs(tag, 1)
         assert second.post(f"/v1/jobs/{job['id']}/cancel").json()["status"] == "cancelled"
         assert first.get(f"/v1/jobs/{job['id']}").json()["status"] == "cancelled"
+
+
+def test_prompt_over_an_uploaded_file_runs_on_a_worker(deployment: Deployment, key: str) -> None:
+    # The file goes to the API's data dir, the worker stages it from the same (shared) one,
+    # and the worker's own model (the offline planner here) writes the cells.
+    with deployment.client(key) as c:
+        sales = upload_ok(c, (DATA / "sales.csv").read_bytes(), "sales.csv")
+        body = {"prompt": "Analyze the CSV file and return top 10 rows by revenue"}
+        created = c.post("/v1/jobs", json={**body, "file_ids": [sales["id"]]})
+        assert created.status_code == 201, created.text
+        job = wait_final(c, created.json()["id"])
+    assert job["status"] == "completed", job
+    table = next(o for o in job["outputs"] if o["type"] == "table")
+    assert len(table["rows"]) == 10 and "revenue" in table["columns"]
 
 
 def test_live_events_resume_without_gaps_across_processes(
