@@ -22,6 +22,8 @@ class Runtime:
     events: JobEvents
     storage: Storage
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Facts /readyz shows beside its checks (e.g. "isolation": how kernels are sandboxed).
+    details: dict[str, Callable[[], object]] = field(default_factory=dict)
 
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:

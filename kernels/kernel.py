@@ -116,7 +116,8 @@ class Kernel:
                     )
                 if not await self._launched.is_alive():
                     status = await self._launched.exit_status()
-                    raise KernelStartError(f"{describe_exit(status)} while starting")
+                    reason = self._launched.death_reason() or describe_exit(status)
+                    raise KernelStartError(f"{reason} while starting")
                 if not sent or (reply is not None and now >= resend_at):
                     resend_at = now + READY_RESEND_S
                     msg_id = self._client.kernel_info()
@@ -219,7 +220,8 @@ class Kernel:
     async def _mark_dead(self, message: str | None = None) -> KernelDiedError:
         if self._death is None:
             status = await self._launched.exit_status()
-            self._death = KernelDiedError(message or describe_exit(status), status)
+            reason = message or self._launched.death_reason() or describe_exit(status)
+            self._death = KernelDiedError(reason, status)
         return self._death
 
 

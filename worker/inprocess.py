@@ -71,7 +71,12 @@ async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
     async def pool_ready() -> bool:
         return pool.ready
 
+    def isolation() -> object:
+        report = pool.launcher.isolation
+        return report.as_dict() if report is not None else None
+
     runtime.readiness["kernel_pool"] = pool_ready
+    runtime.details["isolation"] = isolation
     ctx = WorkerContext(runtime=runtime, pool=pool)
     consumers: list[asyncio.Task[None]] = []
     try:
