@@ -277,6 +277,8 @@ class _CellRun:
             raise
         finally:
             kernel._unsubscribe(msg_id)
+        if (note := self.collector.finish()) is not None and self.on_output is not None:
+            await self._notify(note)
         finished_at = utcnow()
         status, error = self._outcome()
         return Execution(

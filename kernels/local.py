@@ -102,6 +102,7 @@ class LocalLauncher(KernelLauncher):
     """
 
     backend = "local"
+    _exec_after_jail = True  # the launcher execs ipykernel once it is in its jail
 
     def __init__(
         self,
@@ -115,7 +116,14 @@ class LocalLauncher(KernelLauncher):
         self.python = os.path.abspath(os.fspath(python))
         self.extra_args = tuple(extra_args)
         self.sandbox = (
-            Sandbox(sandbox, backend=self.backend, python=self.python) if sandbox else None
+            Sandbox(
+                sandbox,
+                backend=self.backend,
+                python=self.python,
+                exec_after_jail=self._exec_after_jail,
+            )
+            if sandbox
+            else None
         )
         self._spec_manager: _OneSpecManager | None = None
         self._runtime_root = runtime_dir

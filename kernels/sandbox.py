@@ -185,10 +185,18 @@ class Sandbox:
     """Probes the host once, then prepares a jail per kernel. One per launcher."""
 
     def __init__(
-        self, policy: SandboxPolicy, *, backend: str, python: str = sys.executable
+        self,
+        policy: SandboxPolicy,
+        *,
+        backend: str,
+        python: str = sys.executable,
+        exec_after_jail: bool = False,
     ) -> None:
+        """`exec_after_jail`: the kernel process execs a fresh interpreter once in its jail
+        (the local backend), instead of already being one (a fork of the zygote)."""
         self.policy = policy
         self.backend = backend
+        self.exec_after_jail = exec_after_jail
         self.python = os.path.abspath(python)
         self.support = HostSupport()
         self.isolation: Isolation | None = None
@@ -365,7 +373,8 @@ class Sandbox:
             gid=uid.gid if uid else None,
             cgroup_procs=cgroup.procs_files if cgroup else [],
             rlimits=rlimits,
-            address_space_mb=limits.memory_mb,
+            address_space_mb=limits.memory_mb
+            + (EXEC_BASE_ADDRESS_SPACE_MB if limits.memory_mb and self.exec_after_jail else 0),
         )
         if s.namespaces and self.policy.mode != "off":
             jail.new_network = True

@@ -56,6 +56,7 @@ class ForkServerKernelManager(AsyncKernelManager):
 
 class ForkServerLauncher(LocalLauncher):
     backend = "forkserver"
+    _exec_after_jail = False  # a fork of the zygote is already the interpreter that runs
     _prewarms = True  # the child runs WARMUP_CODE before it answers
 
     def __init__(
