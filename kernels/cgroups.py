@@ -186,7 +186,8 @@ class CgroupHost:
                 for child in parent.iterdir():
                     if child.is_dir():
                         with contextlib.suppress(OSError):
-                            if not (child / "cgroup.procs").read_text().strip():
+                            procs = child / "cgroup.procs"
+                            if not procs.exists() or not procs.read_text().strip():
                                 child.rmdir()
 
 
