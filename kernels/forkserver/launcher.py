@@ -87,11 +87,15 @@ class ForkServerLauncher(LocalLauncher):
                         "kernel_provisioner": {"provisioner_name": PROVISIONER_NAME, "config": {}}
                     },
                 )
+                # In the runtime dir, which every kernel's view covers.
+                home = runtime / "zygote"
+                home.mkdir(mode=0o700, exist_ok=True)
                 self.server = ForkServer(
                     self.python,
                     wrap=self.sandbox.wrap if self.sandbox is not None else None,
                     warmup=WARMUP_CODE,
                     start_timeout=self.start_timeout,
+                    home=str(home),
                 )
                 self._spec_manager = _OneSpecManager(spec=spec)
         assert self.server is not None

@@ -56,8 +56,12 @@ class ForkServer:
         wrap: Wrap | None = None,
         warmup: str = "",
         start_timeout: float = START_TIMEOUT_S,
+        home: str | None = None,
     ) -> None:
+        """`home`: the zygote's HOME, where libraries keep caches (matplotlib's font list);
+        somewhere its kernels cannot see, not the service's own home."""
         self.python = python
+        self.home = home
         self.wrap = wrap or list
         self.warmup = warmup
         self.start_timeout = start_timeout
@@ -101,7 +105,7 @@ class ForkServer:
                 *command,
                 pass_fds=(theirs.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
-                env=ZYGOTE_ENV,
+                env={**ZYGOTE_ENV, "HOME": self.home or "/nonexistent"},
                 cwd="/",
                 start_new_session=True,
             )
