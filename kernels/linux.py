@@ -39,9 +39,14 @@ def is_linux() -> bool:
 
 
 def libc() -> ctypes.CDLL:
+    """The C library, loaded once (the zygote loads it before it forks any kernel)."""
     global _libc  # a handle on the C library, not a connection: loading it twice is waste
     if _libc is None:
-        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        try:
+            _libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        except OSError:
+            # find_library runs `ldconfig -p`: a subprocess, so only where the name differs.
+            _libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
     return _libc
 
 

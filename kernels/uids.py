@@ -3,7 +3,8 @@
 A uid is held with an exclusive `flock` on `<lock_dir>/<uid>`, so several PyExec services on
 one host (or a restarted one) never hand out the same uid twice at once, and a crashed
 service's locks vanish with it. The lock file says whether the last holder cleaned up: a uid
-left "busy" is purged (every process of it killed) before it is used again.
+left "busy" (its holder crashed) is purged, every process of it killed, before it is used
+again.
 
 Killing every process of a uid is `kill(-1, SIGKILL)` run *as* that uid: the kernel holds
 the task list while it signals, so even a fork bomb cannot slip a new process past it.
@@ -85,7 +86,9 @@ class UidAllocator:
             except BlockingIOError:
                 os.close(fd)
                 continue
-            dirty = os.pread(fd, 16, 0) != CLEAN
+            # A new (empty) lock file: no service has used this uid since boot (/run/lock
+            # is emptied at boot, with every process).
+            dirty = os.pread(fd, 16, 0) not in (CLEAN, b"")
             os.pwrite(fd, BUSY, 0)
             os.ftruncate(fd, len(BUSY))
             return UidLease(uid, uid, fd), dirty

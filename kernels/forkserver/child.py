@@ -23,7 +23,7 @@ from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
 # before the kernel listens, so a forked kernel is warm the moment it answers.
 KERNEL_CONFIG: dict[str, dict[str, Any]] = {
     "HistoryManager": {"hist_file": ":memory:"},
-    "IPKernelApp": {"log_level": "WARN", "quiet": True},
+    "IPKernelApp": {"quiet": True},
 }
 
 

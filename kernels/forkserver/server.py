@@ -256,7 +256,10 @@ class ForkServer:
                     log.exception("fork server sent an unreadable message: %r", line[:200])
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             log.exception("lost the fork server's control connection")
-        # EOF: the zygote exited (or closed its end). Its kernels die with it.
+        # EOF: the zygote exited (or closed its end). Its kernels die with it, at once
+        # (PR_SET_PDEATHSIG): say so before anything else can lease one of them.
+        if self._proc is proc:
+            self._zygote_gone("the fork server exited")
         status = await proc.wait()
         if self._proc is proc:
             self._proc = None

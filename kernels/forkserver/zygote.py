@@ -87,11 +87,16 @@ class Zygote:
         from jupyter_client import localinterfaces
 
         localinterfaces._load_ips()
+        _load_matplotlib_backends()
         import ipykernel.debugger
 
         # Forked kernels run untrusted code: no debugger (and no debugpy threads).
         ipykernel.debugger._is_debugpy_available = False  # type: ignore[attr-defined]
+        from kernels import linux
         from kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
+
+        if linux.is_linux():
+            linux.libc()  # loaded once here, not in every child
 
         learned = self._rehearse()
         gc.collect()
@@ -252,6 +257,15 @@ class Zygote:
                 self.children.discard(pid)
                 code = os.waitstatus_to_exitcode(status)
                 self._send({"event": protocol.EXIT, "pid": pid, "status": code})
+
+
+def _load_matplotlib_backends() -> None:
+    # `%matplotlib inline` resolves the backend through matplotlib's registry, which scans
+    # every installed package's entry points on first use (~10 ms): once, here.
+    with contextlib.suppress(Exception):
+        from matplotlib.backends.registry import backend_registry
+
+        backend_registry.list_all()
 
 
 def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:

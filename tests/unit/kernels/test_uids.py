@@ -33,7 +33,7 @@ def test_another_service_cannot_take_a_uid_in_use(tmp_path: Path) -> None:
 def test_a_uid_left_busy_is_purged_before_reuse(tmp_path: Path) -> None:
     allocator = UidAllocator(300000, 1, tmp_path)
     lease, dirty = allocator.acquire()
-    assert dirty  # never used before: nobody vouches that nothing of it runs
+    assert not dirty  # never used since boot
     lease.release(clean=True)
     lease, dirty = allocator.acquire()
     assert not dirty
