@@ -76,6 +76,14 @@ class ForkedKernelApp(IPKernelApp):
         # everything comes from the Config given to the constructor instead.
         return None
 
+    def init_config_files(self) -> None:
+        # Forked kernels are configured by PyExec alone: no ipython_config.py from a profile
+        # (the kernel's fresh HOME has none) or from /etc (a stat per candidate path).
+        return None
+
+    def load_config_file(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
     def init_heartbeat(self) -> None:
         # PyExec watches the kernel's process, not a heartbeat: one thread less to start.
         self.heartbeat = None
