@@ -85,6 +85,28 @@ def build_kernel_spec(
     )
 
 
+class PyExecKernelManager(AsyncKernelManager):
+    """AsyncKernelManager whose start does not sleep.
+
+    jupyter_client wraps `start_kernel` in a decorator that sleeps 10 ms after the launch
+    "to ensure tests can capture the state before done": a fifth of a forked kernel's start.
+    This runs the same three steps (pre-start, launch, post-start) and resolves `ready` alike.
+    """
+
+    async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+        self._ready = asyncio.get_running_loop().create_future()
+        try:
+            self._attempted_start = True
+            kernel_cmd, kw = await self._async_pre_start_kernel(**kw)
+            await self._async_launch_kernel(kernel_cmd, **kw)
+            await self._async_post_start_kernel(**kw)
+        except Exception as exc:
+            self._ready.set_exception(exc)
+            self._ready.exception()  # retrieved: the exception is raised to the caller
+            raise
+        self._ready.set_result(None)
+
+
 class _OneSpecManager(KernelSpecManager):
     """Answers every lookup with our programmatic spec instead of scanning Jupyter dirs."""
 
@@ -229,7 +251,7 @@ class LocalLauncher(KernelLauncher):
     ) -> AsyncKernelManager:
         # ipc, not tcp: no port of the kernel is reachable from the network, and the socket
         # files live in the kernel's private 0700 directory.
-        return AsyncKernelManager(
+        return PyExecKernelManager(
             kernel_name=KERNEL_NAME,
             kernel_spec_manager=self._spec_manager,
             context=context,

@@ -15,14 +15,16 @@ import ipykernel
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
 from ipykernel.kernelbase import Kernel as KernelBase
+from traitlets import List, Unicode
 from traitlets.config import Config
 
 from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
 
 # The same code the pool runs to warm a kernel (kernels.warmup.WARMUP_CODE) is run here,
 # before the kernel listens, so a forked kernel is warm the moment it answers.
+# No history database (a kernel lives for one job; In/Out stay in memory).
 KERNEL_CONFIG: dict[str, dict[str, Any]] = {
-    "HistoryManager": {"hist_file": ":memory:"},
+    "HistoryManager": {"enabled": False, "hist_file": ":memory:"},
     "IPKernelApp": {"quiet": True},
 }
 
@@ -70,6 +72,9 @@ KERNEL_CLASS: type[IPythonKernel] = (
 
 class ForkedKernelApp(IPKernelApp):
     """IPKernelApp configured from a Config object, without the parts PyExec never uses."""
+
+    # Not %store (it persists variables in the profile, for a kernel that lives for one job).
+    default_extensions = List(Unicode(), [])
 
     def parse_command_line(self, argv: Any = None) -> None:
         # traitlets would build an argparse parser for every alias and flag (~25 ms);

@@ -31,6 +31,7 @@ from kernels.local import (
     KERNEL_NAME,
     LOG_FILENAME,
     LocalLauncher,
+    PyExecKernelManager,
     _OneSpecManager,
     build_kernel_spec,
 )
@@ -47,7 +48,7 @@ class ForkRequest:
     log_file: str
 
 
-class ForkServerKernelManager(AsyncKernelManager):
+class ForkServerKernelManager(PyExecKernelManager):
     """A kernel manager that carries the fork server to its provisioner (its `parent`)."""
 
     forkserver = AnyTrait(None, allow_none=True)
