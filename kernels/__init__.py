@@ -30,6 +30,7 @@ from kernels.sandbox import (
     SandboxPolicy,
     SandboxUnavailableError,
     hand_over,
+    read_kernel_file,
 )
 from kernels.warmup import WARMUP_CODE
 
@@ -55,4 +56,5 @@ __all__ = [
     "SandboxUnavailableError",
     "build_kernel_env",
     "hand_over",
+    "read_kernel_file",
 ]

@@ -138,6 +138,7 @@ class Kernel:
             for msg_id in sent:
                 self._routes.pop(msg_id, None)
         self.language_info = dict(reply["content"].get("language_info", {}))
+        await self._launched.connected()
 
     async def shutdown(self) -> None:
         """Stop the kernel and everything it started. Idempotent."""

@@ -45,6 +45,10 @@ class LaunchedKernel(ABC):
     async def exit_status(self) -> int | None:
         """None while alive; then an exit code (>= 0) or minus the signal number."""
 
+    async def connected(self) -> None:  # noqa: B027 - a no-op default is the right default
+        """Called once the kernel answers: the backend may take back what the kernel needed
+        only to start (the sandbox takes back its socket dir)."""
+
     def death_reason(self) -> str | None:
         """Why the kernel died, when the backend knows better than its exit status (out of
         memory in its cgroup, could not enter its sandbox); None otherwise."""

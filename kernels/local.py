@@ -363,6 +363,12 @@ class LocalKernel(LaunchedKernel):
         if await self.is_alive():
             await self._km.interrupt_kernel()
 
+    async def connected(self) -> None:
+        if self._lease is not None and self._runtime_dir is not None:
+            # Its sockets are bound: from now on the kernel must not be able to swap a socket
+            # file for a symlink that this (root) process would follow on a reconnect.
+            await asyncio.to_thread(self._lease.seal, self._runtime_dir)
+
     def death_reason(self) -> str | None:
         if self._lease is not None and (reason := self._lease.death_reason()):
             return reason

@@ -13,8 +13,11 @@ How the service and a sandboxed kernel share files
   the `.tmp` inside are owned by U. The service runs as root and can read and write there.
 * Files the service stages into the work dir are readable by the kernel when they are
   world-readable (mode 0644, what `shutil.copyfile` creates under the usual umask 022), or
-  when handed over with `hand_over(path, work_dir)`, which gives them to U.
-* Files the kernel writes (artifacts) are read back by the service from the same path.
+  when handed over with `hand_over(path, work_dir)`, which gives them to U. Stage before the
+  job's code runs: until then nothing in the work dir comes from user code.
+* Files the kernel writes (artifacts) are read back by the service from the same path, with
+  `read_kernel_file()`: user code may have left a symbolic link to a secret of the service
+  there, and root would follow it.
 * Inside the kernel's view only its own work dir exists under the work root; the service's
   data dir, database, other kernels' dirs, `/root` and the service's processes are absent.
 """
@@ -26,6 +29,7 @@ import contextlib
 import logging
 import os
 import shutil
+import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -157,6 +161,11 @@ class SandboxLease:
             await asyncio.to_thread(self._cgroup.kill_all)
         if self._uid is not None and (self._cgroup is None or self._cgroup.pids()):
             await purge(self._uid.uid, self._uid.gid)
+
+    def seal(self, runtime_dir: Path) -> None:
+        """Give the kernel's socket dir back to the service once the kernel is listening."""
+        if self._uid is not None:
+            os.chown(runtime_dir, os.geteuid(), os.getegid())
 
     def death_reason(self) -> str | None:
         """Why the kernel died, when the sandbox knows better than the exit status."""
@@ -520,12 +529,33 @@ async def _run_probe(command: Sequence[str]) -> tuple[bool, str]:
 def hand_over(path: Path, work_dir: Path) -> None:
     """Give `path` (a file or directory the service put in a kernel's work dir) to the
     kernel's uid, so the kernel can read and change it whatever its mode. A no-op when
-    kernels run as the service's own user."""
+    kernels run as the service's own user. Symbolic links are never followed."""
     st = work_dir.stat()
     if st.st_uid == os.geteuid():
         return
-    targets = [path]
-    if path.is_dir():
-        targets += list(path.rglob("*"))
-    for target in targets:
-        os.chown(target, st.st_uid, st.st_gid, follow_symlinks=False)
+    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path, followlinks=False):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(root, name), st.st_uid, st.st_gid, follow_symlinks=False)
+
+
+def read_kernel_file(work_dir: Path, name: str, max_bytes: int) -> bytes:
+    """Read a file a kernel wrote in its work dir, as the service (root) may do safely.
+
+    Anything in a work dir may be a trap set by user code: a symbolic link to a secret of the
+    service, a FIFO that blocks, a huge file. This opens only a regular file that is really
+    inside `work_dir`, without following symbolic links, and reads at most `max_bytes`
+    (ValueError beyond, OSError if it is not such a file).
+    """
+    path = work_dir / name
+    if os.path.dirname(os.path.normpath(path)) != os.path.normpath(work_dir):
+        raise ValueError(f"{name!r} is not a file name in the work dir")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{name!r} is not a regular file")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name!r} is larger than {max_bytes} bytes")
+    return data

@@ -219,6 +219,19 @@ async def test_files_pass_between_the_service_and_the_kernel(pool: KernelPool) -
         assert stat.S_IMODE(kernel.work_dir.stat().st_mode) == 0o700
 
 
+async def test_a_ready_kernel_can_no_longer_touch_its_sockets(pool: KernelPool) -> None:
+    need(pool, "uid")
+    async with pool.lease() as kernel:
+        out = await run(
+            kernel,
+            "import os\nfrom ipykernel.kernelapp import IPKernelApp\n"
+            "sockets = os.path.dirname(IPKernelApp.instance().connection_file)\n"
+            "try:\n    os.listdir(sockets)\nexcept OSError as e:\n    print(e.strerror)",
+        )
+    # Else it could swap a socket for a symlink that the service (root) would follow.
+    assert out == "Permission denied\n"
+
+
 async def test_what_a_kernel_leaves_running_dies_with_it(pool: KernelPool) -> None:
     need(pool, "uid")
     async with pool.lease() as kernel:

@@ -216,8 +216,8 @@ def test_fork_bomb(client: httpx.Client, isolation: dict) -> None:
     eventually(lambda: not processes_with(f"sleep {marker}"))
 
 
-def test_memory_bomb(client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "memory_cgroup")
+def test_memory_bomb(client: httpx.Client) -> None:
+    # RLIMIT_AS holds everywhere (MemoryError); a memory cgroup kills what it misses.
     # 64 MB at a time, each touched, up to 8 GB: the limit must stop it long before.
     job = attack(
         client, "chunks = []\nfor _ in range(128):\n    chunks.append(bytearray(64 << 20))"

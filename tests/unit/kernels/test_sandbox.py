@@ -13,6 +13,7 @@ from kernels.sandbox import (
     Sandbox,
     SandboxPolicy,
     hand_over,
+    read_kernel_file,
 )
 from kernels.uids import UidAllocator, UidLease
 
@@ -135,3 +136,33 @@ def test_hand_over_gives_files_to_the_kernel_uid(tmp_path: Path) -> None:
     hand_over(work / "inputs", work)
     assert (work / "inputs/data.csv").stat().st_uid == 200123
     assert (work / "inputs").stat().st_gid == 200123
+
+
+def test_reading_a_kernel_file_follows_no_trap(tmp_path: Path) -> None:
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG")
+    assert read_kernel_file(tmp_path, "plot.png", 100) == b"\x89PNG"
+    secret = tmp_path.parent / f"{tmp_path.name}-secret"
+    secret.write_text("the service's")
+    (tmp_path / "link.png").symlink_to(secret)
+    with pytest.raises(OSError):
+        read_kernel_file(tmp_path, "link.png", 100)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_kernel_file(tmp_path, "fifo", 100)
+    with pytest.raises(ValueError, match="larger than 2 bytes"):
+        read_kernel_file(tmp_path, "plot.png", 2)
+    with pytest.raises(ValueError, match="not a file name"):
+        read_kernel_file(tmp_path, f"../{secret.name}", 100)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_hand_over_never_follows_links(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "inputs").mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the kernel's")
+    (work / "inputs/link").symlink_to(outside)
+    os.chown(work, 200124, 200124)
+    hand_over(work / "inputs", work)
+    assert outside.stat().st_uid == 0
+    assert (work / "inputs/link").lstat().st_uid == 200124
