@@ -17,7 +17,7 @@ SIGNAL = "signal"  # signal a kernel's process group: {pid, signal}
 # Events (zygote -> service)
 READY = "ready"  # the zygote is warm: {pid, seconds, preloaded, threads}
 EXIT = "exit"  # a kernel process ended: {pid, status} (Popen returncode convention)
-SETUP = "setup"  # a kernel entered its sandbox and started, or could not: {pid, error}
+SETUP = "setup"  # a kernel could not enter its sandbox or start: {pid, error}
 
 MAX_LINE = 1 << 20
 

@@ -290,9 +290,7 @@ class ForkServer:
             if error:
                 pid = int(message["pid"])
                 self._setup_errors[pid] = str(error)
-                # A kernel killed while it starts (a pool closing) is no news.
-                level = logging.DEBUG if pid in self._exits or self._closed else logging.WARNING
-                log.log(level, "forked kernel %s could not start: %s", pid, error)
+                log.warning("forked kernel %s could not start: %s", pid, error)
         elif event == protocol.READY and self._ready is not None and not self._ready.done():
             if "error" in message:
                 self._ready.set_exception(

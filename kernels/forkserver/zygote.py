@@ -236,10 +236,10 @@ class Zygote:
         pid = self.status_pipes.pop(fd)
         self.selector.unregister(fd)
         os.close(fd)
-        error = "" if data == b"ok" else data.decode(errors="replace")
-        if not data:
-            error = "the kernel process exited while starting"
-        self._send({"event": protocol.SETUP, "pid": pid, "error": error or None})
+        # Nothing: the child died before it could say (its exit status tells how).
+        if data and data != b"ok":
+            error = data.decode(errors="replace")
+            self._send({"event": protocol.SETUP, "pid": pid, "error": error})
 
     def _reap(self) -> None:
         while True:
