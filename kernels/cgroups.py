@@ -27,6 +27,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT_NAME = "pyexec-kernels"
 # How long removing a kernel cgroup waits for its processes to be gone.
 REMOVE_WAIT_S = 2.0
+SWEEP_MIN_AGE_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -179,16 +180,19 @@ class CgroupHost:
     def parents(self) -> list[Path]:
         return sorted({p for p in (self.memory_parent, self.pids_parent) if p is not None})
 
-    def sweep(self) -> None:
-        """Remove kernel cgroups a crashed service left behind (those with no process)."""
+    def sweep(self, min_age_s: float = SWEEP_MIN_AGE_S) -> None:
+        """Remove kernel cgroups a crashed service left behind: empty, and old enough that
+        no other live service sharing our cgroup can be just about to move a kernel in."""
+        now = time.time()
         for parent in self.parents:
             with contextlib.suppress(OSError):
                 for child in parent.iterdir():
-                    if child.is_dir():
-                        with contextlib.suppress(OSError):
-                            procs = child / "cgroup.procs"
-                            if not procs.exists() or not procs.read_text().strip():
-                                child.rmdir()
+                    with contextlib.suppress(OSError):
+                        if not child.is_dir() or now - child.stat().st_mtime < min_age_s:
+                            continue
+                        procs = child / "cgroup.procs"
+                        if not procs.exists() or not procs.read_text().strip():
+                            child.rmdir()
 
 
 def _write_if_exists(path: Path, value: str) -> None:

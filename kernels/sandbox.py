@@ -313,11 +313,13 @@ class Sandbox:
             missing["network"] = not_root or s.reasons.get("namespaces", "unavailable")
         cg = s.cgroups
         if cg.memory:
-            enforced["memory_cgroup"] = f"{cg.version} memory limit {limits.memory_mb} MB"
+            limit = f"limit {limits.memory_mb} MB" if limits.memory_mb else "no limit set"
+            enforced["memory_cgroup"] = f"{cg.version} memory, {limit}"
         else:
             missing["memory_cgroup"] = cg.reasons.get("memory", "unavailable")
         if cg.pids:
-            enforced["pids_cgroup"] = f"{cg.version} pids limit {limits.processes}"
+            limit = f"limit {limits.processes}" if limits.processes else "no limit set"
+            enforced["pids_cgroup"] = f"{cg.version} pids, {limit}"
         else:
             missing["pids_cgroup"] = cg.reasons.get("pids", "unavailable")
         if not any(f in enforced for f in CORE_FEATURES):

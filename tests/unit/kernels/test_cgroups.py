@@ -1,5 +1,7 @@
 """Finding where kernel cgroups go, on fake cgroup trees (real ones need root and a host)."""
 
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -99,6 +101,11 @@ def test_sweep_leaves_cgroups_that_hold_processes(tmp_path: Path) -> None:
     busy.mkdir()
     (busy / "cgroup.procs").write_text("1234\n")
     empty.mkdir()  # an empty cgroup (a real one lists its files but can be removed)
+    host.sweep()
+    assert empty.exists()  # maybe another service's, about to get its kernel
+    old = time.time() - 3600
+    for d in (busy, empty):
+        os.utime(d, (old, old))
     host.sweep()
     assert busy.exists() and not empty.exists()
 
