@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean
+.PHONY: run test bench lint install clean sandbox-tools
 
 install: $(STAMP)
 
@@ -15,10 +15,17 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+# Kernels are sandboxed with bubblewrap where it is installed (README, "Isolation").
+sandbox-tools:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends bubblewrap) >/dev/null; } \
+		|| echo "warning: bubblewrap is not installed; kernels get a weaker file-system sandbox" >&2
+
+run: $(STAMP) sandbox-tools
 	$(BIN)/pyexec serve
 
-test: $(STAMP)
+test: $(STAMP) sandbox-tools
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
