@@ -42,6 +42,8 @@ class PlanOverride(BaseModel):
             if getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be null (only requests_per_day can be unlimited)")
         return self
+
+
 KernelSandbox = Literal["auto", "strict", "off"]
 
 
