@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean
+.PHONY: run test bench lint install services clean sandbox-tools
 
 install: $(STAMP)
 
@@ -19,7 +19,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
-run: $(STAMP)
+# Kernels are sandboxed with bubblewrap where it is installed (README, "Isolation").
+sandbox-tools:
+	@command -v bwrap >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends bubblewrap) >/dev/null; } \
+		|| echo "warning: bubblewrap is not installed; kernels get a weaker file-system sandbox" >&2
+
+run: $(STAMP) sandbox-tools
 	$(BIN)/pyexec serve
 
 # Installs Redis and PostgreSQL when missing; the tests start and stop their own servers.
@@ -30,7 +37,7 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(STAMP) services
+test: $(STAMP) sandbox-tools services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 

@@ -24,6 +24,8 @@ class Runtime:
     events: JobEvents
     storage: Storage
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
+    # Facts /readyz shows beside its checks (e.g. "isolation": how kernels are sandboxed).
+    details: dict[str, Callable[[], object]] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     # Daily request counts; by default in the database (atomic upsert).
     request_counter: RequestCounter | None = None

@@ -44,6 +44,9 @@ class PlanOverride(BaseModel):
         return self
 
 
+KernelSandbox = Literal["auto", "strict", "off"]
+
+
 class SettingsError(ValueError):
     """A setting has a bad value; the message names the environment variable."""
 
@@ -63,10 +66,28 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
 
-    kernel_backend: KernelBackend = "local"
+    kernel_backend: KernelBackend = Field(
+        default="forkserver",
+        description="forkserver (falls back to local where the host cannot fork kernels).",
+    )
     kernel_pool_size: int = Field(default=2, ge=1, le=256)
     kernel_start_timeout: float = Field(default=60.0, gt=0)
     kernel_interrupt_grace: float = Field(default=3.0, gt=0)
+    kernel_work_root: Path | None = Field(
+        default=None, description="Kernels' working dirs; default: <data dir>/work."
+    )
+    # Isolation of each kernel (kernels.sandbox): what the host cannot offer is logged and
+    # reported by /readyz; `strict` refuses to run kernels without all of it.
+    kernel_sandbox: KernelSandbox = "auto"
+    kernel_uid_range: str = Field(
+        default="200000-200999", description="Unprivileged uids for kernels, one each: A-B."
+    )
+    kernel_memory_mb: int = Field(default=2048, ge=0, description="Per kernel; 0: none.")
+    kernel_max_processes: int = Field(default=256, ge=0, description="Processes+threads.")
+    kernel_cpu_seconds: int = Field(default=3600, ge=0)
+    kernel_max_file_mb: int = Field(default=1024, ge=0)
+    kernel_max_open_files: int = Field(default=1024, ge=0)
+    kernel_tmp_mb: int = Field(default=256, ge=1, description="The kernel's private /tmp.")
     gateway_url: str | None = None
 
     job_default_timeout: int = Field(
@@ -143,6 +164,32 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("kernel_work_root")
+    @classmethod
+    def _absolute_or_none(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
+
+    @field_validator("kernel_uid_range")
+    @classmethod
+    def _uid_range(cls, value: str) -> str:
+        first, sep, last = value.partition("-")
+        try:
+            low, high = int(first), int(last if sep else first)
+        except ValueError:
+            raise ValueError("expected FIRST-LAST, e.g. 200000-200999") from None
+        if not 1000 <= low <= high < 2**32 - 1:
+            raise ValueError("uids must satisfy 1000 <= FIRST <= LAST < 4294967295")
+        return f"{low}-{high}"
+
+    @property
+    def kernel_uids(self) -> range:
+        first, _, last = self.kernel_uid_range.partition("-")
+        return range(int(first), int(last) + 1)
+
+    @property
+    def work_root(self) -> Path:
+        return self.kernel_work_root or self.data_dir / "work"
 
     @cached_property
     def db_url(self) -> str:

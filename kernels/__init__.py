@@ -3,20 +3,35 @@
 Depends only on jupyter_client, pyzmq and the standard library, so it can be published on
 its own. Typical use::
 
-    pool = KernelPool(size=2, launcher=LocalLauncher(), work_root=Path("/data/work"))
+    launcher = ForkServerLauncher(sandbox=SandboxPolicy())   # or LocalLauncher(...)
+    pool = KernelPool(size=2, launcher=launcher, work_root=Path("/data/work"))
     await pool.start()
     async with pool.lease() as kernel:
         ex = await kernel.execute("1 + 1", timeout=30.0)
     await pool.close()
+
+Backends: `LocalLauncher` (a subprocess per kernel) and `ForkServerLauncher` (kernels forked
+from a warmed zygote). Both isolate kernels per `SandboxPolicy` as far as the host allows and
+report it as `launcher.isolation`; how files pass between the service and a sandboxed kernel
+is described in `kernels.sandbox`.
 """
 
 from kernels.env import build_kernel_env
 from kernels.errors import CellTimeoutError, KernelDiedError, KernelStartError, PoolClosedError
 from kernels.execution import Execution, ExecutionError, ExecutionStatus
+from kernels.forkserver import ForkServerLauncher
 from kernels.kernel import Kernel, OutputCallback
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.local import LocalLauncher
 from kernels.pool import KernelPool
+from kernels.sandbox import (
+    Isolation,
+    KernelLimits,
+    SandboxPolicy,
+    SandboxUnavailableError,
+    hand_over,
+    read_kernel_file,
+)
 from kernels.warmup import WARMUP_CODE
 
 __all__ = [
@@ -25,14 +40,21 @@ __all__ = [
     "Execution",
     "ExecutionError",
     "ExecutionStatus",
+    "ForkServerLauncher",
+    "Isolation",
     "Kernel",
     "KernelDiedError",
     "KernelLauncher",
+    "KernelLimits",
     "KernelPool",
     "KernelStartError",
     "LaunchedKernel",
     "LocalLauncher",
     "OutputCallback",
     "PoolClosedError",
+    "SandboxPolicy",
+    "SandboxUnavailableError",
     "build_kernel_env",
+    "hand_over",
+    "read_kernel_file",
 ]

@@ -116,7 +116,8 @@ class Kernel:
                     )
                 if not await self._launched.is_alive():
                     status = await self._launched.exit_status()
-                    raise KernelStartError(f"{describe_exit(status)} while starting")
+                    reason = self._launched.death_reason() or describe_exit(status)
+                    raise KernelStartError(f"{reason} while starting")
                 if not sent or (reply is not None and now >= resend_at):
                     resend_at = now + READY_RESEND_S
                     msg_id = self._client.kernel_info()
@@ -137,6 +138,7 @@ class Kernel:
             for msg_id in sent:
                 self._routes.pop(msg_id, None)
         self.language_info = dict(reply["content"].get("language_info", {}))
+        await self._launched.connected()
 
     async def shutdown(self) -> None:
         """Stop the kernel and everything it started. Idempotent."""
@@ -219,7 +221,8 @@ class Kernel:
     async def _mark_dead(self, message: str | None = None) -> KernelDiedError:
         if self._death is None:
             status = await self._launched.exit_status()
-            self._death = KernelDiedError(message or describe_exit(status), status)
+            reason = message or self._launched.death_reason() or describe_exit(status)
+            self._death = KernelDiedError(reason, status)
         return self._death
 
 
@@ -275,6 +278,8 @@ class _CellRun:
             raise
         finally:
             kernel._unsubscribe(msg_id)
+        if (note := self.collector.finish()) is not None and self.on_output is not None:
+            await self._notify(note)
         finished_at = utcnow()
         status, error = self._outcome()
         return Execution(

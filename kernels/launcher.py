@@ -13,6 +13,8 @@ from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
 
+from kernels.sandbox import Isolation
+
 
 class LaunchedKernel(ABC):
     """A running kernel process as its backend sees it: a client plus process control.
@@ -22,6 +24,8 @@ class LaunchedKernel(ABC):
     """
 
     kernel_id: str
+    # True when the kernel already ran `kernels.warmup.WARMUP_CODE` (the pool skips it).
+    warm: bool = False
 
     @property
     @abstractmethod
@@ -40,6 +44,15 @@ class LaunchedKernel(ABC):
     @abstractmethod
     async def exit_status(self) -> int | None:
         """None while alive; then an exit code (>= 0) or minus the signal number."""
+
+    async def connected(self) -> None:  # noqa: B027 - a no-op default is the right default
+        """Called once the kernel answers: the backend may take back what the kernel needed
+        only to start (the sandbox takes back its socket dir)."""
+
+    def death_reason(self) -> str | None:
+        """Why the kernel died, when the backend knows better than its exit status (out of
+        memory in its cgroup, could not enter its sandbox); None otherwise."""
+        return None
 
     @abstractmethod
     async def interrupt(self) -> None:
@@ -66,6 +79,11 @@ class KernelLauncher(ABC):
         Must leave nothing behind if it fails or is cancelled. Readiness (kernel_info and
         IOPub) is checked by the caller, the same way for every backend.
         """
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """How far kernels are isolated (None until the host has been probed)."""
+        return None
 
     async def close(self) -> None:  # noqa: B027 - a no-op default is the right default
         """Release what the launcher holds itself (not the kernels: the pool owns those)."""

@@ -1,8 +1,13 @@
 """`LocalLauncher`: kernels as local subprocesses, through jupyter_client's provisioner seam.
 
-`AsyncKernelManager` drives the launch, so its provisioner (`LocalProvisioner` today, the fork
-server's provisioner later) decides how the process is made. The KernelSpec is built from the
-interpreter path, so nothing has to be installed in a Jupyter data dir.
+`AsyncKernelManager` drives the launch, so its provisioner (`LocalProvisioner` here, the fork
+server's provisioner in `kernels.forkserver`) decides how the process is made. The KernelSpec
+is built from the interpreter path, so nothing has to be installed in a Jupyter data dir.
+
+Each kernel gets a private socket dir `<runtime root>/<kernel id>/` (its connection file,
+its ZeroMQ ipc sockets, its jail and its log). With a sandbox policy, the kernel starts
+through the launcher in `kernelspecs/pyexec-python/launch.py`, inside bubblewrap's view when
+available, and enters its jail (`kernels.jail`) before it execs ipykernel.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import zmq
 import zmq.asyncio
@@ -29,7 +35,9 @@ from traitlets import Instance
 
 from kernels.env import prepend_path
 from kernels.errors import KernelStartError
+from kernels.jail import JAIL_FILENAME
 from kernels.launcher import KernelLauncher, LaunchedKernel
+from kernels.sandbox import KERNELSPECS_DIR, Isolation, Sandbox, SandboxLease, SandboxPolicy
 
 log = logging.getLogger(__name__)
 
@@ -38,15 +46,27 @@ DISPLAY_NAME = "Python 3 (PyExec)"
 # History in memory: a kernel lives for one job, and an on-disk sqlite file would only add
 # start-up work and a stray file in the work dir.
 KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
+LAUNCH_SCRIPT = KERNELSPECS_DIR / KERNEL_NAME / "launch.py"
 # The client connects before the kernel binds; libzmq's default 100 ms retry would then add
 # up to 100 ms to every start.
 RECONNECT_IVL_MS = 5
 KILL_WAIT_S = 5.0
+CONNECTION_FILENAME = "kernel.json"
+LOG_FILENAME = "kernel.log"
+LOG_TAIL_BYTES = 2000
 
 
-def build_kernel_spec(python: str, extra_args: Sequence[str] = ()) -> KernelSpec:
+def build_kernel_spec(
+    python: str,
+    extra_args: Sequence[str] = (),
+    *,
+    prefix: Sequence[str] = (),
+    metadata: Mapping[str, Any] | None = None,
+) -> KernelSpec:
+    """`prefix` runs before the kernel (the sandbox launcher); the kernel is ipykernel."""
     return KernelSpec(
         argv=[
+            *prefix,
             python,
             "-m",
             "ipykernel_launcher",
@@ -57,10 +77,34 @@ def build_kernel_spec(python: str, extra_args: Sequence[str] = ()) -> KernelSpec
         ],
         display_name=DISPLAY_NAME,
         language="python",
-        interrupt_mode="signal",
+        # Over the control channel: a signal cannot reach a kernel inside bubblewrap, and
+        # the control thread answers even while a cell keeps the main thread busy.
+        interrupt_mode="message",
         env={},
-        metadata={"debugger": False},
+        metadata={"debugger": False, **(metadata or {})},
     )
+
+
+class PyExecKernelManager(AsyncKernelManager):
+    """AsyncKernelManager whose start does not sleep.
+
+    jupyter_client wraps `start_kernel` in a decorator that sleeps 10 ms after the launch
+    "to ensure tests can capture the state before done": a fifth of a forked kernel's start.
+    This runs the same three steps (pre-start, launch, post-start) and resolves `ready` alike.
+    """
+
+    async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
+        self._ready = asyncio.get_running_loop().create_future()
+        try:
+            self._attempted_start = True
+            kernel_cmd, kw = await self._async_pre_start_kernel(**kw)
+            await self._async_launch_kernel(kernel_cmd, **kw)
+            await self._async_post_start_kernel(**kw)
+        except Exception as exc:
+            self._ready.set_exception(exc)
+            self._ready.exception()  # retrieved: the exception is raised to the caller
+            raise
+        self._ready.set_result(None)
 
 
 class _OneSpecManager(KernelSpecManager):
@@ -73,7 +117,14 @@ class _OneSpecManager(KernelSpecManager):
 
 
 class LocalLauncher(KernelLauncher):
-    """Starts `python -m ipykernel_launcher` subprocesses, each in its own session."""
+    """Starts `python -m ipykernel_launcher` subprocesses, each in its own session.
+
+    `sandbox`: the isolation policy (see `kernels.sandbox`); None runs kernels as plain
+    subprocesses of the service's user, with only a scrubbed environment.
+    """
+
+    backend = "local"
+    _exec_after_jail = True  # the launcher execs ipykernel once it is in its jail
 
     def __init__(
         self,
@@ -81,19 +132,43 @@ class LocalLauncher(KernelLauncher):
         *,
         extra_args: Sequence[str] = (),
         runtime_dir: Path | None = None,
+        sandbox: SandboxPolicy | None = None,
     ) -> None:
         # Not resolved: a venv's python is a symlink, and resolving it would escape the venv.
         self.python = os.path.abspath(os.fspath(python))
-        self.spec = build_kernel_spec(self.python, extra_args)
-        self._spec_manager = _OneSpecManager(spec=self.spec)
+        self.extra_args = tuple(extra_args)
+        self.sandbox = (
+            Sandbox(
+                sandbox,
+                backend=self.backend,
+                python=self.python,
+                exec_after_jail=self._exec_after_jail,
+            )
+            if sandbox
+            else None
+        )
+        self._spec_manager: _OneSpecManager | None = None
         self._runtime_root = runtime_dir
         self._runtime_dir: Path | None = None
         self._context: zmq.asyncio.Context | None = None
         self._closed = False
+        self._setup_lock = asyncio.Lock()
 
     @property
     def kernelspec(self) -> dict[str, str]:
         return {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"}
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """What kernels get; None until the first launch has probed the host."""
+        if self.sandbox is None:
+            return Isolation(
+                self.backend,
+                "off",
+                {"environment": "scrubbed", "session": "own session and process group"},
+                {"sandbox": "no sandbox policy configured"},
+            )
+        return self.sandbox.isolation
 
     async def launch(
         self, kernel_id: str, work_dir: Path, env: Mapping[str, str]
@@ -101,34 +176,39 @@ class LocalLauncher(KernelLauncher):
         if self._closed:
             raise KernelStartError("the launcher is closed")
         runtime = self._ensure_runtime_dir()
+        await self._setup(Path(work_dir).parent, runtime)
         context = self._ensure_context()
-        # ipc, not tcp: no port of the kernel is reachable from the network, and the socket
-        # files live in a private 0700 directory of this launcher.
-        km = AsyncKernelManager(
-            kernel_name=KERNEL_NAME,
-            kernel_spec_manager=self._spec_manager,
-            context=context,
-            transport="ipc",
-            ip=str(runtime / kernel_id),
-            connection_file=str(runtime / f"{kernel_id}.json"),
-        )
-        kernel_env = prepend_path(env, Path(self.python).parent)
+        kernel_dir = runtime / kernel_id
+        lease: SandboxLease | None = None
+        km: AsyncKernelManager | None = None
         try:
-            await km.start_kernel(
-                kernel_id=kernel_id,
-                env=kernel_env,
-                cwd=str(work_dir),
-                stdin=subprocess.DEVNULL,
-            )
+            kernel_dir.mkdir(mode=0o700)
+            if self.sandbox is not None:
+                lease = await self.sandbox.prepare(kernel_id, work_dir, kernel_dir)
+            km = self._make_manager(kernel_id, kernel_dir, work_dir, lease, context)
+            await self._start(km, kernel_id, kernel_dir, work_dir, env, lease)
             client: AsyncKernelClient = km.client(context=context)
             client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
         except BaseException as exc:
             # Also on cancellation: a process may already exist that nobody else knows about.
-            await _discard(km)
+            if km is not None:
+                await _discard(km)
+            if lease is not None:
+                await lease.release()
+            await asyncio.to_thread(shutil.rmtree, kernel_dir, True)
             if isinstance(exc, Exception) and not isinstance(exc, KernelStartError):
                 raise KernelStartError(f"could not launch kernel: {exc}") from exc
             raise
-        return LocalKernel(kernel_id, km, client, self.kernelspec)
+        return LocalKernel(
+            kernel_id,
+            km,
+            client,
+            self.kernelspec,
+            lease=lease,
+            runtime_dir=kernel_dir,
+            warm=self._prewarms,
+            status_from_wrapper=self._wrapped,
+        )
 
     async def close(self) -> None:
         self._closed = True
@@ -136,14 +216,82 @@ class LocalLauncher(KernelLauncher):
             self._context.destroy(linger=0)
             self._context = None
         if self._runtime_dir is not None:
-            shutil.rmtree(self._runtime_dir, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self._runtime_dir, True)
             self._runtime_dir = None
+
+    # -- hooks for the fork server's launcher ---------------------------------------
+
+    _prewarms = False  # the kernels it makes have already run WARMUP_CODE
+
+    @property
+    def _wrapped(self) -> bool:
+        # Through bubblewrap, the process we started is bwrap's monitor: it exits with
+        # 128 + N when the kernel died of signal N.
+        return self.sandbox is not None and self.sandbox.support.bwrap is not None
+
+    async def _setup(self, work_root: Path, runtime: Path) -> None:
+        async with self._setup_lock:
+            if self._spec_manager is not None:
+                return
+            prefix: list[str] = []
+            if self.sandbox is not None:
+                await self.sandbox.setup(work_root, runtime)
+                launcher = [self.python, str(LAUNCH_SCRIPT), "{connection_file}", "--"]
+                prefix = self.sandbox.wrap(launcher)
+            spec = build_kernel_spec(self.python, self.extra_args, prefix=prefix)
+            self._spec_manager = _OneSpecManager(spec=spec)
+
+    def _make_manager(
+        self,
+        kernel_id: str,
+        kernel_dir: Path,
+        work_dir: Path,
+        lease: SandboxLease | None,
+        context: zmq.asyncio.Context,
+    ) -> AsyncKernelManager:
+        # ipc, not tcp: no port of the kernel is reachable from the network, and the socket
+        # files live in the kernel's private 0700 directory.
+        return PyExecKernelManager(
+            kernel_name=KERNEL_NAME,
+            kernel_spec_manager=self._spec_manager,
+            context=context,
+            transport="ipc",
+            ip=str(kernel_dir / "k"),
+            connection_file=str(kernel_dir / CONNECTION_FILENAME),
+        )
+
+    async def _start(
+        self,
+        km: AsyncKernelManager,
+        kernel_id: str,
+        kernel_dir: Path,
+        work_dir: Path,
+        env: Mapping[str, str],
+        lease: SandboxLease | None,
+    ) -> None:
+        if lease is not None:
+            _write_private(kernel_dir / JAIL_FILENAME, lease.jail.to_json())
+        kernel_env = prepend_path(env, Path(self.python).parent)
+        # The kernel's stdout and stderr go to its own log, never to the service's.
+        log_fd = os.open(kernel_dir / LOG_FILENAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            await km.start_kernel(
+                kernel_id=kernel_id,
+                env=kernel_env,
+                cwd=str(work_dir),
+                stdin=subprocess.DEVNULL,
+                stdout=log_fd,
+                stderr=log_fd,
+            )
+        finally:
+            os.close(log_fd)
 
     def _ensure_runtime_dir(self) -> Path:
         if self._runtime_dir is None:
             # Short path on purpose: unix socket paths are limited to ~107 bytes.
             self._runtime_dir = Path(tempfile.mkdtemp(prefix="pyexec-k-", dir=self._runtime_root))
-            os.chmod(self._runtime_dir, 0o700)
+            # Kernels of other uids pass through to their own dir, but cannot list this one.
+            os.chmod(self._runtime_dir, 0o711)
         return self._runtime_dir
 
     def _ensure_context(self) -> zmq.asyncio.Context:
@@ -163,13 +311,22 @@ class LocalKernel(LaunchedKernel):
         km: AsyncKernelManager,
         client: AsyncKernelClient,
         kernelspec: dict[str, str],
+        *,
+        lease: SandboxLease | None = None,
+        runtime_dir: Path | None = None,
+        warm: bool = False,
+        status_from_wrapper: bool = False,
     ) -> None:
         assert km.provisioner is not None
         self.kernel_id = kernel_id
+        self.warm = warm
         self._km = km
         self._provisioner: KernelProvisionerBase = km.provisioner
         self._client = client
         self._kernelspec = kernelspec
+        self._lease = lease
+        self._runtime_dir = runtime_dir
+        self._status_from_wrapper = status_from_wrapper
         self._exit_status: int | None = None
         self._shut_down = False
 
@@ -185,10 +342,18 @@ class LocalKernel(LaunchedKernel):
     def pid(self) -> int | None:
         return getattr(self._provisioner, "pid", None)
 
+    @property
+    def uid(self) -> int | None:
+        """The kernel's own uid in the sandbox, or None when it runs as the service's."""
+        return self._lease.uid if self._lease is not None else None
+
     async def exit_status(self) -> int | None:
         # Cached: once the process is reaped, the provisioner forgets how it ended.
         if self._exit_status is None and not self._shut_down:
-            self._exit_status = await self._provisioner.poll()
+            status = await self._provisioner.poll()
+            if status is not None and self._status_from_wrapper and 128 < status <= 128 + 64:
+                status = 128 - status
+            self._exit_status = status
         return self._exit_status
 
     async def is_alive(self) -> bool:
@@ -198,10 +363,42 @@ class LocalKernel(LaunchedKernel):
         if await self.is_alive():
             await self._km.interrupt_kernel()
 
+    async def connected(self) -> None:
+        if self._lease is not None and self._runtime_dir is not None:
+            # Its sockets are bound: from now on the kernel must not be able to swap a socket
+            # file for a symlink that this (root) process would follow on a reconnect.
+            await asyncio.to_thread(self._lease.seal, self._runtime_dir)
+
+    def death_reason(self) -> str | None:
+        if self._lease is not None and (reason := self._lease.death_reason()):
+            return reason
+        setup_error = getattr(self._provisioner, "setup_error", None)
+        if callable(setup_error) and (error := setup_error()):
+            return f"kernel could not start: {error}"
+        return self._log_tail()
+
+    def _log_tail(self) -> str | None:
+        # What the kernel printed before dying on its own (a launcher error, a traceback).
+        if self._runtime_dir is None:
+            return None
+        try:
+            with open(self._runtime_dir / LOG_FILENAME, "rb") as f:
+                f.seek(0, os.SEEK_END)
+                f.seek(max(f.tell() - LOG_TAIL_BYTES, 0))
+                tail = f.read().decode(errors="replace").strip()
+        except OSError:
+            return None
+        if "pyexec launcher:" in tail:
+            return "kernel could not start: " + tail.rsplit("pyexec launcher:", 1)[1].strip()
+        return None
+
     async def kill(self) -> None:
         status = await _kill(self._provisioner)
         if self._exit_status is None:
             self._exit_status = status
+        if self._lease is not None:
+            # Also what left the process group (a daemonised child): the whole uid/cgroup.
+            await self._lease.kill_all()
 
     async def shutdown(self) -> None:
         if self._shut_down:
@@ -210,6 +407,10 @@ class LocalKernel(LaunchedKernel):
         await self.kill()
         self._shut_down = True
         await _cleanup(self._km)
+        if self._lease is not None:
+            await self._lease.release()
+        if self._runtime_dir is not None:
+            await asyncio.to_thread(shutil.rmtree, self._runtime_dir, True)
 
 
 async def _kill(provisioner: KernelProvisionerBase) -> int | None:
@@ -249,3 +450,9 @@ async def _discard(km: AsyncKernelManager) -> None:
     if km.provisioner is not None and km.provisioner.has_process:
         await _kill(km.provisioner)
     await _cleanup(km)
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)

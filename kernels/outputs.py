@@ -7,6 +7,10 @@ from typing import Any
 OUTPUT_MSG_TYPES = frozenset(
     {"stream", "display_data", "execute_result", "error", "update_display_data", "clear_output"}
 )
+# A cell may print without bound (a loop gone wrong, or on purpose: 50 MB of stdout). Past
+# this much stream text per cell the rest is counted, not kept, so the execution, the job's
+# notebook and its live events stay bounded; `finish()` says how much was dropped.
+MAX_STREAM_CHARS = 1_000_000
 
 
 class OutputCollector:
@@ -17,8 +21,11 @@ class OutputCollector:
     live listener never sees text twice.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, max_stream_chars: int | None = MAX_STREAM_CHARS) -> None:
         self.outputs: list[dict[str, Any]] = []
+        self.max_stream_chars = max_stream_chars
+        self.dropped_chars = 0
+        self._stream_chars = 0
         self._clear_before_next = False
         self._display_index: dict[str, list[int]] = {}
 
@@ -39,6 +46,8 @@ class OutputCollector:
             self._clear()
 
         if output["output_type"] == "stream":
+            if not self._fit(output):
+                return None
             last = self.outputs[-1] if self.outputs else None
             if last and last["output_type"] == "stream" and last["name"] == output["name"]:
                 last["text"] += output["text"]
@@ -52,7 +61,36 @@ class OutputCollector:
         self.outputs.append(output)
         return dict(output)
 
+    def finish(self) -> dict[str, Any] | None:
+        """Close the cell: the note saying how much stream text was dropped, if any (it is
+        also appended to `outputs`)."""
+        if not self.dropped_chars:
+            return None
+        note = {
+            "output_type": "stream",
+            "name": "stderr",
+            "text": f"\n[output truncated: {self.dropped_chars:,} more characters were not kept]\n",
+        }
+        self.outputs.append(note)
+        self.dropped_chars = 0
+        return dict(note)
+
+    def _fit(self, output: dict[str, Any]) -> bool:
+        """Trim a stream chunk to what the cell may still keep; False if nothing fits."""
+        if self.max_stream_chars is None:
+            return True
+        text: str = output["text"]
+        room = self.max_stream_chars - self._stream_chars
+        if len(text) > room:
+            self.dropped_chars += len(text) - max(room, 0)
+            if room <= 0:
+                return False
+            output["text"] = text = text[:room]
+        self._stream_chars += len(text)
+        return True
+
     def _clear(self) -> None:
+        self._stream_chars = 0
         self.outputs.clear()
         self._display_index.clear()
         self._clear_before_next = False

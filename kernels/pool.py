@@ -276,12 +276,13 @@ class KernelPool:
                 )
                 kernel = Kernel(launched, work_dir, interrupt_grace=self.interrupt_grace)
                 await kernel.connect(self.start_timeout)
-                warm = await kernel.execute(
-                    WARMUP_CODE, timeout=None, silent=True, store_history=False
-                )
-            if warm.status != "ok":
-                detail = warm.error.message if warm.error else warm.status
-                raise KernelStartError(f"kernel warm-up failed: {detail}")
+                if not launched.warm:
+                    warm = await kernel.execute(
+                        WARMUP_CODE, timeout=None, silent=True, store_history=False
+                    )
+                    if warm.status != "ok":
+                        detail = warm.error.message if warm.error else warm.status
+                        raise KernelStartError(f"kernel warm-up failed: {detail}")
         except BaseException as exc:
             if kernel is not None:
                 await kernel.shutdown()

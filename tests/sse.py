@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -68,19 +67,19 @@ def _text(event: SseEvent) -> str:
     return str((output.get("data") or {}).get("text/plain", ""))
 
 
-def check_resume_without_gaps(client: httpx.Client, flag_dir: Path) -> None:
+def check_resume_without_gaps(client: httpx.Client) -> None:
     """A three-cell job read live, cut off mid-cell, resumed by Last-Event-ID, then replayed.
 
-    The second cell waits for a file this client creates only after it has seen the cell's
+    The second cell waits for a file this client creates in the kernel's working directory
+    (the one place a sandboxed kernel shares with its host) only after it has seen the cell's
     first line: the line must have streamed while the cell ran.
     """
-    flag = flag_dir / f"flag-{uuid.uuid4().hex}"
     code = (
         "print('one')\n"
         "# %%\n"
         "import os, time\n"
-        "print('two', flush=True)\n"
-        f"while not os.path.exists({str(flag)!r}): time.sleep(0.02)\n"
+        "print('two', os.getcwd(), flush=True)\n"
+        "while not os.path.exists('go'): time.sleep(0.02)\n"
         "print('three')\n"
         "# %%\n"
         "6 * 7"
@@ -91,7 +90,8 @@ def check_resume_without_gaps(client: httpx.Client, flag_dir: Path) -> None:
 
     first = read_events(client, job_id, until=lambda e: e.event == "output" and "two" in _text(e))
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
-    flag.touch()
+    work_dir = _text(first[-1]).split(maxsplit=1)[1].strip()
+    (Path(work_dir) / "go").touch()
     rest = read_events(client, job_id, last_event_id=first[-1].id)
     full = read_events(client, job_id)  # after the end: the whole log, then the result
 
@@ -118,5 +118,5 @@ def check_resume_without_gaps(client: httpx.Client, flag_dir: Path) -> None:
         ("cell_finished", 3),
         ("status", "completed"),
     ]
-    texts = [_text(e).strip() for e in logged if e.event == "output"]
+    texts = [_text(e).split()[0] for e in logged if e.event == "output"]
     assert texts == ["one", "two", "three", "42"]

@@ -116,7 +116,12 @@ async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None
     async def pool_ready() -> bool:
         return pool.ready
 
+    def isolation() -> object:
+        report = pool.launcher.isolation
+        return report.as_dict() if report is not None else None
+
     runtime.readiness["kernel_pool"] = pool_ready
+    runtime.details["isolation"] = isolation
     ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model)
     consumers: list[asyncio.Task[None]] = []
     running = RunningJobs()

@@ -29,7 +29,6 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     )
     report = {n: (r is True) for n, r in zip(names, results, strict=True)}
     ready = all(report.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not_ready", "checks": report},
-        status_code=200 if ready else 503,
-    )
+    body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": report}
+    body.update({name: detail() for name, detail in runtime.details.items()})
+    return JSONResponse(body, status_code=200 if ready else 503)

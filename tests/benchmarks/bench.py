@@ -3,8 +3,8 @@
     .venv/bin/python -m tests.benchmarks.bench [--runs 50] [--slow-runs 10] [--only a,c]
         [--pyexec "CMD"]    # how to run the service's CLI; default: the venv's `pyexec`
 
-Each row is one `Benchmark` below; a new measurement (fork-server kernel start, jobs/s,
-memory) is one more async function returning `Samples` and one more entry in BENCHMARKS.
+Each row is one `Benchmark` below: one async function returning `Samples` and one entry in
+BENCHMARKS. Kernel rows (d-k) run both backends with the service's default sandbox.
 """
 
 from __future__ import annotations
@@ -20,16 +20,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tests.benchmarks.kernel_start import measure_idle_memory, measure_kernel_ready
 from tests.benchmarks.papermill_cold import measure_papermill
 from tests.benchmarks.pyexec_service import measure_pyexec_http
 from tests.benchmarks.raw_kernel import measure_raw_kernel
-from tests.benchmarks.results import Ratio, Row, Samples, format_report
+from tests.benchmarks.results import Goal, Ratio, Row, Samples, format_report
 from tests.benchmarks.scaled_service import (
     SharedServices,
     measure_scaled_cancel,
     measure_scaled_latency,
     measure_scaled_throughput,
 )
+from tests.benchmarks.throughput import measure_jobs_per_second
 
 DEFAULT_RUNS = 50
 DEFAULT_SLOW_RUNS = 10
@@ -41,6 +43,13 @@ class BenchContext:
 
     pyexec: list[str] | None = None
     services: SharedServices = field(default_factory=SharedServices)
+    # One pool measures both USS and PSS: rows share it through here.
+    memory: dict[str, dict[str, Samples]] = field(default_factory=dict)
+
+
+# Jobs per throughput sample: enough to keep a pool busy, few enough for a slow backend.
+FORK_BATCH = 40
+LOCAL_BATCH = 8
 
 
 async def _raw_kernel(runs: int, ctx: BenchContext) -> Samples:
@@ -53,6 +62,29 @@ async def _pyexec_http(runs: int, ctx: BenchContext) -> Samples:
 
 async def _papermill(runs: int, ctx: BenchContext) -> Samples:
     return await measure_papermill(runs)
+
+
+def _ready(backend: str) -> Callable[[int, BenchContext], Awaitable[Samples]]:
+    async def measure(runs: int, ctx: BenchContext) -> Samples:
+        return await measure_kernel_ready(runs, backend)
+
+    return measure
+
+
+def _throughput(backend: str, batch: int) -> Callable[[int, BenchContext], Awaitable[Samples]]:
+    async def measure(runs: int, ctx: BenchContext) -> Samples:
+        return await measure_jobs_per_second(runs, backend, batch, pyexec=ctx.pyexec)
+
+    return measure
+
+
+def _memory(backend: str, kind: str) -> Callable[[int, BenchContext], Awaitable[Samples]]:
+    async def measure(runs: int, ctx: BenchContext) -> Samples:
+        if backend not in ctx.memory:
+            ctx.memory[backend] = await measure_idle_memory(backend)
+        return ctx.memory[backend][kind]
+
+    return measure
 
 
 async def _scaled_latency(runs: int, ctx: BenchContext) -> Samples:
@@ -84,17 +116,44 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("a", "jupyter_client execute 1+1, warm kernel (floor)", _raw_kernel),
     Benchmark("b", "PyExec POST /v1/jobs + GET ?wait, HTTP, warm pool", _pyexec_http),
     Benchmark("c", "papermill one-cell notebook, in-process", _papermill, slow=True),
-    Benchmark("d", "PyExec scaled out: POST + GET ?wait, api + 1 worker", _scaled_latency),
-    Benchmark("e", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
-    Benchmark("f", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
-    Benchmark("g", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
+    Benchmark("d", "kernel ready with pandas, cold local start", _ready("local"), slow=True),
+    Benchmark("e", "kernel ready with pandas, fork server", _ready("forkserver")),
+    Benchmark(
+        "f",
+        "jobs/s over HTTP, fresh kernel per job, fork server",
+        _throughput("forkserver", FORK_BATCH),
+        slow=True,
+    ),
+    Benchmark(
+        "g",
+        "jobs/s over HTTP, fresh kernel per job, local",
+        _throughput("local", LOCAL_BATCH),
+        slow=True,
+    ),
+    Benchmark("h", "USS per idle pooled kernel, fork server", _memory("forkserver", "uss")),
+    Benchmark("i", "USS per idle pooled kernel, local", _memory("local", "uss")),
+    Benchmark("j", "PSS per idle pooled kernel, fork server", _memory("forkserver", "pss")),
+    Benchmark("k", "PSS per idle pooled kernel, local", _memory("local", "pss")),
+    Benchmark("l", "PyExec scaled out: POST + GET ?wait, api + 1 worker", _scaled_latency),
+    Benchmark("m", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
+    Benchmark("n", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
+    Benchmark("o", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
 )
 
 RATIOS: tuple[Ratio, ...] = (
     Ratio("b", "a", "<=", 2.5, why="(PyExec overhead over the floor)"),
     Ratio("c", "b", ">=", 40, why="(speed-up over papermill)"),
-    Ratio("d", "b", "<=", 1.5, why="(scaled-out latency over embedded)"),
-    Ratio("f", "e", ">=", 1.0, why="(2 workers over 1, on this machine's 2 cores)"),
+    Ratio("d", "e", ">=", 20, why="(fork server vs cold start)"),
+    Ratio("f", "g", ">=", 1, why="(throughput, fork server vs local)"),
+    Ratio("i", "h", ">=", 1, why="(unique memory, local vs fork server)"),
+    Ratio("l", "b", "<=", 1.5, why="(scaled-out latency over embedded)"),
+    Ratio("n", "m", ">=", 1.0, why="(2 workers over 1, on this machine's 2 cores)"),
+)
+
+GOALS: tuple[Goal, ...] = (
+    Goal("e", "<=", 0.060, why="fork-server kernel ready"),
+    Goal("f", ">=", 20, unit="jobs/s", why="fresh isolated kernel per job"),
+    Goal("h", "<=", 25, unit="MB", why="unique memory per idle kernel"),
 )
 
 
@@ -147,7 +206,7 @@ async def run(argv: list[str] | None = None) -> int:
     finally:
         await ctx.services.close()
     print()
-    print(format_report(rows, RATIOS))
+    print(format_report(rows, RATIOS, GOALS))
     return 0
 
 

@@ -12,7 +12,7 @@ import socket
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -150,10 +150,13 @@ def _open_log(path: Path) -> BinaryIO:
 
 
 @contextlib.asynccontextmanager
-async def pyexec_server(pyexec: Sequence[str] | None = None) -> AsyncIterator[PyExecServer]:
+async def pyexec_server(
+    pyexec: Sequence[str] | None = None, env: Mapping[str, str] | None = None
+) -> AsyncIterator[PyExecServer]:
     """`pyexec serve` on a free loopback port with a fresh data dir and a business key.
 
     `pyexec` is the command to run (default: the installed one); tests pass a stand-in.
+    `env` adds settings (e.g. PYEXEC_KERNEL_BACKEND) to the server's environment.
     """
     pyexec = pyexec or find_pyexec()
     with tempfile.TemporaryDirectory(prefix="pyexec-bench-") as tmp:
@@ -164,6 +167,7 @@ async def pyexec_server(pyexec: Sequence[str] | None = None) -> AsyncIterator[Py
             "PYEXEC_HOST": "127.0.0.1",
             "PYEXEC_PORT": str(port),
             "PYEXEC_KERNEL_POOL_SIZE": str(POOL_SIZE),
+            **(env or {}),
         }
         base_url = f"http://127.0.0.1:{port}"
         with _open_log(log_path) as log:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Ratio", "Row", "Samples", "format_report"]
+__all__ = ["Goal", "Ratio", "Row", "Samples", "format_report"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,20 @@ class Ratio:
         return value <= self.target if self.op == "<=" else value >= self.target
 
 
+@dataclass(frozen=True)
+class Goal:
+    """median(row) checked against an absolute target, in the row's unit."""
+
+    key: str
+    op: Literal["<=", ">="]
+    target: float
+    unit: str = "s"
+    why: str = field(default="", compare=False)
+
+    def met(self, value: float) -> bool:
+        return value <= self.target if self.op == "<=" else value >= self.target
+
+
 def _fmt(value: float, unit: str) -> str:
     if unit != "s":
         return f"{value:,.1f} {unit}"
@@ -68,7 +82,7 @@ def _fmt(value: float, unit: str) -> str:
     return f"{value:.2f} s"
 
 
-def format_report(rows: Sequence[Row], ratios: Sequence[Ratio]) -> str:
+def format_report(rows: Sequence[Row], ratios: Sequence[Ratio], goals: Sequence[Goal] = ()) -> str:
     label_width = max([len(r.label) for r in rows] + [20]) + 5
     lines = [
         f"{'measurement':<{label_width}} {'runs':>5} {'median':>10} {'p90':>10} {'min':>10}",
@@ -92,4 +106,17 @@ def format_report(rows: Sequence[Row], ratios: Sequence[Ratio]) -> str:
         else:
             verdict = "met" if ratio.met(value) else "MISSED"
             lines.append(f"{name:<{label_width}} {value:>16.2f} {target:>10}  {verdict}")
+    if goals:
+        lines += ["", f"{'goal (median)':<{label_width}} {'value':>16} {'target':>10}  verdict"]
+    for goal in goals:
+        row = by_key.get(goal.key)
+        name = f"({goal.key})" + (f"  {goal.why}" if goal.why else "")
+        target = f"{goal.op} {_fmt(goal.target, goal.unit)}"
+        if row is None:
+            lines.append(f"{name:<{label_width}} {'n/a':>16} {target:>10}  not measured")
+        else:
+            value = row.samples.median
+            verdict = "met" if goal.met(value) else "MISSED"
+            shown = _fmt(value, goal.unit)
+            lines.append(f"{name:<{label_width}} {shown:>16} {target:>10}  {verdict}")
     return "\n".join(lines)

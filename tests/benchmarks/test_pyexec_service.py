@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.benchmarks.pyexec_service import measure_pyexec_http
-from tests.benchmarks.results import Ratio, Row, Samples, format_report
+from tests.benchmarks.results import Goal, Ratio, Row, Samples, format_report
 
 FAKE = [sys.executable, str(Path(__file__).with_name("fake_pyexec.py"))]
 
@@ -41,3 +41,19 @@ def test_report_shows_medians_and_ratio_verdicts() -> None:
     assert "11.0 ms" in report
     assert "2.27" in report and "met" in report
     assert "not measured" in report
+
+
+def test_report_checks_absolute_goals_in_their_unit() -> None:
+    rows = [
+        Row("e", "fork", Samples([0.050, 0.055, 0.070])),
+        Row("f", "throughput", Samples([18.0, 19.0, 25.0], unit="jobs/s")),
+    ]
+    goals = [
+        Goal("e", "<=", 0.060),
+        Goal("f", ">=", 20, unit="jobs/s"),
+        Goal("h", "<=", 25, unit="MB"),
+    ]
+    report = format_report(rows, [], goals)
+    assert "55.0 ms" in report and "<= 60.0 ms  met" in report
+    assert "19.0 jobs/s" in report and "MISSED" in report
+    assert ">= 20.0 jobs/s" in report and "<= 25.0 MB  not measured" in report

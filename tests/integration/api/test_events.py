@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import httpx
 
 from tests.servers import Server, run_job
 from tests.sse import check_resume_without_gaps, read_events
 
 
-def test_stream_of_a_multi_cell_job_resumes_without_gaps(
-    client: httpx.Client, tmp_path: Path
-) -> None:
-    check_resume_without_gaps(client, tmp_path)
+def test_stream_of_a_multi_cell_job_resumes_without_gaps(client: httpx.Client) -> None:
+    check_resume_without_gaps(client)
 
 
 def test_failed_job_stream_ends_with_its_error(client: httpx.Client) -> None:

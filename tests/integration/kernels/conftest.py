@@ -6,7 +6,7 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from kernels import KernelPool, LocalLauncher
+from kernels import ForkServerLauncher, KernelLauncher, KernelPool, LocalLauncher, SandboxPolicy
 
 PoolFactory = Callable[..., KernelPool]
 
@@ -48,11 +48,23 @@ def make_pool() -> PoolFactory:
     return _make_pool
 
 
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def shared_pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KernelPool]:
-    """One pool per module: every test still leases its own fresh kernel from it."""
-    pool = _make_pool(tmp_path_factory.mktemp("work"))
+@pytest_asyncio.fixture(
+    loop_scope="module", scope="module", params=["local", "forkserver-sandboxed"]
+)
+async def shared_pool(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[KernelPool]:
+    """One pool per module and backend: every test still leases its own fresh kernel from it.
+
+    The fork server runs with the default sandbox policy: as root that is a uid of its own,
+    namespaces and limits per kernel, so every execution test also runs inside the jail.
+    """
+    work = tmp_path_factory.mktemp("work")
+    launcher: KernelLauncher = LocalLauncher()
+    if request.param == "forkserver-sandboxed":
+        launcher = ForkServerLauncher(sandbox=SandboxPolicy(hidden=(work,)))
+    pool = _make_pool(work, launcher=launcher)
     await pool.start()
-    await pool.wait_ready(timeout=30)
+    await pool.wait_ready(timeout=120)
     yield pool
     await pool.close()

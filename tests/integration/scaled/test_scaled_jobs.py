@@ -7,7 +7,6 @@ import random
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -132,8 +131,6 @@ def test_prompt_over_an_uploaded_file_runs_on_a_worker(deployment: Deployment, k
     assert len(table["rows"]) == 10 and "revenue" in table["columns"]
 
 
-def test_live_events_resume_without_gaps_across_processes(
-    deployment: Deployment, key: str, tmp_path: Path
-) -> None:
+def test_live_events_resume_without_gaps_across_processes(deployment: Deployment, key: str) -> None:
     with deployment.client(key) as c:
-        check_resume_without_gaps(c, tmp_path)
+        check_resume_without_gaps(c)

@@ -1,6 +1,8 @@
+import importlib
 import json
 import signal
 import sys
+import tomllib
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -8,9 +10,13 @@ import pytest
 
 from kernels import CellTimeoutError, Execution, ExecutionError, KernelDiedError
 from kernels.execution import describe_exit, error_line, nb_timestamp
+from kernels.forkserver.provisioner import PROVISIONER_NAME
 from kernels.local import build_kernel_spec
 
 REPO = Path(__file__).resolve().parents[3]
+ENTRY_POINT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][
+    "jupyter_client.kernel_provisioners"
+][PROVISIONER_NAME]
 
 # A real IPython 9 traceback, ANSI colours included.
 TRACEBACK = [
@@ -90,8 +96,23 @@ def test_raise_for_status_only_for_kernel_failures() -> None:
 
 
 def test_installable_kernelspec_matches_the_programmatic_one() -> None:
+    # On disk, the kernel starts through the sandbox launcher beside kernel.json, as the
+    # local backend starts it (minus bubblewrap, which wraps it when available).
     on_disk = json.loads((REPO / "kernelspecs/pyexec-python/kernel.json").read_text())
-    spec = build_kernel_spec(sys.executable).to_dict()
-    assert on_disk["argv"][1:] == spec["argv"][1:]
+    prefix = [sys.executable, "{resource_dir}/launch.py", "{connection_file}", "--"]
+    spec = build_kernel_spec(sys.executable, prefix=prefix).to_dict()
+    python = sys.executable
+    assert [python if a == "python" else a for a in on_disk["argv"]] == spec["argv"]
+    assert (REPO / "kernelspecs/pyexec-python/launch.py").is_file()
     for key in ("display_name", "language", "interrupt_mode", "metadata", "env"):
         assert on_disk[key] == spec[key], key
+    assert spec["interrupt_mode"] == "message"
+
+
+def test_forkserver_kernelspec_names_the_provisioner() -> None:
+    on_disk = json.loads((REPO / "kernelspecs/pyexec-forkserver/kernel.json").read_text())
+    provisioner = on_disk["metadata"]["kernel_provisioner"]
+    assert provisioner["provisioner_name"] == PROVISIONER_NAME
+    module, _, name = ENTRY_POINT.partition(":")
+    assert getattr(importlib.import_module(module), name).__name__ == "ForkServerProvisioner"
+    assert on_disk["interrupt_mode"] == "message"

@@ -63,3 +63,25 @@ def test_update_display_data_updates_in_place() -> None:
     assert updated is not None and updated["data"] == {"text/plain": "100%"}
     assert len(c.outputs) == 1 and c.outputs[0]["data"] == {"text/plain": "100%"}
     assert c.add("update_display_data", {"data": {}, "transient": {"display_id": "nope"}}) is None
+
+
+def test_stream_text_is_bounded_and_the_drop_is_said() -> None:
+    c = OutputCollector(max_stream_chars=10)
+    assert c.add("stream", {"name": "stdout", "text": "12345678"}) is not None
+    chunk = c.add("stream", {"name": "stdout", "text": "abcdef"})
+    assert chunk is not None and chunk["text"] == "ab"
+    assert c.add("stream", {"name": "stderr", "text": "more"}) is None
+    c.add("display_data", {"data": {"text/plain": "kept"}, "metadata": {}})
+    note = c.finish()
+    assert note is not None and "8 more characters" in note["text"]
+    assert [o.get("text") for o in c.outputs] == ["12345678ab", None, note["text"]]
+    assert c.finish() is None
+
+
+def test_clear_output_makes_room_again() -> None:
+    c = OutputCollector(max_stream_chars=4)
+    c.add("stream", {"name": "stdout", "text": "1234"})
+    c.add("clear_output", {"wait": False})
+    c.add("stream", {"name": "stdout", "text": "5678"})
+    assert c.outputs == [{"output_type": "stream", "name": "stdout", "text": "5678"}]
+    assert c.finish() is None

@@ -1,0 +1,180 @@
+"""What a forked child of the zygote does: enter its jail, become an ipykernel, run.
+
+Imported by the zygote only (it imports ipykernel's whole application); never by the service.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import sys
+from typing import Any, NoReturn
+
+import ipykernel
+from ipykernel.ipkernel import IPythonKernel
+from ipykernel.kernelapp import IPKernelApp
+from ipykernel.kernelbase import Kernel as KernelBase
+from traitlets import List, Unicode
+from traitlets.config import Config
+
+from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
+
+# The same code the pool runs to warm a kernel (kernels.warmup.WARMUP_CODE) is run here,
+# before the kernel listens, so a forked kernel is warm the moment it answers.
+# No history database (a kernel lives for one job; In/Out stay in memory).
+KERNEL_CONFIG: dict[str, dict[str, Any]] = {
+    "HistoryManager": {"enabled": False, "hist_file": ":memory:"},
+    "IPKernelApp": {"quiet": True},
+}
+
+
+class ForkedKernel(IPythonKernel):
+    """IPythonKernel without the list of loaded modules it builds for its debugger.
+
+    That list touches ~1,200 module objects and so copies ~8 MB of the zygote's memory into
+    every child. The debugger is off in forked kernels; the rest is IPythonKernel.__init__
+    of ipykernel 7 (the zygote falls back to the stock class on other versions).
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        KernelBase.__init__(self, **kwargs)
+        self._kernel_modules = []
+        self.shell = self.shell_class.instance(
+            parent=self,
+            profile_dir=self.profile_dir,
+            user_module=self.user_module,
+            user_ns=self.user_ns,
+            kernel=self,
+            compiler_class=self.compiler_class,
+        )
+        shell: Any = self.shell
+        shell.displayhook.session = self.session
+        jupyter_session_name = os.environ.get("JPY_SESSION_NAME")
+        if jupyter_session_name:
+            shell.user_ns["__session__"] = jupyter_session_name
+        shell.displayhook.pub_socket = self.iopub_socket
+        shell.displayhook.topic = self._topic("execute_result")
+        shell.display_pub.session = self.session
+        shell.display_pub.pub_socket = self.iopub_socket
+        import comm
+
+        self.comm_manager = comm.get_comm_manager()
+        shell.configurables.append(self.comm_manager)
+        for msg_type in ("comm_open", "comm_msg", "comm_close"):
+            self.shell_handlers[msg_type] = getattr(self.comm_manager, msg_type)
+
+
+KERNEL_CLASS: type[IPythonKernel] = (
+    ForkedKernel if ipykernel.version_info[0] == 7 else IPythonKernel  # type: ignore[attr-defined]
+)
+
+
+class ForkedKernelApp(IPKernelApp):
+    """IPKernelApp configured from a Config object, without the parts PyExec never uses."""
+
+    # Not %store (it persists variables in the profile, for a kernel that lives for one job).
+    default_extensions = List(Unicode(), [])
+
+    def parse_command_line(self, argv: Any = None) -> None:
+        # traitlets would build an argparse parser for every alias and flag (~25 ms);
+        # everything comes from the Config given to the constructor instead.
+        return None
+
+    def init_config_files(self) -> None:
+        # Forked kernels are configured by PyExec alone: no ipython_config.py from a profile
+        # (the kernel's fresh HOME has none) or from /etc (a stat per candidate path).
+        return None
+
+    def load_config_file(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+    def init_heartbeat(self) -> None:
+        # PyExec watches the kernel's process, not a heartbeat: one thread less to start.
+        self.heartbeat = None
+
+    def init_poller(self) -> None:
+        # The child dies with the zygote through PR_SET_PDEATHSIG, at once, instead of a
+        # thread polling its parent every second.
+        self.poller = None
+
+
+def run_kernel(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: str) -> NoReturn:
+    """Become the kernel described by `request`. Never returns.
+
+    Writes "" to `status_fd` once the kernel is set up, or the reason it could not be, then
+    closes it (the zygote forwards this to the service as a `setup` event).
+    """
+    try:
+        app = _prepare(request, status_fd, zygote_pid, warmup)
+    except BaseException as exc:
+        message = str(exc) if isinstance(exc, JailError) else f"{type(exc).__name__}: {exc}"
+        _report(status_fd, message or type(exc).__name__)
+        os._exit(JAIL_FAILED_EXIT)
+    _report(status_fd, "")
+    try:
+        app.start()
+    finally:
+        os._exit(0)
+
+
+def _report(status_fd: int, message: str) -> None:
+    try:
+        os.write(status_fd, message.encode(errors="replace")[:4000] or b"ok")
+        os.close(status_fd)
+    except OSError:
+        pass
+
+
+def _prepare(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: str) -> Any:
+    # Undo what the zygote set for itself: its SIGCHLD reaper would steal the exit codes of
+    # subprocesses user code starts.
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    _redirect_output(request.get("log_file"))
+    os.closerange(3, status_fd)
+    os.closerange(status_fd + 1, 1 << 16)
+    jail = Jail.from_json(request["jail"])
+    connection_file = request["connection_file"]
+    if jail.uid is not None:
+        # jupyter_client wrote it 0600 for the service's user.
+        os.chown(connection_file, jail.uid, jail.gid if jail.gid is not None else jail.uid)
+    enter(jail, parent_pid=zygote_pid)
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request.get("cwd") or jail.work_dir)
+    _reseed()
+    config = Config(KERNEL_CONFIG)
+    config.IPKernelApp.connection_file = connection_file
+    # Non-zero, so ipykernel knows it has a parent and prints no console banner.
+    config.IPKernelApp.parent_handle = zygote_pid
+    config.IPKernelApp.kernel_class = KERNEL_CLASS
+    app = ForkedKernelApp.instance(config=config)
+    app.initialize([])
+    if warmup:
+        result = app.shell.run_cell(warmup, store_history=False, silent=True)
+        if not result.success:
+            error = result.error_in_exec or result.error_before_exec
+            raise RuntimeError(f"warm-up failed: {error!r}")
+    return app
+
+
+def _redirect_output(log_file: str | None) -> None:
+    # The kernel must not hold the service's stdout/stderr: its own log file (or nothing).
+    fd = os.open(log_file or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+
+
+def _reseed() -> None:
+    # fork copies the generators' state: every child would draw the same numbers.
+    random.seed()
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        numpy.random.seed()

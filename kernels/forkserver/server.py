@@ -1,0 +1,311 @@
+"""`ForkServer`: the service's side of one zygote: start it, ask it to fork, follow its children.
+
+The zygote is started on first use and again after it died (its kernels die with it and are
+reported as killed). The kernels it forks are not children of the service, so everything about
+them (signals, whether they are alive, how they ended) goes through the zygote, which alone
+can tell a live child from a reaped pid that someone else may already reuse.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kernels.errors import KernelStartError
+from kernels.forkserver import protocol
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_S = 120.0
+REQUEST_TIMEOUT_S = 30.0
+STOP_TIMEOUT_S = 5.0
+# What the zygote's own environment holds: nothing of the service's.
+ZYGOTE_ENV = {
+    "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "PYTHONNOUSERSITE": "1",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "MPLBACKEND": "Agg",
+    # debugpy (imported with ipykernel) warns about frozen modules on stderr otherwise.
+    "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+    # Fewer malloc arenas: every thread of every kernel would otherwise dirty one of its own.
+    "MALLOC_ARENA_MAX": "2",
+}
+
+Wrap = Callable[[Sequence[str]], list[str]]
+
+
+class ForkServerError(KernelStartError):
+    """The zygote could not be started, or it refused or failed a request."""
+
+
+class ForkServer:
+    def __init__(
+        self,
+        python: str = sys.executable,
+        *,
+        wrap: Wrap | None = None,
+        warmup: str = "",
+        start_timeout: float = START_TIMEOUT_S,
+        home: str | None = None,
+    ) -> None:
+        """`home`: the zygote's HOME, where libraries keep caches (matplotlib's font list);
+        somewhere its kernels cannot see, not the service's own home."""
+        self.python = python
+        self.home = home
+        self.wrap = wrap or list
+        self.warmup = warmup
+        self.start_timeout = start_timeout
+        self.info: dict[str, Any] = {}
+        self.restarts = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._ready: asyncio.Future[dict[str, Any]] | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._live: set[int] = set()
+        self._exits: dict[int, int] = {}
+        self._exited = asyncio.Event()
+        self._setup_errors: dict[int, str] = {}
+        self._lock = asyncio.Lock()
+        self._closed = False
+
+    @property
+    def pid(self) -> int | None:
+        return self.info.get("pid") if self._proc is not None else None
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the zygote if it is not running, and wait until it is warm."""
+        async with self._lock:
+            if self._closed:
+                raise ForkServerError("the fork server is closed")
+            if self._proc is not None and self._proc.returncode is None:
+                return
+            await self._start()
+
+    async def _start(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        command = self.wrap([self.python, "-m", "kernels.forkserver.zygote", str(theirs.fileno())])
+        loop = asyncio.get_running_loop()
+        self._ready = loop.create_future()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                *command,
+                pass_fds=(theirs.fileno(),),
+                stdin=asyncio.subprocess.DEVNULL,
+                env={**ZYGOTE_ENV, "HOME": self.home or "/nonexistent"},
+                cwd="/",
+                start_new_session=True,
+            )
+        except OSError as exc:
+            ours.close()
+            raise ForkServerError(f"cannot start the fork server: {exc}") from exc
+        finally:
+            theirs.close()
+        reader, self._writer = await asyncio.open_unix_connection(
+            sock=ours, limit=protocol.MAX_LINE
+        )
+        self._reader_task = asyncio.create_task(self._read(reader, self._proc))
+        self._writer.write(protocol.encode({"op": protocol.CONFIGURE, "warmup": self.warmup}))
+        try:
+            async with asyncio.timeout(self.start_timeout):
+                self.info = await asyncio.shield(self._ready)
+        except TimeoutError:
+            await self._stop()
+            raise ForkServerError(
+                f"the fork server was not ready within {self.start_timeout:g} s"
+            ) from None
+        except ForkServerError:
+            await self._stop()
+            raise
+        log.info(
+            "fork server %s warm in %.2f s (%d modules, %d learned by rehearsal)",
+            self.info.get("pid"),
+            self.info.get("seconds", 0),
+            self.info.get("preloaded", 0),
+            self.info.get("learned", 0),
+        )
+
+    async def close(self) -> None:
+        self._closed = True
+        async with self._lock:
+            await self._stop()
+
+    async def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if self._writer is not None:
+            # Closing the socket is the zygote's signal to exit; its kernels die with it.
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+            self._writer = None
+        if proc is not None and proc.returncode is None:
+            try:
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await proc.wait()
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task
+            self._reader_task = None
+        self._zygote_gone("the fork server stopped")
+
+    # -- requests ------------------------------------------------------------------
+
+    async def spawn(
+        self,
+        *,
+        kernel_id: str,
+        connection_file: str,
+        cwd: str,
+        env: Mapping[str, str],
+        jail: str,
+        log_file: str | None,
+    ) -> int:
+        """Fork a kernel; returns its pid (a child of the zygote, not of this process)."""
+        await self.start()
+        reply = await self._request(
+            {
+                "op": protocol.SPAWN,
+                "kernel_id": kernel_id,
+                "connection_file": connection_file,
+                "cwd": cwd,
+                "env": dict(env),
+                "jail": jail,
+                "log_file": log_file,
+            }
+        )
+        pid = int(reply["pid"])
+        self._live.add(pid)
+        return pid
+
+    async def signal(self, pid: int, signum: int) -> bool:
+        """Signal the kernel's process group; False if it is already gone."""
+        if pid not in self._live:
+            return False
+        try:
+            reply = await self._request({"op": protocol.SIGNAL, "pid": pid, "signal": signum})
+        except ForkServerError:
+            return False
+        return bool(reply.get("ok"))
+
+    def exit_status(self, pid: int) -> int | None:
+        """None while the kernel runs; then how it ended (Popen returncode convention)."""
+        if pid in self._live:
+            return None
+        return self._exits.get(pid, -signal.SIGKILL)
+
+    def setup_error(self, pid: int) -> str | None:
+        return self._setup_errors.get(pid)
+
+    async def wait(self, pid: int) -> int:
+        while (status := self.exit_status(pid)) is None:
+            self._exited.clear()
+            if pid not in self._live:
+                continue
+            await self._exited.wait()
+        return status
+
+    def forget(self, pid: int) -> None:
+        self._exits.pop(pid, None)
+        self._setup_errors.pop(pid, None)
+
+    async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
+        writer = self._writer
+        if writer is None or self._proc is None:
+            raise ForkServerError("the fork server is not running")
+        request_id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._pending[request_id] = future
+        try:
+            writer.write(protocol.encode({**message, "id": request_id}))
+            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+                reply = await future
+        except TimeoutError:
+            raise ForkServerError(f"the fork server did not answer {message['op']}") from None
+        finally:
+            self._pending.pop(request_id, None)
+        if "error" in reply:
+            raise ForkServerError(f"the fork server could not {message['op']}: {reply['error']}")
+        return reply
+
+    # -- events ----------------------------------------------------------------------
+
+    async def _read(self, reader: asyncio.StreamReader, proc: asyncio.subprocess.Process) -> None:
+        try:
+            while line := await reader.readline():
+                try:
+                    self._dispatch(protocol.decode(line))
+                except (ValueError, KeyError, TypeError):
+                    log.exception("fork server sent an unreadable message: %r", line[:200])
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            log.exception("lost the fork server's control connection")
+        # EOF: the zygote exited (or closed its end). Its kernels die with it, at once
+        # (PR_SET_PDEATHSIG): say so before anything else can lease one of them.
+        if self._proc is proc:
+            self._zygote_gone("the fork server exited")
+        status = await proc.wait()
+        if self._proc is proc:
+            self._proc = None
+            if not self._closed:
+                self.restarts += 1
+                log.warning(
+                    "fork server %s exited (status %s); its kernels died with it; "
+                    "it restarts on the next launch",
+                    self.info.get("pid"),
+                    status,
+                )
+        self._zygote_gone(f"the fork server exited (status {status})")
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        if "id" in message:
+            future = self._pending.get(int(message["id"]))
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        event = message.get("event")
+        if event == protocol.EXIT:
+            pid = int(message["pid"])
+            self._live.discard(pid)
+            self._exits[pid] = int(message["status"])
+            self._exited.set()
+        elif event == protocol.SETUP:
+            error = message.get("error")
+            if error:
+                pid = int(message["pid"])
+                self._setup_errors[pid] = str(error)
+                log.warning("forked kernel %s could not start: %s", pid, error)
+        elif event == protocol.READY and self._ready is not None and not self._ready.done():
+            if "error" in message:
+                self._ready.set_exception(
+                    ForkServerError(f"the fork server failed to warm up: {message['error']}")
+                )
+            else:
+                self._ready.set_result(message)
+
+    def _zygote_gone(self, why: str) -> None:
+        for pid in self._live:
+            self._exits.setdefault(pid, -signal.SIGKILL)
+        self._live.clear()
+        self._exited.set()
+        for future in self._pending.values():
+            if not future.done():
+                future.set_exception(ForkServerError(why))
+        if self._ready is not None and not self._ready.done():
+            self._ready.set_exception(ForkServerError(why))

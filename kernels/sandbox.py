@@ -1,0 +1,563 @@
+"""Per-kernel isolation, decided by the service: what the host offers, and each kernel's jail.
+
+`Sandbox.setup()` probes the host once (root? bubblewrap? namespaces? cgroups?), logs what
+kernels will and will not get, and keeps it as an `Isolation` report (shown by `/readyz`).
+Nothing the host cannot offer is skipped silently. `Sandbox.prepare()` then gives each kernel
+a `SandboxLease`: its own uid from the configured range, its work dir and socket dir handed
+to that uid, its cgroups with limits, and the `Jail` the kernel process enters before the
+kernel starts (see `kernels.jail`). Both backends use it the same way.
+
+How the service and a sandboxed kernel share files
+--------------------------------------------------
+* The kernel runs as its own uid U (gid U). Its work dir (`kernel.work_dir`, mode 0700) and
+  the `.tmp` inside are owned by U. The service runs as root and can read and write there.
+* Files the service stages into the work dir are readable by the kernel when they are
+  world-readable (mode 0644, what `shutil.copyfile` creates under the usual umask 022), or
+  when handed over with `hand_over(path, work_dir)`, which gives them to U. Stage before the
+  job's code runs: until then nothing in the work dir comes from user code.
+* Files the kernel writes (artifacts) are read back by the service from the same path, with
+  `read_kernel_file()`: user code may have left a symbolic link to a secret of the service
+  there, and root would follow it.
+* Inside the kernel's view only its own work dir exists under the work root; the service's
+  data dir, database, other kernels' dirs, `/root` and the service's processes are absent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import stat
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from kernels import linux
+from kernels.cgroups import CgroupHost, KernelCgroup
+from kernels.env import TMP_DIRNAME
+from kernels.jail import Jail, Tmpfs
+from kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, purge
+
+log = logging.getLogger(__name__)
+
+SandboxMode = Literal["auto", "strict", "off"]
+IsolationLevel = Literal["full", "partial", "minimal", "off"]
+
+KERNELS_DIR = Path(__file__).resolve().parent
+KERNELSPECS_DIR = KERNELS_DIR.parent / "kernelspecs"
+# What the kernels need of /etc (fonts for matplotlib, the loader cache, time zones...);
+# the rest of /etc (package-manager credentials, service configs) stays out of view.
+ETC_ALLOWED = (
+    "alternatives", "ca-certificates", "ca-certificates.conf", "debian_version", "fonts",
+    "gai.conf", "group", "host.conf", "hosts", "ld.so.cache", "ld.so.conf", "ld.so.conf.d",
+    "localtime", "matplotlibrc", "mime.types", "nsswitch.conf", "os-release", "passwd",
+    "protocols", "services", "ssl", "timezone",
+)  # fmt: skip
+SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
+# Without bubblewrap, the mount namespace can only hide what it knows about.
+DENY_LIST = ("/root", "/home", "/run", "/var/tmp", "/srv", "/mnt", "/media")
+SMALL_TMPFS_MB = 1  # a tmpfs that only holds the mount points of kept dirs
+PROBE_TIMEOUT_S = 20.0
+# A local kernel enters its jail before exec, while it maps almost nothing; the fresh
+# interpreter then maps about this much with pandas and numpy imported.
+EXEC_BASE_ADDRESS_SPACE_MB = 1024
+
+
+class SandboxUnavailableError(RuntimeError):
+    """`PYEXEC_KERNEL_SANDBOX=strict` and the host cannot isolate kernels fully."""
+
+
+@dataclass(frozen=True)
+class KernelLimits:
+    """Resource limits of one kernel; 0 means none."""
+
+    memory_mb: int = 2048  # cgroup memory limit; also bounds the address space
+    processes: int = 256  # cgroup pids.max and RLIMIT_NPROC (threads count too)
+    cpu_seconds: int = 3600  # RLIMIT_CPU: SIGXCPU, then SIGKILL 5 s later
+    file_size_mb: int = 1024  # RLIMIT_FSIZE: "File too large" past it
+    open_files: int = 1024  # RLIMIT_NOFILE
+    tmp_mb: int = 256  # the kernel's private /tmp and /dev/shm (in RAM, counted as memory)
+
+
+@dataclass(frozen=True)
+class SandboxPolicy:
+    mode: SandboxMode = "auto"
+    uid_first: int = 200000
+    uid_count: int = 1000
+    limits: KernelLimits = field(default_factory=KernelLimits)
+    # Paths of the service no kernel may see, beyond what the view leaves out anyway.
+    hidden: tuple[Path, ...] = ()
+    uid_lock_dir: Path = DEFAULT_LOCK_DIR
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """What kernels of this service actually get, feature by feature."""
+
+    backend: str
+    level: IsolationLevel
+    enforced: dict[str, str]  # feature -> how
+    missing: dict[str, str]  # feature -> why not
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "backend": self.backend,
+            "level": self.level,
+            "enforced": dict(self.enforced),
+            "missing": dict(self.missing),
+        }
+
+    def summary(self) -> str:
+        text = f"kernel isolation ({self.backend}): {self.level}"
+        text += "".join(f"; {k}: {v}" for k, v in self.enforced.items())
+        if self.missing:
+            text += " | NOT enforced: " + "; ".join(f"{k}: {v}" for k, v in self.missing.items())
+        return text
+
+
+# Features whose absence makes isolation "partial"; the others are always there.
+CORE_FEATURES = ("uid", "filesystem", "network", "memory_cgroup", "pids_cgroup")
+
+
+@dataclass
+class HostSupport:
+    """The probe's findings."""
+
+    root: bool = False
+    namespaces: bool = False
+    bwrap: str | None = None
+    cgroups: CgroupHost = field(default_factory=CgroupHost)
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+class SandboxLease:
+    """One kernel's share of the sandbox; `release()` undoes all of it. Idempotent."""
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        jail: Jail,
+        uid: UidLease | None,
+        cgroup: KernelCgroup | None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.jail = jail
+        self._uid = uid
+        self._cgroup = cgroup
+        self._released = False
+
+    @property
+    def uid(self) -> int | None:
+        return self._uid.uid if self._uid is not None else None
+
+    async def kill_all(self) -> None:
+        """Kill every process the kernel left, including those that left its process group."""
+        if self._cgroup is not None:
+            # Exact and cheap: if the cgroup is empty, nothing of the kernel is left.
+            await asyncio.to_thread(self._cgroup.kill_all)
+        if self._uid is not None and (self._cgroup is None or self._cgroup.pids()):
+            await purge(self._uid.uid, self._uid.gid)
+
+    def seal(self, runtime_dir: Path) -> None:
+        """Give the kernel's socket dir back to the service once the kernel is listening."""
+        if self._uid is not None:
+            os.chown(runtime_dir, os.geteuid(), os.getegid())
+
+    def death_reason(self) -> str | None:
+        """Why the kernel died, when the sandbox knows better than the exit status."""
+        if self._cgroup is not None and self._cgroup.oom_kills():
+            limit = self.sandbox.policy.limits.memory_mb
+            return f"kernel died: out of memory (limit {limit} MB)"
+        return None
+
+    async def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        clean = True
+        try:
+            await self.kill_all()
+        except Exception:
+            clean = False
+            log.exception("could not kill what kernel uid %s left running", self.uid)
+        if self._cgroup is not None:
+            await asyncio.to_thread(self._cgroup.remove)
+        if self._uid is not None:
+            self._uid.release(clean=clean)
+
+
+class Sandbox:
+    """Probes the host once, then prepares a jail per kernel. One per launcher."""
+
+    def __init__(
+        self,
+        policy: SandboxPolicy,
+        *,
+        backend: str,
+        python: str = sys.executable,
+        exec_after_jail: bool = False,
+    ) -> None:
+        """`exec_after_jail`: the kernel process execs a fresh interpreter once in its jail
+        (the local backend), instead of already being one (a fork of the zygote)."""
+        self.policy = policy
+        self.backend = backend
+        self.exec_after_jail = exec_after_jail
+        self.python = os.path.abspath(python)
+        self.support = HostSupport()
+        self.isolation: Isolation | None = None
+        self.work_root: Path | None = None
+        self.runtime_root: Path | None = None
+        self._uids: UidAllocator | None = None
+        self._lock = asyncio.Lock()
+
+    # -- set-up -------------------------------------------------------------------
+
+    async def setup(self, work_root: Path, runtime_root: Path) -> Isolation:
+        """Probe the host (once) and log what kernels get. Raises SandboxUnavailableError
+        in strict mode when something is missing."""
+        async with self._lock:
+            if self.isolation is not None:
+                return self.isolation
+            self.work_root, self.runtime_root = _resolved(work_root), _resolved(runtime_root)
+            if self.policy.mode != "off":
+                self.support = await self._probe()
+            if self.support.root:
+                self._uids = UidAllocator(
+                    self.policy.uid_first, self.policy.uid_count, self.policy.uid_lock_dir
+                )
+            isolation = self._assess()
+            if isolation.missing:
+                log.warning("%s", isolation.summary())
+            else:
+                log.info("%s", isolation.summary())
+            if self.policy.mode == "strict" and isolation.level != "full":
+                raise SandboxUnavailableError(
+                    "PYEXEC_KERNEL_SANDBOX=strict, but the host cannot isolate kernels: "
+                    + "; ".join(f"{k}: {v}" for k, v in isolation.missing.items())
+                )
+            self.isolation = isolation
+            return isolation
+
+    async def _probe(self) -> HostSupport:
+        support = HostSupport(root=os.geteuid() == 0 and linux.is_linux())
+        support.cgroups = await asyncio.to_thread(CgroupHost.detect)
+        if support.cgroups.pids or support.cgroups.memory:
+            await asyncio.to_thread(support.cgroups.sweep)
+        if not linux.is_linux():
+            support.reasons["all"] = "not Linux"
+            return support
+        if not support.root:
+            support.reasons["root"] = "the service does not run as root"
+            return support
+        ok, detail = await _run_probe([self.python, "-I", "-S", "-c", _NAMESPACE_PROBE])
+        support.namespaces = ok
+        if not ok:
+            support.reasons["namespaces"] = f"cannot create namespaces ({detail})"
+            return support
+        bwrap = shutil.which("bwrap")
+        if bwrap is None:
+            support.reasons["bwrap"] = "bubblewrap (bwrap) is not installed"
+            return support
+        command = self._bwrap_command(bwrap, [self.python, "-I", "-c", "import kernels.jail"])
+        ok, detail = await _run_probe(command)
+        if ok:
+            support.bwrap = bwrap
+        else:
+            support.reasons["bwrap"] = f"bubblewrap does not work here ({detail})"
+        return support
+
+    def _assess(self) -> Isolation:
+        s, limits = self.support, self.policy.limits
+        enforced = {
+            "environment": "scrubbed (no service variables or secrets)",
+            "session": "own session and process group, killed as a whole on release",
+        }
+        rlimits = [
+            f"cpu {limits.cpu_seconds} s" if limits.cpu_seconds else "",
+            f"file size {limits.file_size_mb} MB" if limits.file_size_mb else "",
+            f"open files {limits.open_files}" if limits.open_files else "",
+            f"address space +{limits.memory_mb} MB" if limits.memory_mb else "",
+            f"processes {limits.processes}" if limits.processes and s.root else "",
+        ]
+        enforced["rlimits"] = ", ".join(r for r in rlimits if r) or "none configured"
+        missing: dict[str, str] = {}
+        if self.policy.mode == "off":
+            reason = "PYEXEC_KERNEL_SANDBOX=off"
+            missing = {feature: reason for feature in CORE_FEATURES}
+            return Isolation(self.backend, "off", enforced, missing)
+        not_root = s.reasons.get("all") or s.reasons.get("root")
+        if s.root and self._uids is not None:
+            enforced["uid"] = f"one unprivileged uid per kernel ({self._uids.describe()})"
+        else:
+            missing["uid"] = not_root or "unavailable"
+        if s.bwrap:
+            enforced["filesystem"] = (
+                "bubblewrap allow-list view: system dirs read-only, own work dir only; "
+                "data dir, database, other kernels, /root and service processes hidden"
+            )
+        elif s.namespaces:
+            enforced["filesystem"] = (
+                "mount namespace deny-list: data dir, other kernels, /root, /home, /run and "
+                "service processes hidden"
+            )
+            missing["filesystem_allowlist"] = s.reasons.get("bwrap", "bubblewrap unavailable")
+        else:
+            missing["filesystem"] = not_root or s.reasons.get("namespaces", "unavailable")
+        if s.namespaces:
+            enforced["network"] = "own empty network namespace (kernel traffic over ipc)"
+        else:
+            missing["network"] = not_root or s.reasons.get("namespaces", "unavailable")
+        cg = s.cgroups
+        if cg.memory:
+            limit = f"limit {limits.memory_mb} MB" if limits.memory_mb else "no limit set"
+            enforced["memory_cgroup"] = f"{cg.version} memory, {limit}"
+        else:
+            missing["memory_cgroup"] = cg.reasons.get("memory", "unavailable")
+        if cg.pids:
+            limit = f"limit {limits.processes}" if limits.processes else "no limit set"
+            enforced["pids_cgroup"] = f"{cg.version} pids, {limit}"
+        else:
+            missing["pids_cgroup"] = cg.reasons.get("pids", "unavailable")
+        if not any(f in enforced for f in CORE_FEATURES):
+            level: IsolationLevel = "minimal"
+        elif any(f in missing for f in (*CORE_FEATURES, "filesystem_allowlist")):
+            level = "partial"
+        else:
+            level = "full"
+        return Isolation(self.backend, level, enforced, missing)
+
+    # -- per kernel ----------------------------------------------------------------
+
+    async def prepare(self, kernel_id: str, work_dir: Path, runtime_dir: Path) -> SandboxLease:
+        """Everything one kernel needs before its process starts. Undo with `release()`."""
+        if self.isolation is None:
+            raise RuntimeError("Sandbox.setup() first")
+        uid_lease: UidLease | None = None
+        cgroup: KernelCgroup | None = None
+        work_dir, runtime_dir = _resolved(work_dir), _resolved(runtime_dir)
+        try:
+            if self._uids is not None:
+                uid_lease, dirty = self._uids.acquire()
+                if dirty:
+                    await purge(uid_lease.uid, uid_lease.gid)
+                for path in (work_dir, work_dir / TMP_DIRNAME, runtime_dir):
+                    if path.exists():
+                        os.chown(path, uid_lease.uid, uid_lease.gid)
+            cg, limits = self.support.cgroups, self.policy.limits
+            if cg.memory or cg.pids:
+                cgroup = cg.create(kernel_id, limits.memory_mb * 1024 * 1024, limits.processes)
+            jail = self._jail(work_dir, runtime_dir, uid_lease, cgroup)
+        except BaseException:
+            if cgroup is not None:
+                cgroup.remove()
+            if uid_lease is not None:
+                uid_lease.release(clean=False)
+            raise
+        return SandboxLease(self, jail, uid_lease, cgroup)
+
+    def _jail(
+        self,
+        work_dir: Path,
+        runtime_dir: Path,
+        uid: UidLease | None,
+        cgroup: KernelCgroup | None,
+    ) -> Jail:
+        limits, s = self.policy.limits, self.support
+        rlimits: dict[str, list[int]] = {"CORE": [0, 0]}
+        if limits.cpu_seconds:
+            rlimits["CPU"] = [limits.cpu_seconds, limits.cpu_seconds + 5]
+        if limits.file_size_mb:
+            size = limits.file_size_mb * 1024 * 1024
+            rlimits["FSIZE"] = [size, size]
+        if limits.open_files:
+            rlimits["NOFILE"] = [limits.open_files, limits.open_files]
+        if limits.processes and uid is not None:
+            # Counts every process of the uid: exact only with a uid per kernel.
+            rlimits["NPROC"] = [limits.processes, limits.processes]
+        jail = Jail(
+            work_dir=str(work_dir),
+            uid=uid.uid if uid else None,
+            gid=uid.gid if uid else None,
+            cgroup_procs=cgroup.procs_files if cgroup else [],
+            rlimits=rlimits,
+            address_space_mb=limits.memory_mb
+            + (EXEC_BASE_ADDRESS_SPACE_MB if limits.memory_mb and self.exec_after_jail else 0),
+        )
+        if s.namespaces and self.policy.mode != "off":
+            jail.new_network = True
+            jail.new_mounts = True
+            jail.private_proc = True
+            jail.tmpfs, jail.keep = self._view_changes(work_dir, runtime_dir)
+        return jail
+
+    def _view_changes(self, work_dir: Path, runtime_dir: Path) -> tuple[list[Tmpfs], list[str]]:
+        """What the kernel's mount namespace covers, and what it brings back under that."""
+        assert self.work_root is not None and self.runtime_root is not None
+        tmp = self.policy.limits.tmp_mb or 64
+        covers = [
+            Tmpfs("/tmp", tmp, 0o1777),
+            Tmpfs("/dev/shm", tmp, 0o1777),
+            Tmpfs(str(self.work_root), SMALL_TMPFS_MB),
+            Tmpfs(str(self.runtime_root), SMALL_TMPFS_MB),
+        ]
+        keep = [str(work_dir), str(runtime_dir)]
+        if not self.support.bwrap:
+            # The host's own view: hide what we know to be private, keep what Python needs.
+            hidden = [*DENY_LIST, *(str(h) for h in self.policy.hidden)]
+            covers += [Tmpfs(h, SMALL_TMPFS_MB) for h in hidden if os.path.isdir(h)]
+            for path in self._interpreter_paths():
+                if any(_is_under(path, c.path) for c in covers):
+                    keep.append(path)
+        return covers, keep
+
+    def _interpreter_paths(self) -> list[str]:
+        python = Path(self.python)
+        paths = {
+            sys.base_prefix,
+            sys.prefix,
+            str(python.parent.parent),
+            str(python.resolve().parent.parent),
+            str(KERNELS_DIR),
+            str(KERNELSPECS_DIR),
+        }
+        return sorted(p for p in paths if os.path.isdir(p))
+
+    # -- the view ------------------------------------------------------------------
+
+    def wrap(self, command: Sequence[str]) -> list[str]:
+        """`command` inside the base view (bubblewrap), or as it is without bubblewrap."""
+        if self.support.bwrap is None:
+            return list(command)
+        return self._bwrap_command(self.support.bwrap, command)
+
+    def _bwrap_command(self, bwrap: str, command: Sequence[str]) -> list[str]:
+        """The allow-list view shared by every kernel: per kernel, the jail narrows it.
+
+        Kernel processes stay root inside it (with all capabilities, no user namespace) so
+        that they can still enter their jail; the jail drops root for good.
+        """
+        assert self.work_root is not None and self.runtime_root is not None
+        args = [bwrap, "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        args += ["--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--dir", "/var/tmp"]
+        bound: list[str] = []
+        for path in SYSTEM_DIRS:
+            p = Path(path)
+            if p.is_symlink():
+                args += ["--symlink", os.readlink(p), path]
+            elif p.is_dir():
+                args += ["--ro-bind", path, path]
+                bound.append(path)
+        for name in ETC_ALLOWED:
+            if os.path.lexists(f"/etc/{name}"):
+                args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
+        args += ["--ro-bind", "/sys", "/sys"]
+        made: set[str] = {"/", "/tmp", "/dev", "/proc", "/sys", "/var", "/var/tmp", "/etc"}
+        for path in self._interpreter_paths():
+            if not any(_is_under(path, b) for b in bound):
+                args += [*_parent_dirs(path, made), "--ro-bind", path, path]
+                bound.append(path)
+        for hidden in self.policy.hidden:
+            if any(_is_under(str(hidden), b) for b in bound):
+                args += ["--tmpfs", str(hidden)]
+        for path in (str(self.work_root), str(self.runtime_root)):
+            args += [*_parent_dirs(path, made), "--bind", path, path]
+        for parent in self.support.cgroups.parents:
+            args += ["--bind", str(parent), str(parent)]
+        return [*args, "--chdir", "/", "--", *command]
+
+
+def _parent_dirs(path: str, made: set[str]) -> list[str]:
+    """bwrap arguments creating the missing ancestors of `path` as 0755 directories.
+
+    bubblewrap makes the parents of a bind mount 0700, which the kernel's uid cannot cross.
+    """
+    args: list[str] = []
+    for parent in reversed(Path(path).parents):
+        name = str(parent)
+        if name not in made:
+            made.add(name)
+            args += ["--perms", "0755", "--dir", name]
+    return args
+
+
+def _resolved(path: Path) -> Path:
+    # Kernels see real paths: a symlinked work root must be bound where it really is.
+    return Path(os.path.realpath(path))
+
+
+def _is_under(path: str, parent: str) -> bool:
+    return os.path.commonpath([os.path.abspath(path), os.path.abspath(parent)]) == os.path.abspath(
+        parent
+    )
+
+
+_NAMESPACE_PROBE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.unshare(0x40000000 | 0x00020000 | 0x08000000) != 0:
+    raise SystemExit(os.strerror(ctypes.get_errno()))
+if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
+    raise SystemExit("mount: " + os.strerror(ctypes.get_errno()))
+"""
+
+
+async def _run_probe(command: Sequence[str]) -> tuple[bool, str]:
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        )
+    except OSError as exc:
+        return False, str(exc)
+    try:
+        async with asyncio.timeout(PROBE_TIMEOUT_S):
+            _, err = await proc.communicate()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
+        return False, "timed out"
+    detail = err.decode(errors="replace").strip().splitlines()
+    return proc.returncode == 0, detail[-1] if detail else f"exit code {proc.returncode}"
+
+
+def hand_over(path: Path, work_dir: Path) -> None:
+    """Give `path` (a file or directory the service put in a kernel's work dir) to the
+    kernel's uid, so the kernel can read and change it whatever its mode. A no-op when
+    kernels run as the service's own user. Symbolic links are never followed."""
+    st = work_dir.stat()
+    if st.st_uid == os.geteuid():
+        return
+    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
+    if path.is_dir() and not path.is_symlink():
+        for root, dirs, files in os.walk(path, followlinks=False):
+            for name in (*dirs, *files):
+                os.chown(os.path.join(root, name), st.st_uid, st.st_gid, follow_symlinks=False)
+
+
+def read_kernel_file(work_dir: Path, name: str, max_bytes: int) -> bytes:
+    """Read a file a kernel wrote in its work dir, as the service (root) may do safely.
+
+    Anything in a work dir may be a trap set by user code: a symbolic link to a secret of the
+    service, a FIFO that blocks, a huge file. This opens only a regular file that is really
+    inside `work_dir`, without following symbolic links, and reads at most `max_bytes`
+    (ValueError beyond, OSError if it is not such a file).
+    """
+    path = work_dir / name
+    if os.path.dirname(os.path.normpath(path)) != os.path.normpath(work_dir):
+        raise ValueError(f"{name!r} is not a file name in the work dir")
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(f"{name!r} is not a regular file")
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"{name!r} is larger than {max_bytes} bytes")
+    return data

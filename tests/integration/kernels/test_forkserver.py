@@ -1,0 +1,180 @@
+"""The fork server: warm kernels forked from a zygote, process control through the zygote."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import psutil
+import pytest
+import pytest_asyncio
+from jupyter_client.connect import write_connection_file
+
+from kernels import ForkServerLauncher, KernelPool
+from kernels.forkserver import ForkServer
+from kernels.jail import JAIL_FAILED_EXIT, Jail
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+INTERRUPT_GRACE = 1.0
+
+
+async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.05)
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def fork_pool(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[KernelPool]:
+    # No sandbox policy: what is tested here holds on any Linux host, root or not.
+    launcher = ForkServerLauncher()
+    pool = KernelPool(
+        size=2,
+        launcher=launcher,
+        work_root=tmp_path_factory.mktemp("work"),
+        interrupt_grace=INTERRUPT_GRACE,
+    )
+    await pool.start()
+    await pool.wait_ready(timeout=120)
+    yield pool
+    await pool.close()
+
+
+def _launcher(pool: KernelPool) -> ForkServerLauncher:
+    assert isinstance(pool.launcher, ForkServerLauncher)
+    return pool.launcher
+
+
+async def test_forked_kernels_are_warm_fresh_and_independent(fork_pool: KernelPool) -> None:
+    async with fork_pool.lease() as first, fork_pool.lease() as second:
+        code = (
+            "import sys\nwarm = 'pandas' in sys.modules\n"
+            "import numpy as np, random\n(warm, np.random.randint(10**9), random.random())"
+        )
+        one = await first.execute(code, timeout=10)
+        two = await second.execute(code, timeout=10)
+        mine = await first.execute("secret = 1\nimport os\nos.getcwd()", timeout=10)
+        theirs = await second.execute("secret", timeout=10)
+
+    assert one.execution_count == 1  # the warm-up ran silently, before the kernel answered
+    warm, numpy_draw, random_draw = eval(one.outputs[0]["data"]["text/plain"])
+    warm2, numpy_draw2, random_draw2 = eval(two.outputs[0]["data"]["text/plain"])
+    assert warm and warm2
+    # fork copies generator state: each child must reseed, or both draw the same numbers.
+    assert (numpy_draw, random_draw) != (numpy_draw2, random_draw2)
+    assert mine.outputs[0]["data"]["text/plain"] == repr(str(first.work_dir))
+    assert theirs.error is not None and theirs.error.ename == "NameError"
+
+
+async def test_kernels_are_children_of_the_zygote_each_in_its_own_session(
+    fork_pool: KernelPool,
+) -> None:
+    zygote = _launcher(fork_pool).zygote_pid
+    assert zygote is not None
+    async with fork_pool.lease() as kernel:
+        pid = kernel.launched.pid  # type: ignore[attr-defined]
+        assert psutil.Process(pid).ppid() == zygote
+        assert os.getsid(pid) == pid and os.getpgid(pid) == pid
+    await eventually(lambda: gone(pid), timeout=5)
+
+
+async def test_zygote_holds_no_thread(fork_pool: KernelPool) -> None:
+    # A thread (or ZeroMQ's I/O threads) in the zygote would be half-copied into every fork.
+    zygote = _launcher(fork_pool).zygote_pid
+    tasks = len(os.listdir(f"/proc/{zygote}/task"))
+    assert tasks == _launcher(fork_pool).server.info["threads"]  # type: ignore[union-attr]
+    # numpy's OpenBLAS may start one native worker at import; nothing of Python's.
+    assert tasks <= 2
+
+
+async def test_release_kills_the_kernels_process_group(fork_pool: KernelPool) -> None:
+    async with fork_pool.lease() as kernel:
+        ex = await kernel.execute(
+            "import subprocess\nsubprocess.Popen(['sleep', '1000']).pid", timeout=10
+        )
+        child = int(ex.outputs[0]["data"]["text/plain"])
+        assert not gone(child)
+    await eventually(lambda: gone(child), timeout=5)
+
+
+async def test_killing_the_zygote_kills_its_kernels_and_it_comes_back(
+    fork_pool: KernelPool,
+) -> None:
+    launcher = _launcher(fork_pool)
+    server = launcher.server
+    assert server is not None
+    zygote, restarts = launcher.zygote_pid, server.restarts
+    assert zygote is not None
+    async with fork_pool.lease() as kernel:
+        running = asyncio.create_task(kernel.execute("import time\ntime.sleep(60)", timeout=60))
+        await asyncio.sleep(0.3)
+        os.kill(zygote, signal.SIGKILL)
+        ex = await asyncio.wait_for(running, timeout=10)
+    assert ex.status == "died"
+    await eventually(lambda: server.restarts == restarts + 1)
+    async with fork_pool.lease() as kernel:
+        assert (await kernel.execute("21 * 2", timeout=30)).outputs[0]["data"]["text/plain"] == (
+            "42"
+        )
+    assert launcher.zygote_pid not in (None, zygote)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def server() -> AsyncIterator[ForkServer]:
+    server = ForkServer()
+    try:
+        yield server
+    finally:
+        await server.close()
+
+
+def _connection_file(directory: str) -> str:
+    path = os.path.join(directory, "kernel.json")
+    ports = dict(shell_port=1, iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
+    write_connection_file(path, transport="ipc", ip=os.path.join(directory, "k"), **ports)
+    return path
+
+
+async def test_a_kernel_that_cannot_enter_its_jail_says_why(server: ForkServer) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        pid = await server.spawn(
+            kernel_id="k",
+            connection_file=_connection_file(tmp),
+            cwd=tmp,
+            env={"PATH": "/usr/bin:/bin"},
+            jail=Jail(work_dir=os.path.join(tmp, "missing")).to_json(),
+            log_file=None,
+        )
+        assert await asyncio.wait_for(server.wait(pid), timeout=30) == JAIL_FAILED_EXIT
+        await eventually(lambda: server.setup_error(pid) is not None)
+    assert "cannot enter the kernel sandbox (work dir)" in str(server.setup_error(pid))
+
+
+async def test_only_live_children_can_be_signalled(server: ForkServer) -> None:
+    await server.start()
+    # Never some other process (here: pid 1, or ourselves), whatever the pid asked for.
+    assert not await server.signal(1, signal.SIGKILL)
+    assert not await server.signal(os.getpid(), signal.SIGKILL)
+
+
+async def test_closing_stops_the_zygote(tmp_path: Path) -> None:
+    launcher = ForkServerLauncher()
+    async with KernelPool(size=1, launcher=launcher, work_root=tmp_path) as pool:
+        await pool.wait_ready(timeout=120)
+        zygote = launcher.zygote_pid
+        assert zygote is not None and not gone(zygote)
+    await eventually(lambda: gone(zygote), timeout=10)

@@ -1,0 +1,168 @@
+"""What the sandbox decides from what the host offers (no processes: the host is faked)."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kernels.cgroups import CgroupHost
+from kernels.sandbox import (
+    KERNELS_DIR,
+    HostSupport,
+    KernelLimits,
+    Sandbox,
+    SandboxPolicy,
+    hand_over,
+    read_kernel_file,
+)
+from kernels.uids import UidAllocator, UidLease
+
+
+def _sandbox(tmp_path: Path, support: HostSupport, **policy: object) -> Sandbox:
+    sandbox = Sandbox(SandboxPolicy(**policy), backend="forkserver")  # type: ignore[arg-type]
+    sandbox.support = support
+    sandbox.work_root = tmp_path / "data/work"
+    sandbox.runtime_root = tmp_path / "run"
+    return sandbox
+
+
+def _full_support(tmp_path: Path) -> HostSupport:
+    cgroups = CgroupHost(
+        version="v1", memory_parent=tmp_path / "cg/memory", pids_parent=tmp_path / "cg/pids"
+    )
+    return HostSupport(root=True, namespaces=True, bwrap="/usr/bin/bwrap", cgroups=cgroups)
+
+
+def _pairs(args: list[str], flag: str) -> list[str]:
+    return [args[i + 1] for i, a in enumerate(args) if a == flag]
+
+
+def test_base_view_is_an_allow_list(tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path, _full_support(tmp_path), hidden=(tmp_path / "data",))
+    command = sandbox.wrap(["python", "-m", "zygote"])
+    assert command[0] == "/usr/bin/bwrap" and command[-3:] == ["python", "-m", "zygote"]
+    for flag in ("--unshare-net", "--unshare-ipc", "--die-with-parent"):
+        assert flag in command
+    ro = _pairs(command, "--ro-bind")
+    assert "/usr" in ro and str(KERNELS_DIR) in ro
+    assert "/etc/fonts" in ro and "/etc/shadow" not in ro and "/etc" not in ro
+    assert not any(p.startswith("/root") and "pyenv" not in p for p in ro)
+    rw = _pairs(command, "--bind")
+    assert str(tmp_path / "data/work") in rw and str(tmp_path / "run") in rw
+    assert str(tmp_path / "cg/memory") in rw and str(tmp_path / "cg/pids") in rw
+    assert str(tmp_path / "data") not in rw  # only the work root of the data dir
+    # bwrap makes parents of bind mounts 0700: the kernel's uid could not cross them.
+    at = command.index(str(tmp_path / "data"))
+    assert command[at - 3 : at] == ["--perms", "0755", "--dir"]
+    # /tmp is a fresh tmpfs before anything is bound below it.
+    assert command.index("--tmpfs") < command.index("--bind")
+
+
+def test_without_bubblewrap_the_command_runs_as_it_is(tmp_path: Path) -> None:
+    support = _full_support(tmp_path)
+    support.bwrap = None
+    assert _sandbox(tmp_path, support).wrap(["python"]) == ["python"]
+
+
+def test_jail_of_a_fully_isolated_kernel(tmp_path: Path) -> None:
+    limits = KernelLimits(memory_mb=512, processes=64, cpu_seconds=30, file_size_mb=8)
+    sandbox = _sandbox(tmp_path, _full_support(tmp_path), limits=limits)
+    work_dir, runtime_dir = tmp_path / "data/work/k1", tmp_path / "run/k1"
+    jail = sandbox._jail(work_dir, runtime_dir, UidLease(200007, 200007, None), None)
+    assert (jail.uid, jail.gid) == (200007, 200007)
+    assert jail.new_network and jail.new_mounts and jail.private_proc
+    assert jail.rlimits["NPROC"] == [64, 64] and jail.rlimits["CPU"] == [30, 35]
+    assert jail.rlimits["FSIZE"] == [8 << 20, 8 << 20] and jail.rlimits["CORE"] == [0, 0]
+    assert jail.address_space_mb == 512
+    covered = {t.path for t in jail.tmpfs}
+    assert {"/tmp", "/dev/shm", str(tmp_path / "data/work"), str(tmp_path / "run")} <= covered
+    assert jail.keep == [str(work_dir), str(runtime_dir)]
+
+
+def test_without_bubblewrap_the_jail_hides_a_deny_list(tmp_path: Path) -> None:
+    support = _full_support(tmp_path)
+    support.bwrap = None
+    data = tmp_path / "data"
+    data.mkdir()
+    sandbox = _sandbox(tmp_path, support, hidden=(data,))
+    jail = sandbox._jail(data / "work/k1", tmp_path / "run/k1", None, None)
+    covered = {t.path for t in jail.tmpfs}
+    assert str(data) in covered and "/root" in covered
+    assert "NPROC" not in jail.rlimits  # without a uid of its own it would count the service
+
+
+def test_isolation_is_full_only_with_everything(tmp_path: Path) -> None:
+    sandbox = _sandbox(tmp_path, _full_support(tmp_path))
+    sandbox._uids = UidAllocator(200000, 10, tmp_path)
+    report = sandbox._assess()
+    assert report.level == "full" and not report.missing
+    assert set(report.enforced) >= {"uid", "filesystem", "network", "memory_cgroup", "rlimits"}
+
+    sandbox.support.bwrap = None
+    sandbox.support.reasons["bwrap"] = "bubblewrap (bwrap) is not installed"
+    report = sandbox._assess()
+    assert report.level == "partial"
+    assert report.missing == {"filesystem_allowlist": "bubblewrap (bwrap) is not installed"}
+    assert "NOT enforced: filesystem_allowlist" in report.summary()
+
+
+def test_not_root_is_minimal_and_says_why(tmp_path: Path) -> None:
+    support = HostSupport(root=False, reasons={"root": "the service does not run as root"})
+    support.cgroups.reasons = {"memory": "not running as root", "pids": "not running as root"}
+    report = _sandbox(tmp_path, support)._assess()
+    assert report.level == "minimal"
+    assert report.missing["uid"] == "the service does not run as root"
+    assert report.missing["network"] == "the service does not run as root"
+    assert report.as_dict()["backend"] == "forkserver"
+
+
+def test_sandbox_off_is_reported_as_off(tmp_path: Path) -> None:
+    report = _sandbox(tmp_path, HostSupport(), mode="off")._assess()
+    assert report.level == "off" and report.missing["uid"] == "PYEXEC_KERNEL_SANDBOX=off"
+
+
+def test_hand_over_is_a_no_op_for_our_own_files(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text("a\n1\n")
+    hand_over(tmp_path / "in.csv", tmp_path)
+    assert (tmp_path / "in.csv").stat().st_uid == tmp_path.stat().st_uid
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_hand_over_gives_files_to_the_kernel_uid(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "inputs").mkdir(parents=True)
+    (work / "inputs/data.csv").write_text("x")
+    os.chown(work, 200123, 200123)
+    hand_over(work / "inputs", work)
+    assert (work / "inputs/data.csv").stat().st_uid == 200123
+    assert (work / "inputs").stat().st_gid == 200123
+
+
+def test_reading_a_kernel_file_follows_no_trap(tmp_path: Path) -> None:
+    (tmp_path / "plot.png").write_bytes(b"\x89PNG")
+    assert read_kernel_file(tmp_path, "plot.png", 100) == b"\x89PNG"
+    secret = tmp_path.parent / f"{tmp_path.name}-secret"
+    secret.write_text("the service's")
+    (tmp_path / "link.png").symlink_to(secret)
+    with pytest.raises(OSError):
+        read_kernel_file(tmp_path, "link.png", 100)
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(OSError, match="not a regular file"):
+        read_kernel_file(tmp_path, "fifo", 100)
+    with pytest.raises(ValueError, match="larger than 2 bytes"):
+        read_kernel_file(tmp_path, "plot.png", 2)
+    with pytest.raises(ValueError, match="not a file name"):
+        read_kernel_file(tmp_path, f"../{secret.name}", 100)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
+def test_hand_over_never_follows_links(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "inputs").mkdir(parents=True)
+    outside = tmp_path / "outside.txt"
+    outside.write_text("not the kernel's")
+    (work / "inputs/link").symlink_to(outside)
+    os.chown(work, 200124, 200124)
+    hand_over(work / "inputs", work)
+    assert outside.stat().st_uid == 0
+    assert (work / "inputs/link").lstat().st_uid == 200124
