@@ -10,7 +10,8 @@ from fastapi.responses import FileResponse, JSONResponse
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.downloads import UNTRUSTED_HEADERS, content_disposition
-from api.errors import InvalidRequest, NotFound
+from api.errors import NotFound
+from api.pagination import next_cursor, parse_cursor
 from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut
 from api.uploads import receive_upload
 from core import repository
@@ -96,21 +97,14 @@ async def list_files(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> FileList:
-    after = None
-    if cursor:
-        try:
-            after = repository.decode_cursor(cursor)
-        except ValueError:
-            raise InvalidRequest(
-                "Invalid cursor; pass the next_cursor of a previous page.",
-                details=[{"field": "cursor", "problem": "not a cursor issued by this API"}],
-            ) from None
+    after = parse_cursor(cursor)
     async with runtime.db.session() as session:
         files = await repository.list_files(
             session, caller.account.id, limit=limit + 1, after=after
         )
-    next_cursor = repository.encode_cursor(files[limit - 1]) if len(files) > limit else None
-    return FileList(data=[FileOut.from_file(f) for f in files[:limit]], next_cursor=next_cursor)
+    return FileList(
+        data=[FileOut.from_file(f) for f in files[:limit]], next_cursor=next_cursor(files, limit)
+    )
 
 
 async def load_file(runtime: Runtime, file_id: str, account_id: str) -> File:

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.downloads import download_name
-from api.errors import Conflict, InvalidRequest, NotFound
+from api.errors import Conflict, NotFound
 from api.idempotency import create_once, earlier_job, fingerprint
 from api.jobs import (
     check_files,
@@ -22,6 +22,7 @@ from api.jobs import (
     load_job,
     wait_for_final,
 )
+from api.pagination import next_cursor, parse_cursor
 from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName
 from core import repository
 from core.events import CANCEL_REQUESTED, STATUS
@@ -132,21 +133,12 @@ async def list_jobs(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     status: Annotated[JobStatusName | None, Query()] = None,
 ) -> JobList:
-    after = None
-    if cursor:
-        try:
-            after = repository.decode_cursor(cursor)
-        except ValueError:
-            raise InvalidRequest(
-                "Invalid cursor; pass the next_cursor of a previous page.",
-                details=[{"field": "cursor", "problem": "not a cursor issued by this API"}],
-            ) from None
+    after = parse_cursor(cursor)
     async with runtime.db.session() as session:
         jobs = await repository.list_jobs(
             session, caller.account.id, limit=limit + 1, after=after, status=status
         )
-    next_cursor = repository.encode_cursor(jobs[limit - 1]) if len(jobs) > limit else None
-    return JobList(data=[job_out(j) for j in jobs[:limit]], next_cursor=next_cursor)
+    return JobList(data=[job_out(j) for j in jobs[:limit]], next_cursor=next_cursor(jobs, limit))
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=ERRORS, summary="Get a job")

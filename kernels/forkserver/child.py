@@ -11,6 +11,7 @@ import signal
 import sys
 from typing import Any, NoReturn
 
+import comm
 import ipykernel
 from ipykernel.ipkernel import IPythonKernel
 from ipykernel.kernelapp import IPKernelApp
@@ -20,8 +21,6 @@ from traitlets.config import Config
 
 from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
 
-# The same code the pool runs to warm a kernel (kernels.warmup.WARMUP_CODE) is run here,
-# before the kernel listens, so a forked kernel is warm the moment it answers.
 # No history database (a kernel lives for one job; In/Out stay in memory).
 KERNEL_CONFIG: dict[str, dict[str, Any]] = {
     "HistoryManager": {"enabled": False, "hist_file": ":memory:"},
@@ -57,8 +56,6 @@ class ForkedKernel(IPythonKernel):
         shell.displayhook.topic = self._topic("execute_result")
         shell.display_pub.session = self.session
         shell.display_pub.pub_socket = self.iopub_socket
-        import comm
-
         self.comm_manager = comm.get_comm_manager()
         shell.configurables.append(self.comm_manager)
         for msg_type in ("comm_open", "comm_msg", "comm_close"):
@@ -102,7 +99,10 @@ class ForkedKernelApp(IPKernelApp):
 def run_kernel(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: str) -> NoReturn:
     """Become the kernel described by `request`. Never returns.
 
-    Writes "" to `status_fd` once the kernel is set up, or the reason it could not be, then
+    `warmup` (kernels.warmup.WARMUP_CODE) runs before the kernel listens, so a forked kernel
+    is warm the moment it answers and the pool skips its own warm-up.
+
+    Writes "ok" to `status_fd` once the kernel is set up, or the reason it could not be, then
     closes it (the zygote forwards this to the service as a `setup` event).
     """
     try:
