@@ -10,6 +10,9 @@ from arq.constants import in_progress_key_prefix, job_key_prefix
 
 # The arq queue (a sorted set of job ids; the score orders them, see core.redis_queue).
 QUEUE = "pyexec:queue"
+# Published after every enqueue: idle workers look at the queue at once instead of at their
+# next poll (worker.arq_loop).
+QUEUE_WAKE_CHANNEL = "pyexec:queue-wake"
 # The arq task a worker runs for a job; its one argument is the job id.
 RUN_JOB_TASK = "pyexec.run_job"
 

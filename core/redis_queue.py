@@ -29,7 +29,7 @@ from redis.exceptions import RedisError
 
 from core.models import utcnow
 from core.queue import JobQueue
-from core.redis_keys import QUEUE, RUN_JOB_TASK, arq_job_key
+from core.redis_keys import QUEUE, QUEUE_WAKE_CHANNEL, RUN_JOB_TASK, arq_job_key
 
 log = logging.getLogger("pyexec.queue")
 
@@ -86,7 +86,11 @@ class RedisQueue(JobQueue):
             _expires=QUEUED_JOB_TTL,
         )
         self._unavailable_until = 0.0
-        return job is not None
+        if job is None:
+            return False
+        # Idle workers look now instead of at their next poll.
+        await self.redis.publish(QUEUE_WAKE_CHANNEL, job_id)
+        return True
 
     async def missing(self, job_ids: Sequence[str]) -> list[str]:
         """The ids among `job_ids` that arq does not hold (neither queued nor running)."""

@@ -117,7 +117,11 @@ class Settings(BaseSettings):
         "whose worker died runs again after about twice this.",
     )
     worker_poll_delay: float = Field(
-        default=0.1, gt=0, le=5, description="Seconds between a worker's looks at the queue."
+        default=0.5,
+        gt=0,
+        le=5,
+        description="Seconds between a worker's looks at the queue when nothing wakes it "
+        "(a new job wakes idle workers at once).",
     )
     reconcile_interval: float = Field(
         default=10.0,

@@ -35,6 +35,7 @@ from core.runtime import Runtime
 from core.settings import Settings
 from worker.agent.factory import open_model
 from worker.agent.model import Model
+from worker.arq_loop import listen_for_wake, poll_forever
 from worker.files import StoredInputs
 from worker.kernel_pool import make_pool
 from worker.leases import Leases, new_worker_id
@@ -51,8 +52,6 @@ ARQ_TIMEOUT_MARGIN_SECONDS = 120
 ARQ_MAX_TRIES = 1_000_000
 LEASE_UNAVAILABLE_RETRY_SECONDS = 1
 SHUTDOWN_SECONDS = 30.0
-RESTART_LOOP_SECONDS = 1.0
-QUIET_SECONDS = 60.0
 
 
 @dataclass
@@ -165,8 +164,12 @@ async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInf
     # arq hands the job of a dead worker to another within one lease instead of after
     # the job's whole timeout.
     worker.in_progress_timeout_s = settings.worker_lease_seconds
-    loop_task = asyncio.create_task(_supervise(worker), name="pyexec-arq-loop")
+    wake = asyncio.Event()
+    loop_task = asyncio.create_task(
+        poll_forever(worker, wake, settings.worker_poll_delay), name="pyexec-arq-loop"
+    )
     background = [
+        asyncio.create_task(listen_for_wake(queue.redis, wake), name="pyexec-queue-wake"),
         asyncio.create_task(leases.keep(), name="pyexec-leases"),
         asyncio.create_task(Reconciler(runtime, queue, leases).run(), name="pyexec-reconciler"),
     ]
@@ -194,21 +197,3 @@ async def _cancel(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(BaseException):
         await task
-
-
-async def _supervise(worker: Worker) -> None:
-    """Run arq's loop, restarting it after a failure (Redis away); running jobs go on."""
-    loop = asyncio.get_running_loop()
-    quiet_until = 0.0
-    while True:
-        try:
-            await worker.async_run()
-            return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            # Once per outage, not once per restart.
-            level = logging.WARNING if loop.time() >= quiet_until else logging.DEBUG
-            log.log(level, "arq loop stopped (%s: %s); restarting it", type(exc).__name__, exc)
-            quiet_until = loop.time() + QUIET_SECONDS
-            await asyncio.sleep(RESTART_LOOP_SECONDS)
