@@ -5,7 +5,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install clean sandbox-tools
+# Debian packages the tests and benchmarks start throwaway servers from (tests/services.py).
+SERVICE_PACKAGES := redis-server postgresql
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test bench lint install services clean sandbox-tools
 
 install: $(STAMP)
 
@@ -25,11 +29,19 @@ sandbox-tools:
 run: $(STAMP) sandbox-tools
 	$(BIN)/pyexec serve
 
-test: $(STAMP) sandbox-tools
+# Installs Redis and PostgreSQL when missing; the tests start and stop their own servers.
+services:
+	@if ! command -v redis-server >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing $(SERVICE_PACKAGES) for the tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
+	fi
+
+test: $(STAMP) sandbox-tools services
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
-bench: $(STAMP)
+bench: $(STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench
 
 lint: $(STAMP)

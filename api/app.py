@@ -12,7 +12,8 @@ from fastapi import FastAPI
 from api.auth import AuthenticationMiddleware
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import api_keys, files, job_files, jobs, service
+from api.routes import api_keys, events, files, job_files, jobs, service
+from core.migrate import SchemaOutOfDate, check_schema
 from core.runtime import Runtime
 from core.settings import Settings
 
@@ -20,7 +21,7 @@ log = logging.getLogger("pyexec.api")
 
 # Something composed into the process beside the API (the in-process worker and kernel pool
 # of the embedded deployment): entered after the runtime exists, exited before it closes.
-Component = Callable[[Runtime], AbstractAsyncContextManager[None]]
+Component = Callable[[Runtime], AbstractAsyncContextManager[Any]]
 
 
 def create_app(
@@ -31,10 +32,15 @@ def create_app(
 ) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = runtime or Runtime.embedded(settings)
+        rt = runtime or Runtime.from_settings(settings)
         app.state.runtime = rt
         async with AsyncExitStack() as stack:
             stack.push_async_callback(rt.close)
+            try:
+                await check_schema(rt.db.engine)
+            except SchemaOutOfDate as exc:
+                log.error("refusing to start: %s", exc)
+                raise
             for component in components:
                 await stack.enter_async_context(component(rt))
             yield
@@ -52,6 +58,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(service.router)
     app.include_router(jobs.router)
+    app.include_router(events.router)
     app.include_router(job_files.router)
     app.include_router(files.router)
     app.include_router(api_keys.router)

@@ -11,13 +11,20 @@ import asyncio
 import heapq
 import itertools
 from abc import ABC, abstractmethod
+from datetime import datetime
 from typing import NamedTuple
 
 
 class JobQueue(ABC):
     @abstractmethod
-    async def enqueue(self, job_id: str, priority: int) -> None:
-        """Make a committed pending job eligible to run; priority 10 is the most urgent."""
+    async def enqueue(
+        self, job_id: str, priority: int, *, submitted_at: datetime | None = None
+    ) -> None:
+        """Make a committed pending job eligible to run; priority 10 is the most urgent.
+
+        `submitted_at` (the job's `created_at`) keeps a re-queued job in its first place among
+        its priority; without it the job queues as if submitted now.
+        """
 
     async def ready(self) -> bool:
         return True
@@ -49,7 +56,11 @@ class InProcessQueue(JobQueue):
         self._held: dict[str, list[QueuedJob]] = {}
         self._available = asyncio.Condition()
 
-    async def enqueue(self, job_id: str, priority: int) -> None:
+    async def enqueue(
+        self, job_id: str, priority: int, *, submitted_at: datetime | None = None
+    ) -> None:
+        # Recovery re-queues pending rows in (priority, created_at) order, so arrival order
+        # is submission order here and `submitted_at` is not needed.
         async with self._available:
             if job_id in self._queued:
                 return

@@ -313,6 +313,38 @@ async def requeue_job(session: AsyncSession, job_id: str, *, refund_attempt: boo
     )
 
 
+async def requeue_orphan(session: AsyncSession, job_id: str, attempts: int) -> bool:
+    """running → pending for a job whose worker died, if no one took it over since.
+
+    `attempts` is the count seen when the orphan was found: a run started after that has a
+    higher count, so two recoverers (or a recoverer and a fresh run) never both win.
+    """
+    result = await session.exec(
+        update(Job)  # type: ignore[call-overload]
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == JobStatus.running.value,
+            col(Job.attempts) == attempts,
+        )
+        .values(status=JobStatus.pending.value, started_at=None)
+    )
+    return bool(result.rowcount)
+
+
+async def fail_orphan(session: AsyncSession, job_id: str, attempts: int, message: str) -> bool:
+    """running → failed for a job whose worker died and that has no attempts left."""
+    result = await session.exec(
+        update(Job)  # type: ignore[call-overload]
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == JobStatus.running.value,
+            col(Job.attempts) == attempts,
+        )
+        .values(status=JobStatus.failed.value, completed_at=utcnow(), error_message=message)
+    )
+    return bool(result.rowcount)
+
+
 async def delete_job(session: AsyncSession, job_id: str) -> bool:
     """Delete a job that has ended; a pending or running job is left alone (False)."""
     result = await session.exec(

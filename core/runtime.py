@@ -10,7 +10,7 @@ from core.db import Database
 from core.events import InProcessEvents, JobEvents
 from core.queue import InProcessQueue, JobQueue
 from core.ratelimit import DatabaseRequestCounter, RequestCounter
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from core.storage import Storage
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
@@ -35,13 +35,41 @@ class Runtime:
             self.request_counter = DatabaseRequestCounter(self.db)
 
     @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        """Scaled out when `REDIS_URL` is set, embedded otherwise: settings alone choose."""
+        return cls.scaled(settings) if settings.scaled_out else cls.embedded(settings)
+
+    @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return cls(
             settings=settings,
             db=Database(settings.db_url),
             queue=InProcessQueue(),
-            events=InProcessEvents(),
+            events=InProcessEvents(retention_seconds=settings.events_retention_seconds),
+            storage=Storage(settings.data_dir),
+        )
+
+    @classmethod
+    def scaled(cls, settings: Settings) -> Runtime:
+        """arq on Redis for the queue, Redis streams + pub/sub for events.
+
+        Request counts stay in the database for now (the Redis counter is still to come).
+        """
+        from core.redis_client import connect
+        from core.redis_events import RedisEvents
+        from core.redis_queue import RedisQueue
+
+        if not settings.redis_url:
+            raise SettingsError("REDIS_URL: the scaled-out deployment needs a Redis URL")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        return cls(
+            settings=settings,
+            db=Database(settings.db_url),
+            queue=RedisQueue(connect(settings.redis_url)),
+            events=RedisEvents(
+                connect(settings.redis_url), retention_seconds=settings.events_retention_seconds
+            ),
             storage=Storage(settings.data_dir),
         )
 

@@ -109,6 +109,29 @@ class Settings(BaseSettings):
         description='JSON, e.g. {"free": {"requests_per_day": 500}}: overrides of the plan table.',
     )
 
+    # The scaled-out deployment (REDIS_URL set): see README, "Deployment: scaled out".
+    worker_lease_seconds: float = Field(
+        default=10.0,
+        ge=1,
+        description="A worker's hold on a running job lasts this long unless renewed; a job "
+        "whose worker died runs again after about twice this.",
+    )
+    worker_poll_delay: float = Field(
+        default=0.5,
+        gt=0,
+        le=5,
+        description="Seconds between a worker's looks at the queue when nothing wakes it "
+        "(a new job wakes idle workers at once).",
+    )
+    reconcile_interval: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds between a worker's comparisons of the database with Redis.",
+    )
+    events_retention_seconds: int = Field(
+        default=3600, ge=1, description="How long a job's event log is kept after its last event."
+    )
+
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY"), repr=False
     )
@@ -133,6 +156,13 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value or None
 
     @field_validator("data_dir")
     @classmethod
@@ -170,6 +200,11 @@ class Settings(BaseSettings):
         if self.database_url:
             return _async_driver(self.database_url)
         return f"sqlite+aiosqlite:///{self.data_dir / 'pyexec.db'}"
+
+    @property
+    def scaled_out(self) -> bool:
+        """Jobs go through Redis (arq) to `pyexec worker` processes instead of in-process."""
+        return bool(self.redis_url)
 
     @property
     def llm_configured(self) -> bool:

@@ -39,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if settings.log_level != "debug":
         logging.getLogger("alembic").setLevel(logging.WARNING)
+        # arq logs a line per job, and reads PyExec's back-dated queue scores (see
+        # core.redis_queue) as years of delay; its warnings and errors still show.
+        logging.getLogger("arq").setLevel(logging.WARNING)
     try:
         return int(args.func(settings, args) or 0)
     except SettingsError as exc:
@@ -58,6 +61,14 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run API, worker and kernel pool in one process")
     serve.set_defaults(func=_serve)
+
+    api = sub.add_parser("api", help="scaled out: serve HTTP, enqueue jobs on Redis (REDIS_URL)")
+    api.set_defaults(func=_api)
+
+    worker = sub.add_parser(
+        "worker", help="scaled out: run jobs from Redis (REDIS_URL) with this process's kernels"
+    )
+    worker.set_defaults(func=_worker)
 
     migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(func=_migrate)
@@ -103,11 +114,23 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     return serve(settings)
 
 
+def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    from pyexec.scaled import api
+
+    return api(settings)
+
+
+def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    from pyexec.scaled import worker
+
+    return worker(settings)
+
+
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from core.migrate import upgrade
+    from core.migrate import current_revision, upgrade
 
     upgrade(settings.db_url)
-    print("database is at the latest schema")
+    print(f"database is at the latest schema ({current_revision(settings.db_url)})")
     return 0
 
 

@@ -10,6 +10,7 @@ from api.app import create_app
 from core.migrate import upgrade
 from core.settings import Settings
 from pyexec.admin import demo_key
+from worker.arq_worker import arq_worker
 from worker.inprocess import embedded_worker
 
 
@@ -17,7 +18,8 @@ def serve(settings: Settings) -> int:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     key = asyncio.run(demo_key(settings))
-    app = create_app(settings, components=(embedded_worker,))
+    # With REDIS_URL set, the worker in this process takes jobs from Redis like `pyexec worker`.
+    app = create_app(settings, components=(arq_worker if settings.scaled_out else embedded_worker,))
     config = uvicorn.Config(
         app,
         host=settings.host,

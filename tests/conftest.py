@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -8,11 +9,52 @@ import httpx
 import pytest
 
 from tests.servers import Server
+from tests.services import PostgresCluster, RedisServer
+
+# Every test that takes `server` or `database_url` runs once per database: SQLite in the data
+# dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
+DATABASES = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = Server(Path(tmp_path_factory.mktemp("pyexec-data"))).start()
+def postgres() -> Iterator[PostgresCluster]:
+    """One PostgreSQL cluster for the session (or PYEXEC_TEST_POSTGRES_URL's server)."""
+    cluster = PostgresCluster(external_url=os.environ.get("PYEXEC_TEST_POSTGRES_URL")).start()
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer]:
+    """A Redis of the test module's own (tests may restart it; it comes back empty)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def _database_url(request: pytest.FixtureRequest, kind: str) -> str | None:
+    if kind == "sqlite":
+        return None  # the default: SQLite in the data dir
+    cluster: PostgresCluster = request.getfixturevalue("postgres")
+    return cluster.create_database()
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest) -> str | None:
+    """DATABASE_URL for a server of the test's own: None (SQLite) or a new PostgreSQL database."""
+    return _database_url(request, request.param)
+
+
+@pytest.fixture(scope="session", params=DATABASES)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Server]:
+    data_dir = Path(tmp_path_factory.mktemp("pyexec-data"))
+    srv = Server(data_dir, database_url=_database_url(request, request.param)).start()
     try:
         yield srv
     finally:

@@ -109,9 +109,11 @@ async def create_job(
         async with runtime.db.session() as session:
             await repository.add_job(session, job)
             await session.commit()
+    # Published before the enqueue so that the job's event log starts with it.
+    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
-    await runtime.queue.enqueue(job.id, job.priority)
+    await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
     return _created(job, 201)
 
 

@@ -25,6 +25,12 @@ from tests.benchmarks.papermill_cold import measure_papermill
 from tests.benchmarks.pyexec_service import measure_pyexec_http
 from tests.benchmarks.raw_kernel import measure_raw_kernel
 from tests.benchmarks.results import Goal, Ratio, Row, Samples, format_report
+from tests.benchmarks.scaled_service import (
+    SharedServices,
+    measure_scaled_cancel,
+    measure_scaled_latency,
+    measure_scaled_throughput,
+)
 from tests.benchmarks.throughput import measure_jobs_per_second
 
 DEFAULT_RUNS = 50
@@ -36,6 +42,7 @@ class BenchContext:
     """What the command line says beyond run counts, for the rows that need it."""
 
     pyexec: list[str] | None = None
+    services: SharedServices = field(default_factory=SharedServices)
     # One pool measures both USS and PSS: rows share it through here.
     memory: dict[str, dict[str, Samples]] = field(default_factory=dict)
 
@@ -80,6 +87,22 @@ def _memory(backend: str, kind: str) -> Callable[[int, BenchContext], Awaitable[
     return measure
 
 
+async def _scaled_latency(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_latency(runs, ctx.services)
+
+
+async def _scaled_throughput_1(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_throughput(runs, ctx.services, workers=1)
+
+
+async def _scaled_throughput_2(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_throughput(runs, ctx.services, workers=2)
+
+
+async def _scaled_cancel(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_scaled_cancel(runs, ctx.services)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     key: str
@@ -111,6 +134,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("i", "USS per idle pooled kernel, local", _memory("local", "uss")),
     Benchmark("j", "PSS per idle pooled kernel, fork server", _memory("forkserver", "pss")),
     Benchmark("k", "PSS per idle pooled kernel, local", _memory("local", "pss")),
+    Benchmark("l", "PyExec scaled out: POST + GET ?wait, api + 1 worker", _scaled_latency),
+    Benchmark("m", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
+    Benchmark("n", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
+    Benchmark("o", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
 )
 
 RATIOS: tuple[Ratio, ...] = (
@@ -119,6 +146,8 @@ RATIOS: tuple[Ratio, ...] = (
     Ratio("d", "e", ">=", 20, why="(fork server vs cold start)"),
     Ratio("f", "g", ">=", 1, why="(throughput, fork server vs local)"),
     Ratio("i", "h", ">=", 1, why="(unique memory, local vs fork server)"),
+    Ratio("l", "b", "<=", 1.5, why="(scaled-out latency over embedded)"),
+    Ratio("n", "m", ">=", 1.0, why="(2 workers over 1, on this machine's 2 cores)"),
 )
 
 GOALS: tuple[Goal, ...] = (
@@ -164,15 +193,18 @@ async def run(argv: list[str] | None = None) -> int:
     print(_header(), flush=True)
     ctx = BenchContext(pyexec=shlex.split(args.pyexec) if args.pyexec else None)
     rows: list[Row] = []
-    for bench in BENCHMARKS:
-        if bench.key not in args.only:
-            continue
-        runs = args.slow_runs if bench.slow else args.runs
-        print(f"  ({bench.key}) {bench.label}: {runs} runs ...", end="", flush=True)
-        started = time.monotonic()
-        samples = await bench.measure(runs, ctx)
-        print(f" {time.monotonic() - started:.1f} s", flush=True)
-        rows.append(Row(bench.key, bench.label, samples))
+    try:
+        for bench in BENCHMARKS:
+            if bench.key not in args.only:
+                continue
+            runs = args.slow_runs if bench.slow else args.runs
+            print(f"  ({bench.key}) {bench.label}: {runs} runs ...", end="", flush=True)
+            started = time.monotonic()
+            samples = await bench.measure(runs, ctx)
+            print(f" {time.monotonic() - started:.1f} s", flush=True)
+            rows.append(Row(bench.key, bench.label, samples))
+    finally:
+        await ctx.services.close()
     print()
     print(format_report(rows, RATIOS, GOALS))
     return 0

@@ -3,11 +3,8 @@ between accounts, and last_used_at refreshed at most once a minute."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import os
 import re
-import sqlite3
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -54,10 +51,7 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(
     mine = next(k for k in listed if k["id"] == created["id"])
     assert "key" not in mine and all("key" not in k for k in listed)
     assert {k: v for k, v in created.items() if k != "key"} == mine
-    with contextlib.closing(sqlite3.connect(server.data_dir / "pyexec.db")) as db:
-        row = db.execute("SELECT * FROM api_keys WHERE id = ?", (created["id"],)).fetchone()
-        columns = [d[0] for d in db.execute("SELECT * FROM api_keys").description]
-    stored = dict(zip(columns, row, strict=True))
+    [stored] = server.rows("SELECT * FROM api_keys WHERE id = :id", id=created["id"])
     assert stored["key_hash"] == hashlib.sha256(key.encode()).hexdigest()
     assert not any(isinstance(v, str) and key[5:] in v for v in stored.values())
     # A new key defaults to every scope.
@@ -138,10 +132,9 @@ def test_accounts_see_only_their_own_keys_and_jobs(server: Server, client: httpx
 
 
 def pyexec_cli(server: Server, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYEXEC_")}
-    env["PYEXEC_DATA_DIR"] = str(server.data_dir)
+    # The server's environment: its data dir, and its database (SQLite or PostgreSQL).
     return subprocess.run(
-        [*PYEXEC, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60
+        [*PYEXEC, *args], env=server.env, cwd=ROOT, capture_output=True, text=True, timeout=60
     )
 
 

@@ -1,4 +1,4 @@
-"""Priority ordering and crash recovery, each on a server of its own."""
+"""Priority ordering and crash recovery, each on a server of its own (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from tests.servers import Server
 
 
 @pytest.fixture
-def single_kernel_server(tmp_path: Path) -> Iterator[Server]:
-    srv = Server(tmp_path / "data", {"PYEXEC_KERNEL_POOL_SIZE": "1"}).start()
+def single_kernel_server(tmp_path: Path, database_url: str | None) -> Iterator[Server]:
+    srv = Server(
+        tmp_path / "data", {"PYEXEC_KERNEL_POOL_SIZE": "1"}, database_url=database_url
+    ).start()
     try:
         yield srv
     finally:
@@ -42,9 +44,9 @@ def test_higher_priority_starts_first_fifo_within(single_kernel_server: Server) 
         assert order == expected
 
 
-def test_kill_9_while_running_loses_nothing(tmp_path: Path) -> None:
+def test_kill_9_while_running_loses_nothing(tmp_path: Path, database_url: str | None) -> None:
     data = tmp_path / "data"
-    srv = Server(data, {"PYEXEC_KERNEL_POOL_SIZE": "1"}).start()
+    srv = Server(data, {"PYEXEC_KERNEL_POOL_SIZE": "1"}, database_url=database_url).start()
     try:
         key = srv.create_key("crash@example.com")
         with srv.client(key) as c:
@@ -61,7 +63,7 @@ def test_kill_9_while_running_loses_nothing(tmp_path: Path) -> None:
     finally:
         srv.stop()
 
-    again = Server(data, {"PYEXEC_KERNEL_POOL_SIZE": "1"}).start()
+    again = Server(data, {"PYEXEC_KERNEL_POOL_SIZE": "1"}, database_url=database_url).start()
     try:
         with again.client(key) as c:
             first = c.get(f"/v1/jobs/{running['id']}", params={"wait": 60}).json()
@@ -72,10 +74,12 @@ def test_kill_9_while_running_loses_nothing(tmp_path: Path) -> None:
         again.stop()
 
 
-def test_job_interrupted_too_often_fails_with_reason(tmp_path: Path) -> None:
+def test_job_interrupted_too_often_fails_with_reason(
+    tmp_path: Path, database_url: str | None
+) -> None:
     data = tmp_path / "data"
     env = {"PYEXEC_KERNEL_POOL_SIZE": "1", "PYEXEC_JOB_MAX_ATTEMPTS": "1"}
-    srv = Server(data, env).start()
+    srv = Server(data, env, database_url=database_url).start()
     try:
         key = srv.create_key("crash2@example.com")
         with srv.client(key) as c:
@@ -87,7 +91,7 @@ def test_job_interrupted_too_often_fails_with_reason(tmp_path: Path) -> None:
         srv.kill()
     finally:
         srv.stop()
-    again = Server(data, env).start()
+    again = Server(data, env, database_url=database_url).start()
     try:
         with again.client(key) as c:
             final = c.get(f"/v1/jobs/{job['id']}").json()

@@ -4,8 +4,6 @@ count, exactness under concurrency (per counter backend), and the reset at 00:00
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from core.settings import load_settings
 from pyexec.admin import set_plan
 from tests.integration.api.clocked_server import ClockedServer, clocked_server
 from tests.servers import Server
@@ -43,9 +40,8 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict:
 
 
 def jobs_of(server: Server, address: str) -> int:
-    with contextlib.closing(sqlite3.connect(server.data_dir / "pyexec.db")) as db:
-        query = "SELECT count(*) FROM jobs JOIN accounts ON accounts.id = jobs.account_id"
-        return db.execute(query + " WHERE accounts.email = ?", (address,)).fetchone()[0]
+    query = "SELECT count(*) AS n FROM jobs JOIN accounts ON accounts.id = jobs.account_id"
+    return int(server.rows(query + " WHERE accounts.email = :email", email=address)[0]["n"])
 
 
 def test_free_plan_headers_on_every_response_then_429_at_101(server: Server) -> None:
@@ -106,7 +102,7 @@ def test_401_and_429_do_not_count(server: Server) -> None:
         for _ in range(5):
             assert_error(c.get("/v1/jobs"), 429, "rate_limited")
     # On a bigger plan the same day's count goes on from 100: the five 429s were not counted.
-    asyncio.run(set_plan(load_settings(data_dir=server.data_dir), address, "pro"))
+    asyncio.run(set_plan(server.settings(), address, "pro"))
     with server.client(key) as c:
         resp = c.get("/v1/jobs")
         assert resp.status_code == 200

@@ -14,7 +14,6 @@ import httpx
 
 from core.accounts import ensure_account, issue_api_key
 from core.db import Database
-from core.settings import load_settings
 from tests.servers import Server
 
 DATA = Path(__file__).resolve().parents[2] / "data"
@@ -64,7 +63,7 @@ def strict_json(text: str) -> object:
 
 def scoped_key(server: Server, scopes: list[str]) -> str:
     async def make() -> str:
-        db = Database(load_settings(data_dir=server.data_dir).db_url)
+        db = Database(server.settings().db_url)
         try:
             async with db.session() as session:
                 email = f"scoped-{uuid.uuid4().hex[:8]}@example.com"

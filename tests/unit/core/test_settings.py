@@ -25,6 +25,25 @@ def test_default_database_is_sqlite_in_data_dir(monkeypatch: pytest.MonkeyPatch,
     assert load_settings().db_url == f"sqlite+aiosqlite:///{tmp_path}/pyexec.db"
 
 
+def test_redis_url_chooses_the_scaled_deployment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    assert not load_settings().scaled_out
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6390/0")
+    assert load_settings().scaled_out
+
+
+def test_bad_redis_url_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "localhost:6379")
+    with pytest.raises(SettingsError, match="REDIS_URL"):
+        load_settings()
+
+
+def test_worker_lease_has_a_floor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYEXEC_WORKER_LEASE_SECONDS", "0.1")
+    with pytest.raises(SettingsError, match="PYEXEC_WORKER_LEASE_SECONDS"):
+        load_settings()
+
+
 def test_kernel_defaults_are_the_fork_server_with_a_sandbox(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:

@@ -1,0 +1,91 @@
+"""`pyexec api` and `pyexec worker`: the scaled-out deployment's two processes.
+
+`pyexec api` serves HTTP and enqueues jobs on Redis; `pyexec worker` runs them with its own
+kernel pool. Any number of each, on one machine or many, share the database (`DATABASE_URL`),
+Redis (`REDIS_URL`) and the data directory. Neither migrates the database: both refuse to
+start on a schema other than theirs and say to run `pyexec migrate`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+
+import uvicorn
+
+from api.app import create_app
+from core.db import Database
+from core.migrate import SchemaOutOfDate, check_schema
+from core.runtime import Runtime
+from core.settings import Settings, SettingsError
+
+log = logging.getLogger("pyexec")
+
+
+def require_redis(settings: Settings, command: str) -> None:
+    if not settings.redis_url:
+        raise SettingsError(
+            f"REDIS_URL: `pyexec {command}` is part of the scaled-out deployment and needs "
+            "Redis (e.g. REDIS_URL=redis://127.0.0.1:6379/0); for everything in one process "
+            "run `pyexec serve`"
+        )
+
+
+async def _schema_problem(settings: Settings) -> str | None:
+    db = Database(settings.db_url)
+    try:
+        await check_schema(db.engine)
+    except SchemaOutOfDate as exc:
+        return str(exc)
+    finally:
+        await db.dispose()
+    return None
+
+
+def api(settings: Settings) -> int:
+    require_redis(settings, "api")
+    if problem := asyncio.run(_schema_problem(settings)):
+        print(f"pyexec api: {problem}", file=sys.stderr)
+        return 2
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        lifespan="on",
+        timeout_graceful_shutdown=10,
+    )
+    url = f"http://{settings.host}:{settings.port}"
+    print(f"PyExec API at {url} (jobs run on `pyexec worker` processes via Redis)", flush=True)
+    uvicorn.Server(config).run()
+    return 0
+
+
+def worker(settings: Settings) -> int:
+    require_redis(settings, "worker")
+    return asyncio.run(_worker(settings))
+
+
+async def _worker(settings: Settings) -> int:
+    from worker.arq_worker import arq_worker
+
+    runtime = Runtime.scaled(settings)
+    try:
+        try:
+            await check_schema(runtime.db.engine)
+        except SchemaOutOfDate as exc:
+            print(f"pyexec worker: {exc}", file=sys.stderr)
+            return 2
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        async with arq_worker(runtime) as info:
+            print(f"pyexec worker {info.worker_id} ready: {info.slots} job slot(s)", flush=True)
+            await stop.wait()
+            log.info("worker %s stopping", info.worker_id)
+        return 0
+    finally:
+        await runtime.close()

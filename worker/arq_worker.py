@@ -1,0 +1,199 @@
+"""The scaled-out worker: arq takes jobs from Redis and runs `run_job` with this process's pool.
+
+One worker process holds a kernel pool and runs as many jobs at once as the pool lends kernels
+(`PYEXEC_KERNEL_POOL_SIZE`). Beside arq's loop it runs the lease keeper (see `worker.leases`)
+and the reconciler (see `worker.reconcile`). The same component runs inside `pyexec serve`
+when `REDIS_URL` is set.
+
+A delivery of a job is handled by `ScaledWorker.run`: take the job's lease (else another live
+worker runs it: skip), then look at the row. `pending` → run it. `running` with no lease for a
+whole lease's life → its worker died: recover it (re-run while attempts are left, else fail
+it). Final → nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from arq import Retry, Worker
+from arq.worker import func
+from redis.exceptions import RedisError
+
+from core import repository
+from core.models import Job, JobStatus
+from core.plans import plan_table
+from core.redis_client import connect
+from core.redis_keys import QUEUE, RUN_JOB_TASK
+from core.redis_queue import RedisQueue
+from core.runtime import Runtime
+from core.settings import Settings
+from worker.agent.factory import open_model
+from worker.agent.model import Model
+from worker.arq_loop import listen_for_wake, poll_forever
+from worker.files import StoredInputs
+from worker.kernel_pool import make_pool
+from worker.leases import Leases, new_worker_id
+from worker.reconcile import Reconciler, recover_orphan
+from worker.run import WorkerContext, run_job
+
+log = logging.getLogger("pyexec.worker")
+
+CTX_KEY = "pyexec"
+# run_job enforces each job's own budget; arq's timeout only backs it up.
+ARQ_TIMEOUT_MARGIN_SECONDS = 120
+# PyExec bounds re-runs itself (PYEXEC_JOB_MAX_ATTEMPTS, on the row); arq must never give up
+# on a job first, or the row would stay behind.
+ARQ_MAX_TRIES = 1_000_000
+LEASE_UNAVAILABLE_RETRY_SECONDS = 1
+SHUTDOWN_SECONDS = 30.0
+
+
+@dataclass
+class ScaledWorker:
+    ctx: WorkerContext
+    leases: Leases
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ctx.runtime
+
+    async def run(self, job_id: str) -> None:
+        if not await self._lease(job_id):
+            log.debug("job %s is held by another worker; skipping this delivery", job_id)
+            return
+        try:
+            job = await self._load(job_id)
+            if job is not None and job.status == JobStatus.running.value:
+                # No lease, yet `running`: its worker died, or Redis lost the lease (a restart)
+                # and the live worker re-creates it within a third of its life. Only a lease
+                # that stays away for a whole life means the worker is gone.
+                await self.leases.release(job_id)
+                await asyncio.sleep(self.leases.ttl_ms / 1000)
+                if not await self._lease(job_id):
+                    return
+                job = await self._load(job_id)
+                if (
+                    job is not None
+                    and job.status == JobStatus.running.value
+                    and not await recover_orphan(self.runtime, job)
+                ):
+                    return
+            if job is None or JobStatus(job.status).is_final:
+                return
+            await run_job(self.ctx, job_id)
+        finally:
+            await self.leases.release(job_id)
+
+    async def _lease(self, job_id: str) -> bool:
+        try:
+            return await self.leases.acquire(job_id)
+        except (RedisError, OSError) as exc:
+            raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
+
+    async def _load(self, job_id: str) -> Job | None:
+        async with self.runtime.db.session() as session:
+            return await repository.get_job(session, job_id)
+
+
+async def run_job_task(ctx: dict[str, Any], job_id: str) -> None:
+    """The arq task: ctx holds the process's `ScaledWorker`."""
+    worker: ScaledWorker = ctx[CTX_KEY]
+    await worker.run(job_id)
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    worker_id: str
+    slots: int
+
+
+@asynccontextmanager
+async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
+    """Kernel pool, arq loop, lease keeper and reconciler, for as long as the block runs."""
+    # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
+    async with open_model(runtime.settings) as model, _arq_worker(runtime, model) as info:
+        yield info
+
+
+@asynccontextmanager
+async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInfo]:
+    queue = runtime.queue
+    settings = runtime.settings
+    if not isinstance(queue, RedisQueue) or not settings.redis_url:
+        raise TypeError("the arq worker needs the scaled-out runtime (REDIS_URL)")
+    pool = make_pool(settings)
+    await pool.start()
+
+    async def pool_ready() -> bool:
+        return pool.ready
+
+    runtime.readiness["kernel_pool"] = pool_ready
+    leases = Leases(queue.redis, new_worker_id(), settings.worker_lease_seconds)
+    scaled = ScaledWorker(
+        WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model),
+        leases,
+    )
+    worker = Worker(
+        functions=[
+            func(
+                run_job_task,
+                name=RUN_JOB_TASK,
+                timeout=_longest_job(settings) + ARQ_TIMEOUT_MARGIN_SECONDS,
+                keep_result=0,
+                max_tries=ARQ_MAX_TRIES,
+            )
+        ],
+        queue_name=QUEUE,
+        # Retries forever: a Redis restart pauses the loop instead of ending it.
+        redis_pool=connect(settings.redis_url, patient=True),
+        max_jobs=pool.max_leases,
+        poll_delay=settings.worker_poll_delay,
+        keep_result=0,
+        max_tries=ARQ_MAX_TRIES,
+        handle_signals=False,
+        ctx={CTX_KEY: scaled},
+        health_check_interval=60,
+    )
+    # A job's in-progress key lives as long as a lease, and the lease keeper renews both:
+    # arq hands the job of a dead worker to another within one lease instead of after
+    # the job's whole timeout.
+    worker.in_progress_timeout_s = settings.worker_lease_seconds
+    wake = asyncio.Event()
+    loop_task = asyncio.create_task(
+        poll_forever(worker, wake, settings.worker_poll_delay), name="pyexec-arq-loop"
+    )
+    background = [
+        asyncio.create_task(listen_for_wake(queue.redis, wake), name="pyexec-queue-wake"),
+        asyncio.create_task(leases.keep(), name="pyexec-leases"),
+        asyncio.create_task(Reconciler(runtime, queue, leases).run(), name="pyexec-reconciler"),
+    ]
+    try:
+        yield WorkerInfo(worker_id=leases.worker_id, slots=pool.max_leases)
+    finally:
+        # Stop taking jobs first, then cancel the running ones: run_job hands each back
+        # (pending, attempt refunded) and arq leaves it queued for another worker.
+        worker.allow_pick_jobs = False
+        await _cancel(loop_task)
+        try:
+            await asyncio.wait_for(worker.close(), SHUTDOWN_SECONDS)
+        except TimeoutError:
+            log.error("arq worker did not stop within %.0f s", SHUTDOWN_SECONDS)
+        for task in background:
+            await _cancel(task)
+        await pool.close()
+
+
+def _longest_job(settings: Settings) -> int:
+    return max(limits.max_job_timeout for limits in plan_table(settings))
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(BaseException):
+        await task
