@@ -226,3 +226,20 @@ BINARY_CONTENT: dict[str, Any] = {
     "description": "The bytes, served with their detected media type",
     "content": {"*/*": {"schema": {"type": "string", "format": "binary"}}},
 }
+
+
+def error_responses(
+    not_found: str | None = None,
+    *,
+    forbidden: str = "The key lacks the scope",
+    invalid: bool = True,
+) -> dict[int | str, dict[str, Any]]:
+    """The documented error responses of a /v1 router, in the error model's body."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    if invalid:
+        responses[400] = {"model": ErrorBody, "description": "Invalid request"}
+    responses[401] = {"model": ErrorBody, "description": "Missing or invalid API key"}
+    responses[403] = {"model": ErrorBody, "description": forbidden}
+    if not_found is not None:
+        responses[404] = {"model": ErrorBody, "description": not_found}
+    return responses

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.errors import Forbidden, NotFound
-from api.schemas import ErrorBody, as_utc
+from api.schemas import ErrorBody, as_utc, error_responses
 from core import repository
 from core.accounts import issue_api_key
 from core.models import ALL_SCOPES, ApiKey
@@ -21,11 +21,7 @@ router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 KeysManage = Annotated[Caller, Depends(require_scope("keys:manage"))]
 Scope = Literal["jobs:read", "jobs:write", "files:read", "files:write", "keys:manage"]
 
-ERRORS = {
-    400: {"model": ErrorBody, "description": "Invalid request"},
-    401: {"model": ErrorBody, "description": "Missing or invalid API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the 'keys:manage' scope"},
-}
+ERRORS = error_responses(forbidden="The key lacks the 'keys:manage' scope")
 
 
 class ApiKeyCreate(BaseModel):

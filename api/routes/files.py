@@ -12,7 +12,7 @@ from api.deps import RuntimeDep
 from api.downloads import UNTRUSTED_HEADERS, content_disposition
 from api.errors import NotFound
 from api.pagination import next_cursor, parse_cursor
-from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut
+from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
 from api.uploads import receive_upload
 from core import repository
 from core.models import File, new_file_id
@@ -23,12 +23,7 @@ router = APIRouter(prefix="/v1/files", tags=["files"])
 FilesRead = Annotated[Caller, Depends(require_scope("files:read"))]
 FilesWrite = Annotated[Caller, Depends(require_scope("files:write"))]
 
-ERRORS = {
-    400: {"model": ErrorBody, "description": "Invalid request"},
-    401: {"model": ErrorBody, "description": "Missing or invalid API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the scope"},
-    404: {"model": ErrorBody, "description": "No such file for this account"},
-}
+ERRORS = error_responses("No such file for this account")
 
 UPLOAD_BODY = {
     "requestBody": {

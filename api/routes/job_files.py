@@ -17,7 +17,7 @@ from api.deps import RuntimeDep
 from api.downloads import HTML_PAGE_CSP, UNTRUSTED_HEADERS, content_disposition, download_name
 from api.errors import Conflict, NotFound
 from api.jobs import load_job
-from api.schemas import BINARY_CONTENT, ErrorBody
+from api.schemas import BINARY_CONTENT, ErrorBody, error_responses
 from core import repository
 from core.models import Job, JobStatus
 from core.runtime import Runtime
@@ -28,11 +28,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobsRead = Annotated[Caller, Depends(require_scope("jobs:read"))]
 JobsWrite = Annotated[Caller, Depends(require_scope("jobs:write"))]
 
-ERRORS = {
-    401: {"model": ErrorBody, "description": "Missing or invalid API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the scope"},
-    404: {"model": ErrorBody, "description": "No such job (or artifact) for this account"},
-}
+ERRORS = error_responses("No such job (or artifact) for this account", invalid=False)
 
 
 async def _final_notebook(runtime: Runtime, job: Job) -> bytes:

@@ -23,7 +23,7 @@ from api.jobs import (
     wait_for_final,
 )
 from api.pagination import next_cursor, parse_cursor
-from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName
+from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
 from core import repository
 from core.events import CANCEL_REQUESTED, STATUS
 from core.models import Job, JobStatus
@@ -34,12 +34,7 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 JobsRead = Annotated[Caller, Depends(require_scope("jobs:read"))]
 JobsWrite = Annotated[Caller, Depends(require_scope("jobs:write"))]
 
-ERRORS = {
-    400: {"model": ErrorBody, "description": "Invalid request"},
-    401: {"model": ErrorBody, "description": "Missing or invalid API key"},
-    403: {"model": ErrorBody, "description": "The key lacks the scope"},
-    404: {"model": ErrorBody, "description": "No such job for this account"},
-}
+ERRORS = error_responses("No such job for this account")
 CANCEL_SETTLE_SECONDS = 5.0
 
 
