@@ -48,6 +48,10 @@ class ForkServerError(KernelStartError):
     """The zygote could not be started, or it refused or failed a request."""
 
 
+class ZygoteGoneError(ForkServerError):
+    """The zygote exited before it answered: a fresh one may well succeed."""
+
+
 class ForkServer:
     def __init__(
         self,
@@ -69,7 +73,8 @@ class ForkServer:
         self.restarts = 0
         self._proc: asyncio.subprocess.Process | None = None
         self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task[None] | None = None
+        # One per zygote started: a dead zygote's reader may still be reaping it.
+        self._readers: set[asyncio.Task[None]] = set()
         self._ready: asyncio.Future[dict[str, Any]] | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
@@ -117,7 +122,9 @@ class ForkServer:
         reader, self._writer = await asyncio.open_unix_connection(
             sock=ours, limit=protocol.MAX_LINE
         )
-        self._reader_task = asyncio.create_task(self._read(reader, self._proc))
+        reader_task = asyncio.create_task(self._read(reader, self._proc))
+        self._readers.add(reader_task)
+        reader_task.add_done_callback(self._readers.discard)
         self._writer.write(protocol.encode({"op": protocol.CONFIGURE, "warmup": self.warmup}))
         try:
             async with asyncio.timeout(self.start_timeout):
@@ -159,11 +166,10 @@ class ForkServer:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 await proc.wait()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
-            self._reader_task = None
+        readers = list(self._readers)
+        for task in readers:
+            task.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
         self._zygote_gone("the fork server stopped")
 
     # -- requests ------------------------------------------------------------------
@@ -179,18 +185,23 @@ class ForkServer:
         log_file: str | None,
     ) -> int:
         """Fork a kernel; returns its pid (a child of the zygote, not of this process)."""
+        request = {
+            "op": protocol.SPAWN,
+            "kernel_id": kernel_id,
+            "connection_file": connection_file,
+            "cwd": cwd,
+            "env": dict(env),
+            "jail": jail,
+            "log_file": log_file,
+        }
         await self.start()
-        reply = await self._request(
-            {
-                "op": protocol.SPAWN,
-                "kernel_id": kernel_id,
-                "connection_file": connection_file,
-                "cwd": cwd,
-                "env": dict(env),
-                "jail": jail,
-                "log_file": log_file,
-            }
-        )
+        try:
+            reply = await self._request(request)
+        except ZygoteGoneError:
+            # Killed between start() and its answer (the OOM killer, an operator): one
+            # fresh zygote is worth a try before the kernel start counts as failed.
+            await self.start()
+            reply = await self._request(request)
         pid = int(reply["pid"])
         self._live.add(pid)
         return pid
@@ -228,8 +239,8 @@ class ForkServer:
 
     async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         writer = self._writer
-        if writer is None or self._proc is None:
-            raise ForkServerError("the fork server is not running")
+        if writer is None or self._proc is None or writer.is_closing():
+            raise ZygoteGoneError("the fork server is not running")
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -257,21 +268,27 @@ class ForkServer:
         except (ConnectionError, asyncio.LimitOverrunError, ValueError):
             log.exception("lost the fork server's control connection")
         # EOF: the zygote exited (or closed its end). Its kernels die with it, at once
-        # (PR_SET_PDEATHSIG): say so before anything else can lease one of them.
-        if self._proc is proc:
+        # (PR_SET_PDEATHSIG): say so before anything else can lease one of them, and
+        # forget it now rather than once it is reaped, which a loaded machine delays:
+        # until then start() would take the dead zygote for a live one.
+        current = self._proc is proc
+        if current:
+            self._proc = None
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever of it is left (bwrap)
             self._zygote_gone("the fork server exited")
         status = await proc.wait()
-        if self._proc is proc:
-            self._proc = None
-            if not self._closed:
-                self.restarts += 1
-                log.warning(
-                    "fork server %s exited (status %s); its kernels died with it; "
-                    "it restarts on the next launch",
-                    self.info.get("pid"),
-                    status,
-                )
-        self._zygote_gone(f"the fork server exited (status {status})")
+        if current and not self._closed:
+            self.restarts += 1
+            log.warning(
+                "fork server %s exited (status %s); its kernels died with it; "
+                "it restarts on the next launch",
+                self.info.get("pid"),
+                status,
+            )
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "id" in message:
@@ -306,6 +323,6 @@ class ForkServer:
         self._exited.set()
         for future in self._pending.values():
             if not future.done():
-                future.set_exception(ForkServerError(why))
+                future.set_exception(ZygoteGoneError(why))
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(ForkServerError(why))

@@ -133,6 +133,47 @@ async def test_killing_the_zygote_kills_its_kernels_and_it_comes_back(
     assert launcher.zygote_pid not in (None, zygote)
 
 
+async def test_a_zygote_killed_just_before_a_launch_is_replaced_not_reported(
+    fork_pool: KernelPool,
+) -> None:
+    # Launch while the dead zygote is not yet reaped, and while its answer is pending:
+    # both must end in a kernel from a fresh zygote, never in a failed start.
+    launcher = _launcher(fork_pool)
+    server = launcher.server
+    assert server is not None
+    for _ in range(3):
+        zygote = launcher.zygote_pid
+        assert zygote is not None
+        os.kill(zygote, signal.SIGKILL)
+        with tempfile.TemporaryDirectory() as tmp:
+            pids = await asyncio.wait_for(
+                asyncio.gather(
+                    *(
+                        server.spawn(
+                            kernel_id=f"k{i}",
+                            connection_file=_connection_file(tmp, f"k{i}"),
+                            cwd=tmp,
+                            env={"PATH": "/usr/bin:/bin"},
+                            jail=Jail(work_dir=tmp).to_json(),
+                            log_file=None,
+                        )
+                        for i in range(3)
+                    )
+                ),
+                timeout=120,
+            )
+            assert launcher.zygote_pid not in (None, zygote)
+            assert {psutil.Process(pid).ppid() for pid in pids} == {launcher.zygote_pid}
+            for pid in pids:
+                await server.signal(pid, signal.SIGKILL)
+                await asyncio.wait_for(server.wait(pid), timeout=10)
+                server.forget(pid)
+    # The pool's own starts that the kills cut short count as failures until one succeeds.
+    await fork_pool.wait_ready(timeout=120)
+    async with fork_pool.lease() as kernel:
+        assert (await kernel.execute("6 * 7", timeout=30)).outputs[0]["data"]["text/plain"] == "42"
+
+
 @pytest_asyncio.fixture(loop_scope="module")
 async def server() -> AsyncIterator[ForkServer]:
     server = ForkServer()
@@ -142,10 +183,10 @@ async def server() -> AsyncIterator[ForkServer]:
         await server.close()
 
 
-def _connection_file(directory: str) -> str:
-    path = os.path.join(directory, "kernel.json")
+def _connection_file(directory: str, name: str = "k") -> str:
+    path = os.path.join(directory, f"{name}.json")
     ports = dict(shell_port=1, iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
-    write_connection_file(path, transport="ipc", ip=os.path.join(directory, "k"), **ports)
+    write_connection_file(path, transport="ipc", ip=os.path.join(directory, name), **ports)
     return path
 
 

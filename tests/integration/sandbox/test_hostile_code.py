@@ -294,7 +294,7 @@ def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx
         zygote.send_signal(signal.SIGKILL)
     eventually(lambda: client.get("/readyz").status_code == 200, timeout=60)
     after = run_job(client, {"code": "print('back')"})
-    assert after["status"] == "completed" and after["result"] == "back"
+    assert after["status"] == "completed" and after["result"] == "back", after
 
 
 @pytest.mark.parametrize(
