@@ -6,6 +6,8 @@ arq's prefixes; the queue itself is PyExec's sorted set, `QUEUE`.
 
 from __future__ import annotations
 
+from datetime import date
+
 from arq.constants import in_progress_key_prefix, job_key_prefix
 
 # The arq queue (a sorted set of job ids; the score orders them, see core.redis_queue).
@@ -53,3 +55,11 @@ def lease_key(job_id: str) -> str:
 
 def worker_key(worker_id: str) -> str:
     return WORKER_PREFIX + worker_id
+
+
+# An account's request count for one UTC day (core.redis_ratelimit); expires after the day.
+REQUESTS_PREFIX = "pyexec:requests:"
+
+
+def request_count_key(account_id: str, day: date) -> str:
+    return f"{REQUESTS_PREFIX}{account_id}:{day.isoformat()}"

@@ -52,25 +52,28 @@ class Runtime:
 
     @classmethod
     def scaled(cls, settings: Settings) -> Runtime:
-        """arq on Redis for the queue, Redis streams + pub/sub for events.
-
-        Request counts stay in the database for now (the Redis counter is still to come).
-        """
+        """arq on Redis for the queue, Redis streams + pub/sub for events, request counts in
+        Redis (in the database while Redis is unreachable)."""
         from core.redis_client import connect
         from core.redis_events import RedisEvents
         from core.redis_queue import RedisQueue
+        from core.redis_ratelimit import RedisRequestCounter
 
         if not settings.redis_url:
             raise SettingsError("REDIS_URL: the scaled-out deployment needs a Redis URL")
         settings.data_dir.mkdir(parents=True, exist_ok=True)
+        db = Database(settings.db_url)
         return cls(
             settings=settings,
-            db=Database(settings.db_url),
+            db=db,
             queue=RedisQueue(connect(settings.redis_url)),
             events=RedisEvents(
                 connect(settings.redis_url), retention_seconds=settings.events_retention_seconds
             ),
             storage=Storage(settings.data_dir),
+            request_counter=RedisRequestCounter(
+                connect(settings.redis_url), fallback=DatabaseRequestCounter(db)
+            ),
         )
 
     async def close(self) -> None:

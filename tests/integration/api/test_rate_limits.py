@@ -12,16 +12,21 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
+from core.redis_keys import request_count_key
 from pyexec.admin import set_plan
 from tests.integration.api.clocked_server import ClockedServer, clocked_server
+from tests.integration.scaled.deployment import Deployment
 from tests.servers import Server
+from tests.services import PostgresCluster, RedisServer
 
 QUOTA_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 
-# Server settings per request-counter backend; the scaled-out deployment adds its Redis entry
-# here and every test below that takes `quota_server` runs against it as well.
-COUNTER_BACKENDS: dict[str, dict[str, str]] = {"database": {}}
+# Request-counter backends: the embedded `pyexec serve` counts in its database; the scaled-out
+# deployment counts in Redis, here with two `pyexec api` processes behind one Redis and one
+# PostgreSQL, and every test that takes `quota_servers` spreads its requests over them.
+COUNTER_BACKENDS = ("database", "redis")
 
 
 def email(tag: str) -> str:
@@ -115,38 +120,84 @@ def test_unlimited_plan_sends_no_quota_headers(client: httpx.Client) -> None:
         assert not any(h in resp.headers for h in QUOTA_HEADERS), resp.headers
 
 
-@pytest.fixture(scope="module", params=sorted(COUNTER_BACKENDS))
-def quota_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
-    env = {"PYEXEC_KERNEL_POOL_SIZE": "1", **COUNTER_BACKENDS[request.param]}
-    srv = Server(Path(tmp_path_factory.mktemp(f"quota-{request.param}")), env).start()
+@pytest.fixture(scope="module", params=COUNTER_BACKENDS)
+def quota_servers(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[list[Server]]:
+    root = Path(tmp_path_factory.mktemp(f"quota-{request.param}"))
+    env = {"PYEXEC_KERNEL_POOL_SIZE": "1"}
+    if request.param == "database":
+        srv = Server(root, env).start()
+        try:
+            yield [srv]
+        finally:
+            srv.stop()
+        return
+    postgres: PostgresCluster = request.getfixturevalue("postgres")
+    redis: RedisServer = request.getfixturevalue("redis_server")
+    dep = Deployment(root, postgres.create_database(), redis, env=env)
+    dep.migrate()
     try:
-        yield srv
+        yield [dep.start_api(), dep.start_api()]
     finally:
-        srv.stop()
+        dep.stop()
 
 
-def test_exactly_the_requests_left_succeed_under_concurrency(quota_server: Server) -> None:
-    key = quota_server.create_key(email("burst"), "free")
-    with quota_server.client(key) as c:
-        for _ in range(80):
+def counted_where(srv: Server, address: str) -> dict[str, int]:
+    """The account's count for today in each store: the database's table and Redis."""
+    account = srv.rows("SELECT id FROM accounts WHERE email = :email", email=address)[0]["id"]
+    day = datetime.now(UTC).date()
+    rows = srv.rows(
+        "SELECT count FROM request_counts WHERE account_id = :a AND day = :d", a=account, d=day
+    )
+    counts = {"database": int(rows[0]["count"]) if rows else 0, "redis": 0}
+    if srv.redis_url:
+        with redis.Redis.from_url(srv.redis_url) as r:
+            counts["redis"] = int(r.get(request_count_key(account, day)) or 0)
+    return counts
+
+
+def test_exactly_the_requests_left_succeed_under_concurrency(
+    request: pytest.FixtureRequest, quota_servers: list[Server]
+) -> None:
+    address = email("burst")
+    key = quota_servers[0].create_key(address, "free")
+    for i in range(80):
+        with quota_servers[i % len(quota_servers)].client(key) as c:
             assert c.get("/v1/jobs").status_code == 200
 
     async def burst() -> list[httpx.Response]:
         limits = httpx.Limits(max_connections=50, max_keepalive_connections=50)
-        async with httpx.AsyncClient(
-            base_url=quota_server.url,
-            headers={"Authorization": f"Bearer {key}"},
-            limits=limits,
-            timeout=60,
-        ) as ac:
-            return await asyncio.gather(*(ac.get("/v1/jobs") for _ in range(50)))
+        clients = [
+            httpx.AsyncClient(
+                base_url=srv.url,
+                headers={"Authorization": f"Bearer {key}"},
+                limits=limits,
+                timeout=60,
+            )
+            for srv in quota_servers
+        ]
+        try:
+            return await asyncio.gather(
+                *(clients[i % len(clients)].get("/v1/jobs") for i in range(50))
+            )
+        finally:
+            for client in clients:
+                await client.aclose()
 
     responses = asyncio.run(burst())
     assert Counter(r.status_code for r in responses) == {200: 20, 429: 30}
     # Each success saw its own count: no two requests were given the same slot.
     assert sorted(remaining(r) for r in responses if r.status_code == 200) == list(range(20))
-    with quota_server.client(key) as c:
-        assert c.get("/v1/jobs").status_code == 429
+    # Both processes served part of the burst, and both now refuse.
+    assert len({r.request.url.port for r in responses}) == len(quota_servers)
+    for srv in quota_servers:
+        with srv.client(key) as c:
+            assert c.get("/v1/jobs").status_code == 429
+    # Counted in the backend under test, and only there.
+    backend = request.node.callspec.params["quota_servers"]
+    expected = {"database": 0, "redis": 0, backend: 100}
+    assert counted_where(quota_servers[0], address) == expected
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,5 @@
-"""The daily request counter and quota policy, with an injected clock.
-
-`counter` is parametrised by backend: the scaled-out deployment adds its Redis counter to
-`COUNTER_BACKENDS` and the same tests run against it.
+"""The daily request counters (the database's and Redis's) and the quota policy, with an
+injected clock. Every test that takes `counter` runs against each backend in `COUNTER_BACKENDS`.
 """
 
 from __future__ import annotations
@@ -12,15 +10,22 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis.asyncio
 
 from core import repository
 from core.clock import ManualClock
 from core.db import Database
 from core.migrate import upgrade
 from core.ratelimit import DatabaseRequestCounter, RequestCounter, next_midnight, take_request
+from core.redis_client import connect
+from core.redis_keys import request_count_key
+from core.redis_ratelimit import RedisRequestCounter
+from tests.services import RedisServer
 
 
-async def _database_counter(tmp_path: Path) -> tuple[RequestCounter, list[str]]:
+async def _database_counter(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[DatabaseRequestCounter, list[str]]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'counter.db'}"
     await asyncio.to_thread(upgrade, url)  # alembic runs its own event loop
     db = Database(url)
@@ -33,21 +38,36 @@ async def _database_counter(tmp_path: Path) -> tuple[RequestCounter, list[str]]:
     return DatabaseRequestCounter(db), accounts
 
 
-CounterFactory = Callable[[Path], Awaitable[tuple[RequestCounter, list[str]]]]
-COUNTER_BACKENDS: dict[str, CounterFactory] = {"database": _database_counter}
+async def _redis_counter(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> tuple[RedisRequestCounter, list[str]]:
+    # Fresh accounts (random ids) per test: the module's Redis is shared.
+    server: RedisServer = request.getfixturevalue("redis_server")
+    fallback, accounts = await _database_counter(tmp_path, request)
+    return RedisRequestCounter(connect(server.url), fallback=fallback), accounts
+
+
+CounterFactory = Callable[
+    [Path, pytest.FixtureRequest], Awaitable[tuple[RequestCounter, list[str]]]
+]
+COUNTER_BACKENDS: dict[str, CounterFactory] = {
+    "database": _database_counter,
+    "redis": _redis_counter,
+}
 
 
 @pytest.fixture(params=sorted(COUNTER_BACKENDS))
 async def counter(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[RequestCounter, list[str]]]:
-    made, accounts = await COUNTER_BACKENDS[request.param](tmp_path)
+    made, accounts = await COUNTER_BACKENDS[request.param](tmp_path, request)
     try:
         yield made, accounts
     finally:
         await made.close()
-        if isinstance(made, DatabaseRequestCounter):
-            await made.db.dispose()
+        database = made.fallback if isinstance(made, RedisRequestCounter) else made
+        assert isinstance(database, DatabaseRequestCounter)
+        await database.db.dispose()
 
 
 DAY = date(2026, 12, 1)
@@ -109,3 +129,35 @@ def test_next_midnight_and_manual_clock() -> None:
     )
     with pytest.raises(ValueError, match="timezone-aware"):
         ManualClock(datetime(2026, 1, 1))
+
+
+# -- Redis unreachable -----------------------------------------------------------------------
+
+
+async def test_redis_unreachable_counts_in_the_database_then_pays_back(
+    tmp_path: Path, request: pytest.FixtureRequest, redis_server: RedisServer
+) -> None:
+    made, (account, _) = await _redis_counter(tmp_path, request)
+    admin = redis.asyncio.Redis.from_url(redis_server.url)
+    key = request_count_key(account, DAY)
+    try:
+        assert [await made.try_count(account, DAY, 5) for _ in range(2)] == [1, 2]
+        # Unreachable for the counter without losing what Redis holds: new connections are
+        # refused (a password), and the counter's open ones are closed.
+        await admin.config_set("requirepass", "outage")
+        await admin.client_kill_filter(_type="normal", skipme=True)
+        during = [await made.try_count(account, DAY, 5) for _ in range(4)]
+        assert during == [3, 4, 5, None]  # the limit still holds, from what Redis last said
+        assert await admin.get(key) == b"2"
+        await admin.config_set("requirepass", "")
+        # Back: what the database counted is added to Redis before the next count.
+        assert await made.try_count(account, DAY, 5) is None
+        assert await admin.get(key) == b"5"
+        assert await made.try_count(account, DAY, 7) == 6
+        assert 0 < await admin.pttl(key) <= 2 * 86_400_000
+    finally:
+        await admin.config_set("requirepass", "")
+        await admin.aclose()
+        await made.close()
+        assert isinstance(made.fallback, DatabaseRequestCounter)
+        await made.fallback.db.dispose()
