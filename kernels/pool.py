@@ -123,7 +123,8 @@ class KernelPool:
 
     @contextlib.asynccontextmanager
     async def lease(self, timeout: float | None = None) -> AsyncIterator[Kernel]:
-        """Borrow a fresh kernel; it is destroyed when the block exits, however it exits.
+        """Borrow a fresh kernel; it is destroyed when the block exits, however it exits
+        (in the background: the block's exit does not wait for it).
 
         Waits for a free slot (at most `max_leases` at once) and a warm kernel; `timeout`
         bounds that wait (TimeoutError). Raises KernelStartError if kernels keep failing
@@ -141,12 +142,12 @@ class KernelPool:
         try:
             yield kernel
         finally:
-            try:
-                self._leased.discard(kernel)
-                # Shielded: a second cancellation must not leave the kernel running.
-                await asyncio.shield(self._dispose_in_background(kernel))
-            finally:
-                self._slots.release()
+            self._leased.discard(kernel)
+            # Thrown away in the background: the caller's result need not wait for the
+            # process to die and its directory to go (a task, so no cancellation can leave
+            # the kernel running, and close() waits for it). The slot is free only once the
+            # kernel is gone, so that `max_leases` bounds the live kernels.
+            self._dispose_soon(kernel).add_done_callback(lambda _: self._slots.release())
 
     async def close(self) -> None:
         """Shut down every kernel, idle and leased, and stop refilling. Idempotent."""
@@ -205,17 +206,11 @@ class KernelPool:
             # Replace what was just taken, ahead of the next lease.
             self._fill()
 
-    def _dispose_soon(self, kernel: Kernel) -> None:
-        task = asyncio.create_task(self._dispose(kernel))
+    def _dispose_soon(self, kernel: Kernel) -> asyncio.Task[None]:
+        task = asyncio.create_task(self._dispose(kernel), name="kernel-pool-dispose")
         self._disposing.add(task)
         task.add_done_callback(self._disposing.discard)
-
-    async def _dispose_in_background(self, kernel: Kernel) -> None:
-        # A task, so that close() can wait for disposals still running.
-        task = asyncio.create_task(self._dispose(kernel))
-        self._disposing.add(task)
-        task.add_done_callback(self._disposing.discard)
-        await task
+        return task
 
     async def _dispose(self, kernel: Kernel) -> None:
         try:

@@ -96,8 +96,12 @@ class ForkServer:
         async with self._lock:
             if self._closed:
                 raise ForkServerError("the fork server is closed")
-            if self._proc is not None and self._proc.returncode is None:
-                return
+            proc = self._proc
+            if proc is not None and proc.returncode is None:
+                if self._writer is not None and not self._writer.is_closing():
+                    return
+                # Its control connection broke (a failed write) before its reader saw it.
+                self._abandon(proc, "the fork server's control connection broke")
             await self._start()
 
     async def _start(self) -> None:
@@ -271,24 +275,10 @@ class ForkServer:
         # (PR_SET_PDEATHSIG): say so before anything else can lease one of them, and
         # forget it now rather than once it is reaped, which a loaded machine delays:
         # until then start() would take the dead zygote for a live one.
-        current = self._proc is proc
-        if current:
-            self._proc = None
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)  # whatever of it is left (bwrap)
-            self._zygote_gone("the fork server exited")
+        if self._proc is proc:
+            self._abandon(proc, "the fork server exited")
         status = await proc.wait()
-        if current and not self._closed:
-            self.restarts += 1
-            log.warning(
-                "fork server %s exited (status %s); its kernels died with it; "
-                "it restarts on the next launch",
-                self.info.get("pid"),
-                status,
-            )
+        log.info("fork server %s exited (status %s)", proc.pid, status)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         if "id" in message:
@@ -315,6 +305,25 @@ class ForkServer:
                 )
             else:
                 self._ready.set_result(message)
+
+    def _abandon(self, proc: asyncio.subprocess.Process, why: str) -> None:
+        """Forget the current zygote at once (the next launch starts another) and kill
+        whatever of it is left (bwrap's monitor, a zygote that lost its connection)."""
+        self._proc = None
+        if not self._closed:
+            self.restarts += 1
+            log.warning(
+                "fork server %s is gone (%s); its kernels died with it; "
+                "it restarts on the next launch",
+                self.info.get("pid"),
+                why,
+            )
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        self._zygote_gone(why)
 
     def _zygote_gone(self, why: str) -> None:
         for pid in self._live:
