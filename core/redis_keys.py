@@ -30,6 +30,12 @@ LEASE_PREFIX = "pyexec:lease:"
 # One per live worker process, refreshed with its leases (for operators: who is running).
 WORKER_PREFIX = "pyexec:worker:"
 
+# An account's slots under its plan's running limit (worker.admission): the jobs it runs
+# (a sorted set scored by the ms at which each entry expires unless renewed with its lease)
+# and the jobs waiting for a slot (a sorted set scored by their queue score).
+RUNNING_PREFIX = "pyexec:running:"
+HELD_PREFIX = "pyexec:held:"
+
 
 def arq_job_key(job_id: str) -> str:
     return ARQ_JOB_PREFIX + job_id
@@ -53,3 +59,11 @@ def lease_key(job_id: str) -> str:
 
 def worker_key(worker_id: str) -> str:
     return WORKER_PREFIX + worker_id
+
+
+def running_key(account_id: str) -> str:
+    return RUNNING_PREFIX + account_id
+
+
+def held_key(account_id: str) -> str:
+    return HELD_PREFIX + account_id
