@@ -31,7 +31,7 @@ from core import repository
 from core.models import Job, JobStatus
 from core.plans import plan_table
 from core.redis_client import connect
-from core.redis_keys import QUEUE, RUN_JOB_TASK
+from core.redis_keys import QUEUE, RUN_JOB_TASK, arq_in_progress_key
 from core.redis_queue import RedisQueue, queue_score
 from core.runtime import Runtime
 from core.settings import Settings
@@ -79,6 +79,7 @@ class ScaledWorker:
                 # and the live worker re-creates it within a third of its life. Only a lease
                 # that stays away for a whole life means the worker is gone.
                 await self.leases.release(job_id)
+                await self._keep_delivery(job_id, 2 * self.leases.ttl_ms)
                 await asyncio.sleep(self.leases.ttl_ms / 1000)
                 if not await self._lease(job_id):
                     return
@@ -134,6 +135,12 @@ class ScaledWorker:
             return await self.leases.acquire(job_id)
         except (RedisError, OSError) as exc:
             raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
+
+    async def _keep_delivery(self, job_id: str, ms: int) -> None:
+        # Nothing renews arq's in-progress key while this delivery holds no lease: past its
+        # life, arq would hand the job to this very worker again, beside this delivery.
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.redis.pexpire(arq_in_progress_key(job_id), ms)
 
     async def _load(self, job_id: str) -> Job | None:
         async with self.runtime.db.session() as session:

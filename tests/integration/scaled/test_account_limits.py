@@ -46,6 +46,7 @@ def deployment(
             "PYEXEC_KERNEL_POOL_SIZE": "2",
             # A job whose worker dies fails at once: only the reconciler can free its slot.
             "PYEXEC_JOB_MAX_ATTEMPTS": "1",
+            "PYEXEC_LOG_LEVEL": "info",  # the reconciler's notes are checked
         },
     )
     dep.migrate()
@@ -192,6 +193,10 @@ def test_held_jobs_run_after_the_worker_of_the_running_one_is_killed(
         assert failed["error_message"].startswith("interrupted: the worker running it stopped")
     finals = finish_all(dep, [(key, j) for j in waiting_ids])
     assert [j["status"] for j in finals] == ["completed"] * 2, finals
+    # While held (seconds, over many reconciler passes) they were not taken for lost jobs.
+    logs = "".join(w.log_path.read_text(errors="replace") for w in dep.workers)
+    assert "free slots of account" in logs
+    assert not [j for j in waiting_ids if f"queued pending job {j} that Redis" in logs]
     assert [dep.run_counts()[t] for t in waiting] == [1, 1]
     seen = marks(dep)
     assert most_at_once([(seen[t]["start"], seen[t]["end"]) for t in waiting]) == 1
