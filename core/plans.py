@@ -1,4 +1,8 @@
-"""The plan table: what each plan allows. Defaults here, overridden by `PYEXEC_PLANS`."""
+"""The plan table: what each plan allows. Defaults here, overridden by `PYEXEC_PLANS`.
+
+`max_running_jobs` is held by the worker: `worker.inprocess` (embedded) and
+`worker.admission` (across the workers of the scaled deployment).
+"""
 
 from __future__ import annotations
 

@@ -32,6 +32,15 @@ LEASE_PREFIX = "pyexec:lease:"
 # One per live worker process, refreshed with its leases (for operators: who is running).
 WORKER_PREFIX = "pyexec:worker:"
 
+# An account's slots under its plan's running limit (worker.admission): the jobs it runs
+# (a sorted set scored by the ms at which each entry expires unless renewed with its lease)
+# and the jobs waiting for a slot (a sorted set scored by their queue score).
+RUNNING_PREFIX = "pyexec:running:"
+HELD_PREFIX = "pyexec:held:"
+
+# An account's request count for one UTC day (core.redis_ratelimit); expires after two days.
+REQUESTS_PREFIX = "pyexec:requests:"
+
 
 def arq_job_key(job_id: str) -> str:
     return ARQ_JOB_PREFIX + job_id
@@ -57,8 +66,12 @@ def worker_key(worker_id: str) -> str:
     return WORKER_PREFIX + worker_id
 
 
-# An account's request count for one UTC day (core.redis_ratelimit); expires after the day.
-REQUESTS_PREFIX = "pyexec:requests:"
+def running_key(account_id: str) -> str:
+    return RUNNING_PREFIX + account_id
+
+
+def held_key(account_id: str) -> str:
+    return HELD_PREFIX + account_id
 
 
 def request_count_key(account_id: str, day: date) -> str:

@@ -6,9 +6,11 @@ and the reconciler (see `worker.reconcile`). The same component runs inside `pye
 when `REDIS_URL` is set.
 
 A delivery of a job is handled by `ScaledWorker.run`: take the job's lease (else another live
-worker runs it: skip), then look at the row. `pending` → run it. `running` with no lease for a
-whole lease's life → its worker died: recover it (re-run while attempts are left, else fail
-it). Final → nothing.
+worker runs it: skip), then look at the row. `pending` → run it if its account has a free slot
+under its plan's running limit (see `worker.admission`), else hold it there (the delivery ends;
+the job is queued again when a slot frees). `running` with no lease for a whole lease's life →
+its worker died: recover it (re-run while attempts are left, else fail it), then as `pending`.
+Final → nothing.
 """
 
 from __future__ import annotations
@@ -29,10 +31,11 @@ from core import repository
 from core.models import Job, JobStatus
 from core.plans import plan_table
 from core.redis_client import connect
-from core.redis_keys import QUEUE, RUN_JOB_TASK
-from core.redis_queue import RedisQueue
+from core.redis_keys import QUEUE, RUN_JOB_TASK, arq_in_progress_key
+from core.redis_queue import RedisQueue, queue_score
 from core.runtime import Runtime
 from core.settings import Settings
+from worker.admission import AccountSlots, Slot, account_limit, queue_released
 from worker.agent.factory import open_model
 from worker.agent.model import Model
 from worker.arq_loop import listen_for_wake, poll_forever
@@ -57,7 +60,9 @@ SHUTDOWN_SECONDS = 30.0
 @dataclass
 class ScaledWorker:
     ctx: WorkerContext
+    queue: RedisQueue
     leases: Leases
+    slots: AccountSlots
 
     @property
     def runtime(self) -> Runtime:
@@ -74,6 +79,7 @@ class ScaledWorker:
                 # and the live worker re-creates it within a third of its life. Only a lease
                 # that stays away for a whole life means the worker is gone.
                 await self.leases.release(job_id)
+                await self._keep_delivery(job_id, 2 * self.leases.ttl_ms)
                 await asyncio.sleep(self.leases.ttl_ms / 1000)
                 if not await self._lease(job_id):
                     return
@@ -86,15 +92,55 @@ class ScaledWorker:
                     return
             if job is None or JobStatus(job.status).is_final:
                 return
-            await run_job(self.ctx, job_id)
+            slot = await self._admit(job)
+            if slot is None:
+                return
+            try:
+                await run_job(self.ctx, job_id)
+            finally:
+                await self._free(slot, job_id)
         finally:
             await self.leases.release(job_id)
+
+    async def _admit(self, job: Job) -> Slot | None:
+        """The job's slot under its account's running limit; None if it must wait (held)."""
+        slot = await account_limit(self.runtime, job.id)
+        if slot is None:
+            return None  # deleted meanwhile
+        score = queue_score(job.priority, job.created_at)
+        try:
+            admitted = await self.slots.admit(slot.account_id, job.id, slot.limit, score)
+        except (RedisError, OSError) as exc:
+            raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
+        if not admitted:
+            log.debug("job %s waits for a free slot of account %s", job.id, slot.account_id)
+            return None
+        self.leases.renew_slot(job.id, slot.account_id)
+        return slot
+
+    async def _free(self, slot: Slot, job_id: str) -> None:
+        """Give the job's slot to its account's best held job, and queue that one again."""
+        self.leases.forget_slot(job_id)  # first: no renewal may bring the entry back
+        try:
+            released = await self.slots.finish(slot.account_id, job_id, slot.limit)
+        except (RedisError, OSError) as exc:
+            # The entry expires within a lease; the reconciler then releases the held jobs.
+            log.warning("could not free the slot of job %s (%s)", job_id, exc)
+            return
+        if released:
+            await queue_released(self.runtime, self.queue, self.slots, slot, released)
 
     async def _lease(self, job_id: str) -> bool:
         try:
             return await self.leases.acquire(job_id)
         except (RedisError, OSError) as exc:
             raise Retry(defer=LEASE_UNAVAILABLE_RETRY_SECONDS) from exc
+
+    async def _keep_delivery(self, job_id: str, ms: int) -> None:
+        # Nothing renews arq's in-progress key while this delivery holds no lease: past its
+        # life, arq would hand the job to this very worker again, beside this delivery.
+        with contextlib.suppress(RedisError, OSError):
+            await self.queue.redis.pexpire(arq_in_progress_key(job_id), ms)
 
     async def _load(self, job_id: str) -> Job | None:
         async with self.runtime.db.session() as session:
@@ -135,9 +181,12 @@ async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInf
 
     runtime.readiness["kernel_pool"] = pool_ready
     leases = Leases(queue.redis, new_worker_id(), settings.worker_lease_seconds)
+    slots = AccountSlots(queue.redis, settings.worker_lease_seconds)
     scaled = ScaledWorker(
         WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model),
+        queue,
         leases,
+        slots,
     )
     worker = Worker(
         functions=[
@@ -171,7 +220,9 @@ async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInf
     background = [
         asyncio.create_task(listen_for_wake(queue.redis, wake), name="pyexec-queue-wake"),
         asyncio.create_task(leases.keep(), name="pyexec-leases"),
-        asyncio.create_task(Reconciler(runtime, queue, leases).run(), name="pyexec-reconciler"),
+        asyncio.create_task(
+            Reconciler(runtime, queue, leases, slots).run(), name="pyexec-reconciler"
+        ),
     ]
     try:
         yield WorkerInfo(worker_id=leases.worker_id, slots=pool.max_leases)

@@ -5,7 +5,11 @@ persistence, a flush) and workers can die mid-job. Every worker runs a `Reconcil
 every `PYEXEC_RECONCILE_INTERVAL` seconds:
 
 - queues each `pending` job that arq does not hold (lost from Redis, or submitted while Redis
-  was down), in its original place among its priority;
+  was down), in its original place among its priority — unless it is held, waiting for a slot
+  of its account (`worker.admission`);
+- for each account with held jobs, hands the slots that are free (a worker died and its
+  entries expired, a job ran out of attempts) to its best held jobs and queues them, as the
+  finish of a job does;
 - finds each `running` job that no worker holds a lease on for a whole lease's life (its
   worker died) and recovers it: back to `pending` and queued while it has attempts left
   (`PYEXEC_JOB_MAX_ATTEMPTS`), `failed` with a message after that.
@@ -27,6 +31,7 @@ from core.events import STATUS
 from core.models import Job, JobStatus
 from core.redis_queue import RedisQueue
 from core.runtime import Runtime
+from worker.admission import AccountSlots, account_limit, queue_released
 from worker.leases import Leases
 
 log = logging.getLogger("pyexec.worker")
@@ -60,10 +65,13 @@ async def recover_orphan(runtime: Runtime, job: Job) -> bool:
 
 
 class Reconciler:
-    def __init__(self, runtime: Runtime, queue: RedisQueue, leases: Leases) -> None:
+    def __init__(
+        self, runtime: Runtime, queue: RedisQueue, leases: Leases, slots: AccountSlots
+    ) -> None:
         self.runtime = runtime
         self.queue = queue
         self.leases = leases
+        self.slots = slots
         self.interval = runtime.settings.reconcile_interval
         self.lease_seconds = runtime.settings.worker_lease_seconds
         # job id → when its `running` row was first seen without a lease
@@ -87,11 +95,26 @@ class Reconciler:
             )
         pending = [j for j in jobs if j.status == JobStatus.pending.value]
         running = [j for j in jobs if j.status == JobStatus.running.value]
-        missing = set(await self.queue.missing([j.id for j in pending]))
+        held = await self.slots.held_among((j.account_id, j.id) for j in pending)
+        missing = set(await self.queue.missing([j.id for j in pending])) - held
         for job in pending:  # in (priority, submission) order
             if job.id in missing and await self.queue.add(job.id, job.priority, job.created_at):
                 log.info("reconciler: queued pending job %s that Redis did not hold", job.id)
+        await self._release_held([j for j in pending if j.id in held])
         await self._recover_orphans(running)
+
+    async def _release_held(self, held: list[Job]) -> None:
+        first_of_account: dict[str, str] = {}
+        for job in held:
+            first_of_account.setdefault(job.account_id, job.id)
+        for job_id in first_of_account.values():
+            slot = await account_limit(self.runtime, job_id)
+            if slot is None:
+                continue
+            released = await self.slots.finish(slot.account_id, None, slot.limit)
+            if released:
+                log.info("reconciler: free slots of account %s go to %s", slot.account_id, released)
+                await queue_released(self.runtime, self.queue, self.slots, slot, released)
 
     async def _recover_orphans(self, running: list[Job]) -> None:
         alive = await self.leases.alive(j.id for j in running)

@@ -48,6 +48,9 @@ def test_api_process_is_ready_without_a_kernel_pool(deployment: Deployment) -> N
 
 
 def test_200_jobs_from_4_accounts_complete_exactly_once(deployment: Deployment) -> None:
+    # Business plan: its running limit (20) is above the deployment's 4 slots, so the plans
+    # hold none back and this measures the queue and the workers (test_account_limits.py
+    # covers the limit).
     keys = [deployment.api.create_key(f"volume-{i}@example.com") for i in range(4)]
     rng = random.Random(200)
     tags = [f"v{i}-{uuid.uuid4().hex[:8]}" for i in range(200)]
