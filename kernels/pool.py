@@ -45,7 +45,10 @@ class KernelPool:
         max_leases: int | None = None,
         start_timeout: float = 60.0,
         interrupt_grace: float = 3.0,
+        prepare_code: str = "",
     ) -> None:
+        """`prepare_code`: what every kernel runs (silently, after its warm-up) before it is
+        lent: the caller's per-job set-up that no job changes, done ahead of the lease."""
         if size < 1:
             raise ValueError("size must be at least 1")
         if max_leases is not None and max_leases < 1:
@@ -56,6 +59,7 @@ class KernelPool:
         self.max_leases = max_leases if max_leases is not None else size
         self.start_timeout = start_timeout
         self.interrupt_grace = interrupt_grace
+        self.prepare_code = prepare_code
         self._slots = asyncio.Semaphore(self.max_leases)
         self._changed = asyncio.Condition()
         self._idle: deque[Kernel] = deque()
@@ -278,6 +282,14 @@ class KernelPool:
                     if warm.status != "ok":
                         detail = warm.error.message if warm.error else warm.status
                         raise KernelStartError(f"kernel warm-up failed: {detail}")
+                if self.prepare_code:
+                    prepared = await kernel.execute(
+                        self.prepare_code, timeout=None, silent=True, store_history=False
+                    )
+                    if prepared.status != "ok":
+                        # A convenience of the caller's, not a reason to refuse the kernel.
+                        detail = prepared.error.message if prepared.error else prepared.status
+                        log.warning("kernel %s: preparation failed: %s", kernel_id, detail)
         except BaseException as exc:
             if kernel is not None:
                 await kernel.shutdown()

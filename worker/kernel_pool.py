@@ -15,6 +15,7 @@ from kernels import (
     SandboxPolicy,
 )
 from kernels.forkserver import forkserver_support
+from worker.outputs import TABLE_SETUP_CODE
 
 log = logging.getLogger("pyexec.worker")
 
@@ -63,4 +64,6 @@ def make_pool(settings: Settings) -> KernelPool:
         work_root=settings.work_root,
         start_timeout=settings.kernel_start_timeout,
         interrupt_grace=settings.kernel_interrupt_grace,
+        # Tables' formatter, registered while the kernel waits in the pool, not per job.
+        prepare_code=TABLE_SETUP_CODE,
     )

@@ -26,11 +26,9 @@ from worker.artifacts import ArtifactBudget, Scan, find_written_files
 from worker.cells import split_cells
 from worker.files import InputUnavailable
 from worker.inputs import InputStager, NoInputs, StagedFile
-from worker.outputs import TABLE_SETUP_CODE, OutputCollector, cap_cell_outputs, result_text
+from worker.outputs import OutputCollector, cap_cell_outputs, result_text
 
 log = logging.getLogger("pyexec.worker")
-
-SETUP_TIMEOUT_S = 30.0
 
 
 @dataclass
@@ -119,7 +117,6 @@ class JobRun:
             await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
             # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
             self.staged = await self.ctx.inputs.stage(self.inputs, kernel.work_dir)
-            await self._set_up(kernel)
             shutting_down = False
             try:
                 yield kernel
@@ -132,22 +129,6 @@ class JobRun:
                         await self.save_artifacts(kernel.work_dir)
                     except Exception:
                         log.exception("job %s: could not keep the files it wrote", self.job.id)
-
-    async def _set_up(self, kernel: Kernel) -> None:
-        # Silent and outside the transcript: the user's first cell is still In[1].
-        try:
-            setup = await kernel.execute(
-                TABLE_SETUP_CODE, timeout=SETUP_TIMEOUT_S, silent=True, store_history=False
-            )
-        except Exception:
-            log.exception("job %s: table set-up could not run", self.job.id)
-            return
-        if setup.status != "ok":
-            log.warning(
-                "job %s: table set-up failed (%s); tables keep pandas' defaults",
-                self.job.id,
-                setup.error.message if setup.error else setup.status,
-            )
 
     async def run_cell(
         self,

@@ -202,3 +202,19 @@ async def test_lease_requires_start(tmp_path: Path, make_pool: Any) -> None:
         async with pool.lease():
             pass
     await pool.close()
+
+
+async def test_prepare_code_runs_before_the_lease_and_out_of_the_history(
+    tmp_path: Path, make_pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    pool = make_pool(tmp_path, size=1, prepare_code="prepared = 41 + 1")
+    async with pool, pool.lease() as kernel:
+        ex = await kernel.execute("prepared", timeout=10)
+        assert ex.outputs[0]["data"]["text/plain"] == "42"
+        assert ex.execution_count == 1  # silent: the user's first cell is still In[1]
+    # A preparation that fails is logged; the kernel is still lent.
+    broken = make_pool(tmp_path / "broken", size=1, prepare_code="1 / 0")
+    async with broken, broken.lease() as kernel:
+        ex = await kernel.execute("'still here'", timeout=10)
+        assert ex.outputs[0]["data"]["text/plain"] == "'still here'"
+    assert "preparation failed: ZeroDivisionError" in caplog.text

@@ -119,6 +119,20 @@ def processes_with(marker: str) -> list[int]:
     return found
 
 
+def descendants_with(root: int, marker: str) -> list[psutil.Process]:
+    """Live descendants of `root` running `marker`; kernels thrown away in the background may
+    be exiting, or zombies, while we look."""
+    found = []
+    for pid in processes_with(marker):
+        try:
+            process = psutil.Process(pid)
+            if root in {parent.pid for parent in process.parents()}:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
 # -- the service's files and secrets ----------------------------------------------------
 
 
@@ -284,11 +298,7 @@ def test_kill_every_process_it_can(client: httpx.Client, isolation: dict) -> Non
 @pytest.mark.parametrize("server", ["forkserver"], indirect=True)
 def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx.Client) -> None:
     assert server.proc is not None
-    zygotes = [
-        p
-        for p in psutil.Process(server.proc.pid).children(recursive=True)
-        if "kernels.forkserver.zygote" in " ".join(p.cmdline())
-    ]
+    zygotes = descendants_with(server.proc.pid, "kernels.forkserver.zygote")
     assert zygotes
     for zygote in zygotes:
         zygote.send_signal(signal.SIGKILL)

@@ -32,6 +32,7 @@ from core.runtime import Runtime
 from core.settings import load_settings
 from kernels import KernelPool, LocalLauncher
 from worker.inputs import DirectoryInputs
+from worker.outputs import TABLE_SETUP_CODE
 from worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -83,6 +84,7 @@ async def worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
         work_root=root / "work",
         start_timeout=60,
         interrupt_grace=1.0,
+        prepare_code=TABLE_SETUP_CODE,  # as the service's pool does
     )
     await pool.start()
     async with runtime.db.session() as session:
