@@ -17,7 +17,7 @@ import redis
 from core.redis_keys import request_count_key
 from pyexec.admin import set_plan
 from tests.integration.api.clocked_server import ClockedServer, clocked_server
-from tests.integration.scaled.deployment import Deployment
+from tests.integration.scaled.deployment import deployed
 from tests.servers import Server
 from tests.services import PostgresCluster, RedisServer
 
@@ -135,12 +135,8 @@ def quota_servers(
         return
     postgres: PostgresCluster = request.getfixturevalue("postgres")
     redis: RedisServer = request.getfixturevalue("redis_server")
-    dep = Deployment(root, postgres.create_database(), redis, env=env)
-    dep.migrate()
-    try:
-        yield [dep.start_api(), dep.start_api()]
-    finally:
-        dep.stop()
+    with deployed(root, postgres.create_database(), redis, env, apis=2) as dep:
+        yield dep.apis
 
 
 def counted_where(srv: Server, address: str) -> dict[str, int]:

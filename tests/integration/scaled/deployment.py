@@ -6,6 +6,8 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -132,6 +134,29 @@ class Deployment:
                 return pids
             time.sleep(0.05)
         raise TimeoutError(f"{tag} ran {self.run_counts()[tag]} times, not {n}")
+
+
+@contextmanager
+def deployed(
+    root: Path,
+    database_url: str,
+    redis: RedisServer,
+    env: dict[str, str],
+    *,
+    apis: int = 1,
+    workers: int = 0,
+) -> Iterator[Deployment]:
+    """A migrated deployment running `apis` API processes and `workers` workers; stopped after."""
+    dep = Deployment(root, database_url, redis, env=env)
+    dep.migrate()
+    try:
+        for _ in range(apis):
+            dep.start_api()
+        for _ in range(workers):
+            dep.start_worker()
+        yield dep
+    finally:
+        dep.stop()
 
 
 def wait_status(client: httpx.Client, job_id: str, status: str, timeout: float = 60) -> dict:

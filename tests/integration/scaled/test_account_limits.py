@@ -20,7 +20,13 @@ import pytest
 import redis
 
 from core.redis_keys import held_key
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, wait_final, wait_status
+from tests.integration.scaled.deployment import (
+    FAST_RECOVERY,
+    Deployment,
+    deployed,
+    wait_final,
+    wait_status,
+)
 from tests.services import PostgresCluster, RedisServer
 
 PRO_LIMIT = 2
@@ -36,11 +42,11 @@ HELD_PATIENCE_SECONDS = 30
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster, redis_server: RedisServer
 ) -> Iterator[Deployment]:
-    dep = Deployment(
+    with deployed(
         tmp_path_factory.mktemp("limits"),
         postgres.create_database(),
         redis_server,
-        env={
+        {
             **FAST_RECOVERY,
             "PYEXEC_PLANS": json.dumps(PLANS),
             "PYEXEC_KERNEL_POOL_SIZE": "2",
@@ -48,15 +54,9 @@ def deployment(
             "PYEXEC_JOB_MAX_ATTEMPTS": "1",
             "PYEXEC_LOG_LEVEL": "info",  # the reconciler's notes are checked
         },
-    )
-    dep.migrate()
-    try:
-        dep.start_api()
-        dep.start_worker()
-        dep.start_worker()
+        workers=2,
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
 
 
 def times_log(dep: Deployment) -> Path:

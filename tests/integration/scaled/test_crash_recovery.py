@@ -10,7 +10,13 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, wait_final, wait_status
+from tests.integration.scaled.deployment import (
+    FAST_RECOVERY,
+    Deployment,
+    deployed,
+    wait_final,
+    wait_status,
+)
 from tests.services import PostgresCluster, RedisServer
 
 SLOTS_PER_WORKER = "1"
@@ -20,22 +26,18 @@ SLOTS_PER_WORKER = "1"
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster, redis_server: RedisServer
 ) -> Iterator[Deployment]:
-    dep = Deployment(
+    with deployed(
         tmp_path_factory.mktemp("recovery"),
         postgres.create_database(),
         redis_server,
-        env={
+        {
             **FAST_RECOVERY,
             "PYEXEC_JOB_MAX_ATTEMPTS": "2",
             "PYEXEC_KERNEL_POOL_SIZE": SLOTS_PER_WORKER,
         },
-    )
-    dep.migrate()
-    try:
-        dep.start_api()
+        workers=0,
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
 
 
 @pytest.fixture(scope="module")

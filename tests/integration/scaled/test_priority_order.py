@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, wait_final
+from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, deployed, wait_final
 from tests.services import PostgresCluster, RedisServer
 
 
@@ -15,18 +15,14 @@ from tests.services import PostgresCluster, RedisServer
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster, redis_server: RedisServer
 ) -> Iterator[Deployment]:
-    dep = Deployment(
+    with deployed(
         tmp_path_factory.mktemp("priority"),
         postgres.create_database(),
         redis_server,
-        env=dict(FAST_RECOVERY),
-    )
-    dep.migrate()
-    try:
-        dep.start_api()
+        dict(FAST_RECOVERY),
+        workers=0,
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
 
 
 def test_higher_priority_starts_first_and_fifo_within_a_priority(deployment: Deployment) -> None:

@@ -12,7 +12,13 @@ import httpx
 import pytest
 
 from tests.integration.api.uploading import DATA, upload_ok
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, wait_final, wait_status
+from tests.integration.scaled.deployment import (
+    FAST_RECOVERY,
+    Deployment,
+    deployed,
+    wait_final,
+    wait_status,
+)
 from tests.services import PostgresCluster, RedisServer
 from tests.sse import check_resume_without_gaps
 
@@ -21,20 +27,14 @@ from tests.sse import check_resume_without_gaps
 def deployment(
     tmp_path_factory: pytest.TempPathFactory, postgres: PostgresCluster, redis_server: RedisServer
 ) -> Iterator[Deployment]:
-    dep = Deployment(
+    with deployed(
         tmp_path_factory.mktemp("scaled"),
         postgres.create_database(),
         redis_server,
-        env=dict(FAST_RECOVERY),
-    )
-    dep.migrate()
-    try:
-        dep.start_api()
-        dep.start_worker()
-        dep.start_worker()
+        dict(FAST_RECOVERY),
+        workers=2,
+    ) as dep:
         yield dep
-    finally:
-        dep.stop()
 
 
 @pytest.fixture(scope="module")
