@@ -29,6 +29,7 @@ BACKOFF_MAX_S = 30.0
 # a broken interpreter or a full disk should fail jobs clearly, not hang them.
 LEASE_FAIL_AFTER = 3
 IDLE_CHECK_S = 1.0
+REFILL_DELAY_S = 0.05
 
 
 class KernelPool:
@@ -72,6 +73,7 @@ class KernelPool:
         self._consecutive_failures = 0
         self._last_start_error: BaseException | None = None
         self._monitor: asyncio.Task[None] | None = None
+        self._refill_timer: asyncio.TimerHandle | None = None
         self._started = False
         self._closed = False
 
@@ -158,6 +160,8 @@ class KernelPool:
         if self._closed:
             return
         self._closed = True
+        if self._refill_timer is not None:
+            self._refill_timer.cancel()
         tasks = [*self._starting, *([self._monitor] if self._monitor else [])]
         for task in tasks:
             task.cancel()
@@ -207,8 +211,23 @@ class KernelPool:
                     await self._changed.wait()
         finally:
             self._waiting -= 1
-            # Replace what was just taken, ahead of the next lease.
+            self._refill_after_take()
+
+    def _refill_after_take(self) -> None:
+        # Replace what was just taken, ahead of the next lease. While warm kernels remain and
+        # nobody waits, a moment later: a start-up's work on this event loop would otherwise
+        # run first in the job that has just taken its kernel, and slow it down.
+        if self._idle and not self._waiting:
+            if self._refill_timer is None:
+                self._refill_timer = asyncio.get_running_loop().call_later(
+                    REFILL_DELAY_S, self._refill_now
+                )
+        else:
             self._fill()
+
+    def _refill_now(self) -> None:
+        self._refill_timer = None
+        self._fill()
 
     def _dispose_soon(self, kernel: Kernel) -> asyncio.Task[None]:
         task = asyncio.create_task(self._dispose(kernel), name="kernel-pool-dispose")
