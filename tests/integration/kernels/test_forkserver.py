@@ -6,8 +6,7 @@ import asyncio
 import os
 import signal
 import tempfile
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -18,24 +17,11 @@ from jupyter_client.connect import write_connection_file
 from kernels import ForkServerLauncher, KernelPool
 from kernels.forkserver import ForkServer
 from kernels.jail import JAIL_FAILED_EXIT, Jail
+from tests.integration.kernels.processes import eventually, gone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 INTERRUPT_GRACE = 1.0
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module")

@@ -2,8 +2,6 @@
 
 import asyncio
 import stat
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +9,7 @@ import psutil
 import pytest
 
 from kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
+from tests.integration.kernels.processes import eventually, gone
 
 
 async def test_every_lease_gets_a_fresh_kernel_and_work_dir(tmp_path: Path, make_pool: Any) -> None:

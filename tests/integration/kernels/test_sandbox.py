@@ -6,14 +6,12 @@ lacks skips with the reason the sandbox itself gives. CI runs as root and runs t
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
 import stat
 import sys
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import psutil
@@ -29,6 +27,7 @@ from kernels import (
     SandboxPolicy,
     hand_over,
 )
+from tests.integration.kernels.processes import eventually, gone
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
@@ -37,20 +36,6 @@ pytestmark = [
 
 UIDS = range(210000, 210050)  # not the default range: a service running beside us keeps its own
 LIMITS = KernelLimits(memory_mb=384, processes=96, cpu_seconds=60, file_size_mb=16, tmp_mb=32)
-
-
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
-
-
-def gone(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 @pytest_asyncio.fixture(loop_scope="module", scope="module", params=["forkserver", "local"])
