@@ -19,6 +19,10 @@ from core.settings import Settings
 
 log = logging.getLogger("pyexec.api")
 
+# An upload untouched this long at start-up was cut off by a crash (a live one is written to
+# every few hundred KB); younger ones may belong to another API process of the deployment.
+STALE_UPLOAD_SECONDS = 3600.0
+
 # Something composed into the process beside the API (the in-process worker and kernel pool
 # of the embedded deployment): entered after the runtime exists, exited before it closes.
 Component = Callable[[Runtime], AbstractAsyncContextManager[Any]]
@@ -41,6 +45,8 @@ def create_app(
             except SchemaOutOfDate as exc:
                 log.error("refusing to start: %s", exc)
                 raise
+            if swept := await rt.storage.sweep_incoming(STALE_UPLOAD_SECONDS):
+                log.warning("deleted %d half-written upload(s) left by a crash", swept)
             for component in components:
                 await stack.enter_async_context(component(rt))
             yield

@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 
@@ -67,6 +68,11 @@ class Storage:
     def incoming_dir(self) -> Path:
         # Beside the files, so that landing an upload is a rename on one file system.
         return self.root / "files" / ".incoming"
+
+    async def sweep_incoming(self, older_than_seconds: float) -> int:
+        """Delete the uploads a crash left half-written (untouched for `older_than_seconds`:
+        another process may be receiving the recent ones); how many were deleted."""
+        return await asyncio.to_thread(_sweep, self.incoming_dir(), older_than_seconds)
 
     def scratch_dir(self) -> Path:
         return self.root / "tmp"
@@ -180,6 +186,17 @@ def _land(path: Path | None, target: Path) -> None:
         _atomic_write(target, b"")
         return
     os.replace(path, target)
+
+
+def _sweep(directory: Path, older_than_seconds: float) -> int:
+    deadline = time.time() - older_than_seconds
+    swept = 0
+    for path in directory.glob("*.part"):
+        with contextlib.suppress(FileNotFoundError):
+            if path.stat().st_mtime < deadline:
+                path.unlink()
+                swept += 1
+    return swept
 
 
 def _unlink(path: Path) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,18 @@ def test_nested_artifact_names_stay_inside(tmp_path: Path) -> None:
     assert path == tmp_path / "jobs" / "job" / "artifacts" / "out" / "summary.csv"
     with pytest.raises(ValueError):
         storage.file_path("file_1/../../x")
+
+
+async def test_sweep_deletes_only_stale_half_written_uploads(tmp_path: Path) -> None:
+    storage = Storage(tmp_path)
+    incoming = storage.incoming_dir()
+    incoming.mkdir(parents=True)
+    stale, fresh, other = incoming / "a.part", incoming / "b.part", incoming / "notes.txt"
+    for path in (stale, fresh, other):
+        path.write_bytes(b"half")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    os.utime(other, (two_hours_ago, two_hours_ago))
+    assert await storage.sweep_incoming(3600) == 1
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert await Storage(tmp_path / "empty").sweep_incoming(3600) == 0  # no incoming dir yet
