@@ -79,6 +79,8 @@ class ForkServer:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._live: set[int] = set()
+        # Counts the zygotes lost: a child counts as live only if its zygote still is.
+        self._generation = 0
         self._exits: dict[int, int] = {}
         self._exited = asyncio.Event()
         self._setup_errors: dict[int, str] = {}
@@ -158,9 +160,11 @@ class ForkServer:
         proc, self._proc = self._proc, None
         if self._writer is not None:
             # Closing the socket is the zygote's signal to exit; its kernels die with it.
-            self._writer.close()
+            # Aborted, not closed: a close waits to flush to a peer that may never read.
+            self._writer.transport.abort()
             with contextlib.suppress(Exception):
-                await self._writer.wait_closed()
+                async with asyncio.timeout(STOP_TIMEOUT_S):
+                    await self._writer.wait_closed()
             self._writer = None
         if proc is not None and proc.returncode is None:
             try:
@@ -169,7 +173,11 @@ class ForkServer:
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
-                await proc.wait()
+                try:
+                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                        await proc.wait()
+                except TimeoutError:
+                    log.error("fork server %s did not exit after SIGKILL", proc.pid)
         readers = list(self._readers)
         for task in readers:
             task.cancel()
@@ -198,17 +206,24 @@ class ForkServer:
             "jail": jail,
             "log_file": log_file,
         }
-        await self.start()
-        try:
-            reply = await self._request(request)
-        except ZygoteGoneError:
-            # Killed between start() and its answer (the OOM killer, an operator): one
-            # fresh zygote is worth a try before the kernel start counts as failed.
+        # A zygote killed around the request (the OOM killer, an operator) is worth one
+        # fresh try before the kernel start counts as failed.
+        for last_try in (False, True):
             await self.start()
-            reply = await self._request(request)
-        pid = int(reply["pid"])
-        self._live.add(pid)
-        return pid
+            generation = self._generation
+            try:
+                reply = await self._request(request)
+            except ZygoteGoneError:
+                if last_try:
+                    raise
+                continue
+            pid = int(reply["pid"])
+            if generation == self._generation:
+                self._live.add(pid)
+                return pid
+            # Its zygote died after answering: the child died with it, and nobody would
+            # ever report its exit.
+        raise ZygoteGoneError("the fork server exited right after forking, twice")
 
     async def signal(self, pid: int, signum: int) -> bool:
         """Signal the kernel's process group; False if it is already gone."""
@@ -319,13 +334,16 @@ class ForkServer:
                 why,
             )
         if self._writer is not None:
-            self._writer.close()
+            # Its reader ends now, even while a child not yet out of the fork holds the
+            # zygote's end of the socket open.
+            self._writer.transport.abort()
             self._writer = None
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
         self._zygote_gone(why)
 
     def _zygote_gone(self, why: str) -> None:
+        self._generation += 1
         for pid in self._live:
             self._exits.setdefault(pid, -signal.SIGKILL)
         self._live.clear()
