@@ -14,6 +14,7 @@ without persistence forgets the day's counts (run it with `appendonly yes` in pr
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from datetime import date, timedelta
 
@@ -26,6 +27,8 @@ from core.redis_keys import request_count_key
 log = logging.getLogger("pyexec.ratelimit")
 
 KEY_LIFE_MS = int(timedelta(days=2).total_seconds() * 1000)
+# After Redis failed a count, counts go to the database for this long before Redis is tried again.
+UNAVAILABLE_BACKOFF_SECONDS = 2.0
 
 # KEYS: the day's key; ARGV: limit, key life in ms. The new count, or -1 when at the limit.
 COUNT_SCRIPT = """
@@ -44,9 +47,17 @@ return count
 
 
 class RedisRequestCounter(RequestCounter):
-    def __init__(self, redis: Redis, fallback: RequestCounter) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        fallback: RequestCounter,
+        *,
+        unavailable_backoff: float = UNAVAILABLE_BACKOFF_SECONDS,
+    ) -> None:
         self.redis = redis
         self.fallback = fallback
+        self.unavailable_backoff = unavailable_backoff
+        self._skip_redis_until = 0.0
         self._count = redis.register_script(COUNT_SCRIPT)
         self._repay = redis.register_script(REPAY_SCRIPT)
         # What Redis last said each account had used today (for the fallback's limit), and
@@ -59,6 +70,8 @@ class RedisRequestCounter(RequestCounter):
     async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
         if day != self._seen_day:
             self._seen, self._seen_day = {}, day
+        if time.monotonic() < self._skip_redis_until:
+            return await self._count_in_fallback(account_id, day, limit, None)
         try:
             if self._owed:
                 await self._pay_back()
@@ -68,6 +81,9 @@ class RedisRequestCounter(RequestCounter):
                 )
             )
         except (RedisError, OSError) as exc:
+            # Skip Redis for a moment: an unreachable host would otherwise add a connect
+            # timeout to every request.
+            self._skip_redis_until = time.monotonic() + self.unavailable_backoff
             return await self._count_in_fallback(account_id, day, limit, exc)
         if self._failing:
             self._failing = False
@@ -79,7 +95,7 @@ class RedisRequestCounter(RequestCounter):
         return result
 
     async def _count_in_fallback(
-        self, account_id: str, day: date, limit: int, exc: BaseException
+        self, account_id: str, day: date, limit: int, exc: BaseException | None
     ) -> int | None:
         if not self._failing:
             self._failing = True

@@ -137,7 +137,8 @@ def test_next_midnight_and_manual_clock() -> None:
 async def test_redis_unreachable_counts_in_the_database_then_pays_back(
     tmp_path: Path, request: pytest.FixtureRequest, redis_server: RedisServer
 ) -> None:
-    made, (account, _) = await _redis_counter(tmp_path, request)
+    fallback, (account, _) = await _database_counter(tmp_path, request)
+    made = RedisRequestCounter(connect(redis_server.url), fallback, unavailable_backoff=0.5)
     admin = redis.asyncio.Redis.from_url(redis_server.url)
     key = request_count_key(account, DAY)
     try:
@@ -150,6 +151,10 @@ async def test_redis_unreachable_counts_in_the_database_then_pays_back(
         assert during == [3, 4, 5, None]  # the limit still holds, from what Redis last said
         assert await admin.get(key) == b"2"
         await admin.config_set("requirepass", "")
+        # Within the back-off the database still counts (and refuses: 5 reached).
+        assert await made.try_count(account, DAY, 5) is None
+        assert await admin.get(key) == b"2"
+        await asyncio.sleep(0.6)
         # Back: what the database counted is added to Redis before the next count.
         assert await made.try_count(account, DAY, 5) is None
         assert await admin.get(key) == b"5"
