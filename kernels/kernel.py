@@ -34,8 +34,10 @@ OutputCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 # channel would take seconds to notice a segfault; polling the process takes one tick.
 ALIVE_POLL_S = 0.1
 # Once either the execute_reply or the IOPub "idle" arrived, how long to wait for the other
-# before giving up on it (nbclient waits similarly, with iopub_timeout).
-SETTLE_S = 2.0
+# before giving up on it (nbclient waits similarly, with iopub_timeout). Generous: the two
+# travel on different sockets and threads of the kernel, and a starved machine (CI, 2 cores)
+# once delivered a reply more than 2 s after its idle.
+SETTLE_S = 10.0
 # After a kernel is found dead, how long to keep collecting outputs it had already sent.
 DRAIN_AFTER_DEATH_S = 0.05
 # Readiness: resend kernel_info if its IOPub status did not follow the reply this soon
