@@ -35,8 +35,8 @@ OutputCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 ALIVE_POLL_S = 0.1
 # Once either the execute_reply or the IOPub "idle" arrived, how long to wait for the other
 # before giving up on it (nbclient waits similarly, with iopub_timeout). Generous: the two
-# travel on different sockets and threads of the kernel, and a starved machine (CI, 2 cores)
-# once delivered a reply more than 2 s after its idle.
+# travel on different sockets and threads of the kernel, and on a starved machine (2 cores,
+# the whole test suite running) a 2 s wait once gave up on two cells of one kernel in a row.
 SETTLE_S = 10.0
 # After a kernel is found dead, how long to keep collecting outputs it had already sent.
 DRAIN_AFTER_DEATH_S = 0.05
