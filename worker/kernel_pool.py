@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
+from typing import Any
 
 from core.settings import Settings, SettingsError
 from kernels import (
@@ -58,12 +60,18 @@ def make_launcher(settings: Settings) -> KernelLauncher:
 
 
 def make_pool(settings: Settings) -> KernelPool:
-    return KernelPool(
+    return job_pool(
+        make_launcher(settings),
+        settings.work_root,
         size=settings.kernel_pool_size,
-        launcher=make_launcher(settings),
-        work_root=settings.work_root,
         start_timeout=settings.kernel_start_timeout,
         interrupt_grace=settings.kernel_interrupt_grace,
-        # Tables' formatter, registered while the kernel waits in the pool, not per job.
-        prepare_code=TABLE_SETUP_CODE,
+    )
+
+
+def job_pool(launcher: KernelLauncher, work_root: Path, **options: Any) -> KernelPool:
+    """A pool whose kernels are ready for `run_job`: the tables' formatter is registered while
+    a kernel waits in the pool, not at the start of each job."""
+    return KernelPool(
+        launcher=launcher, work_root=work_root, prepare_code=TABLE_SETUP_CODE, **options
     )

@@ -33,7 +33,7 @@ from kernels import KernelPool, LocalLauncher
 from tests.llm_server import ScriptedLLM, final_answer, run_python
 from worker.agent.openai_provider import OpenAIModel, make_client
 from worker.inputs import DirectoryInputs
-from worker.outputs import TABLE_SETUP_CODE
+from worker.kernel_pool import job_pool
 from worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -142,13 +142,12 @@ async def harness(
     )
     await asyncio.to_thread(upgrade, settings.db_url)
     runtime = Runtime.embedded(settings)
-    pool = KernelPool(
+    pool = job_pool(
+        LocalLauncher(python=sys.executable),
+        root / "work",
         size=2,
-        launcher=LocalLauncher(python=sys.executable),
-        work_root=root / "work",
         start_timeout=60,
         interrupt_grace=1.0,
-        prepare_code=TABLE_SETUP_CODE,  # as the service's pool does
     )
     await pool.start()
     async with runtime.db.session() as session:

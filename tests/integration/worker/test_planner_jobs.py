@@ -30,9 +30,9 @@ from core.migrate import upgrade
 from core.models import Job, JobStatus
 from core.runtime import Runtime
 from core.settings import load_settings
-from kernels import KernelPool, LocalLauncher
+from kernels import LocalLauncher
 from worker.inputs import DirectoryInputs
-from worker.outputs import TABLE_SETUP_CODE
+from worker.kernel_pool import job_pool
 from worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -78,13 +78,12 @@ async def worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
     assert not settings.llm_configured
     await asyncio.to_thread(upgrade, settings.db_url)
     runtime = Runtime.embedded(settings)
-    pool = KernelPool(
+    pool = job_pool(
+        LocalLauncher(python=sys.executable),
+        root / "work",
         size=2,
-        launcher=LocalLauncher(python=sys.executable),
-        work_root=root / "work",
         start_timeout=60,
         interrupt_grace=1.0,
-        prepare_code=TABLE_SETUP_CODE,  # as the service's pool does
     )
     await pool.start()
     async with runtime.db.session() as session:
