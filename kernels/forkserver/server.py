@@ -99,11 +99,15 @@ class ForkServer:
             if self._closed:
                 raise ForkServerError("the fork server is closed")
             proc = self._proc
-            if proc is not None and proc.returncode is None:
-                if self._writer is not None and not self._writer.is_closing():
+            if proc is not None:
+                alive = proc.returncode is None
+                if alive and self._writer is not None and not self._writer.is_closing():
                     return
-                # Its control connection broke (a failed write) before its reader saw it.
-                self._abandon(proc, "the fork server's control connection broke")
+                # Exited or cut off before its reader saw EOF: forget it before starting the
+                # next, so that its reader's EOF cannot count against the new one.
+                self._abandon(
+                    proc, "the fork server exited" if not alive else "its control connection broke"
+                )
             await self._start()
 
     async def _start(self) -> None:
@@ -338,8 +342,9 @@ class ForkServer:
             # zygote's end of the socket open.
             self._writer.transport.abort()
             self._writer = None
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.returncode is None:  # once reaped, its pid may belong to someone else
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         self._zygote_gone(why)
 
     def _zygote_gone(self, why: str) -> None:
