@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 START_TIMEOUT_S = 120.0
 REQUEST_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 5.0
+# How often a wait for a kernel's exit looks at the process itself, in case no report comes.
+EXIT_CHECK_S = 1.0
 # What the zygote's own environment holds: nothing of the service's.
 ZYGOTE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -253,7 +255,15 @@ class ForkServer:
             self._exited.clear()
             if pid not in self._live:
                 continue
-            await self._exited.wait()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(EXIT_CHECK_S):
+                    await self._exited.wait()
+            if pid in self._live and _gone(pid):
+                # Dead (or a zombie its zygote never reported): the pid cannot belong to
+                # anyone else until it is reaped, so waiting on would only hang the caller.
+                log.warning("forked kernel %s ended without an exit report", pid)
+                self._live.discard(pid)
+                self._exits.setdefault(pid, -signal.SIGKILL)
         return status
 
     def forget(self, pid: int) -> None:
@@ -358,3 +368,13 @@ class ForkServer:
                 future.set_exception(ZygoteGoneError(why))
         if self._ready is not None and not self._ready.done():
             self._ready.set_exception(ForkServerError(why))
+
+
+def _gone(pid: int) -> bool:
+    """The process has exited (no such pid, or a zombie not yet reaped)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            state = stat.read().rpartition(b")")[2].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in (b"Z", b"X")
