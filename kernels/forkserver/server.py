@@ -352,9 +352,9 @@ class ForkServer:
             # zygote's end of the socket open.
             self._writer.transport.abort()
             self._writer = None
-        if proc.returncode is None:  # once reaped, its pid may belong to someone else
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
+        # Even when the leader (bwrap) is already reaped: the zygote inside it may live on.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
         self._zygote_gone(why)
 
     def _zygote_gone(self, why: str) -> None:
