@@ -300,8 +300,15 @@ def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx
     assert server.proc is not None
     zygotes = descendants_with(server.proc.pid, "kernels.forkserver.zygote")
     assert zygotes
+    # bwrap and the zygote inside it both match; killing one can take the other with it.
+    killed = 0
     for zygote in zygotes:
-        zygote.send_signal(signal.SIGKILL)
+        try:
+            zygote.send_signal(signal.SIGKILL)
+            killed += 1
+        except psutil.NoSuchProcess:
+            continue
+    assert killed
     eventually(lambda: client.get("/readyz").status_code == 200, timeout=60)
     after = run_job(client, {"code": "print('back')"})
     assert after["status"] == "completed" and after["result"] == "back", after
