@@ -243,6 +243,11 @@ class ForkServer:
 
     def exit_status(self, pid: int) -> int | None:
         """None while the kernel runs; then how it ended (Popen returncode convention)."""
+        if pid in self._live and self._proc is not None and _gone(self.info["pid"]):
+            # The zygote is dead, and its kernels with it (PR_SET_PDEATHSIG), though its
+            # connection's EOF may not be read yet (a loaded machine reads it late): a kernel
+            # leased now would die in the job's first cell.
+            self._abandon(self._proc, "the fork server exited")
         if pid in self._live:
             return None
         return self._exits.get(pid, -signal.SIGKILL)

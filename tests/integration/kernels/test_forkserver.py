@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -184,6 +185,35 @@ async def test_a_kernel_that_cannot_enter_its_jail_says_why(server: ForkServer) 
         assert await asyncio.wait_for(server.wait(pid), timeout=30) == JAIL_FAILED_EXIT
         await eventually(lambda: server.setup_error(pid) is not None)
     assert "cannot enter the kernel sandbox (work dir)" in str(server.setup_error(pid))
+
+
+async def test_a_dead_zygotes_kernels_are_dead_before_its_eof_is_read(server: ForkServer) -> None:
+    # A loaded machine reads the dead zygote's EOF late; meanwhile its kernels must not pass
+    # for alive (a pool would lend one, and the job's first cell would find it dead).
+    with tempfile.TemporaryDirectory() as tmp:
+        pid = await server.spawn(
+            kernel_id="k",
+            connection_file=_connection_file(tmp),
+            cwd=tmp,
+            env={"PATH": "/usr/bin:/bin"},
+            jail=Jail(work_dir=tmp).to_json(),
+            log_file=None,
+        )
+        zygote = server.pid
+        assert zygote is not None and server.exit_status(pid) is None
+        os.kill(zygote, signal.SIGKILL)
+        # Without awaiting: the event loop, and so the reader of the zygote's connection,
+        # does not run until the assertion.
+        deadline = time.monotonic() + 10
+        while not gone(zygote):
+            assert time.monotonic() < deadline
+            time.sleep(0.01)  # noqa: ASYNC251 - on purpose, see above
+        assert server.exit_status(pid) == -signal.SIGKILL
+        assert server.pid is None
+        await asyncio.wait_for(server.wait(pid), timeout=10)
+        server.forget(pid)
+        await server.start()
+        assert server.pid not in (None, zygote)
 
 
 async def test_only_live_children_can_be_signalled(server: ForkServer) -> None:
