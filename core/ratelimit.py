@@ -37,6 +37,12 @@ class DatabaseRequestCounter(RequestCounter):
         # A session of its own whose first statement is the write: no read snapshot to upgrade.
         async with self.db.session() as session:
             count = await repository.count_request(session, account_id, day, limit)
+            if count == 1:
+                # The account's first request of the day: its older days are of no more use.
+                # Yesterday stays, for an API process whose clock is still on it.
+                await repository.delete_request_counts_before(
+                    session, account_id, day - timedelta(days=1)
+                )
             await session.commit()
         return count
 

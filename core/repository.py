@@ -136,6 +136,15 @@ async def count_request(
     return result.scalar_one_or_none()
 
 
+async def delete_request_counts_before(session: AsyncSession, account_id: str, day: date) -> None:
+    """Forget the account's counts of the days before `day`."""
+    await session.exec(  # type: ignore[call-overload]
+        delete(RequestCount).where(
+            col(RequestCount.account_id) == account_id, col(RequestCount.day) < day
+        )
+    )
+
+
 # ---- idempotency keys ----------------------------------------------------------------
 
 

@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio
+from sqlmodel import select
 
 from core import repository
 from core.clock import ManualClock
 from core.db import Database
 from core.migrate import upgrade
+from core.models import RequestCount
 from core.ratelimit import DatabaseRequestCounter, RequestCounter, next_midnight, take_request
 from core.redis_client import connect
 from core.redis_keys import request_count_key
@@ -121,6 +123,30 @@ async def test_quota_crosses_midnight_utc_with_the_clock(counter) -> None:
     fresh = await take_request(made, clock, account, 1)
     assert fresh.allowed and fresh.resets_at == datetime(2026, 12, 3, tzinfo=UTC)
     assert "Retry-After" not in fresh.headers()
+
+
+async def test_the_database_forgets_an_accounts_old_days(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    made, (a, b) = await _database_counter(tmp_path, request)
+    try:
+        for days_ago in (3, 2, 1):
+            for account in (a, b):
+                await made.try_count(account, DAY - timedelta(days=days_ago), 10)
+        await made.try_count(a, DAY, 10)
+        await made.try_count(a, DAY, 10)
+        async with made.db.session() as session:
+            rows = (await session.exec(select(RequestCount))).all()
+        kept = sorted((row.account_id == a, row.day, row.count) for row in rows)
+        assert kept == [
+            # b made no request today: its day before yesterday waits for its next one.
+            (False, DAY - timedelta(days=2), 1),
+            (False, DAY - timedelta(days=1), 1),
+            (True, DAY - timedelta(days=1), 1),
+            (True, DAY, 2),
+        ]
+    finally:
+        await made.db.dispose()
 
 
 def test_next_midnight_and_manual_clock() -> None:
