@@ -328,8 +328,9 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             zygote._send({"event": protocol.READY, "error": f"{type(exc).__name__}: {exc}"})
         raise
-    zygote._send({"event": protocol.READY, **info})
+    # The service hanging up (it stopped, or gave up waiting for us) ends the zygote quietly.
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        zygote._send({"event": protocol.READY, **info})
         zygote.serve()
     return 0
 
