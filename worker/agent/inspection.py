@@ -31,8 +31,11 @@ _READERS = {
     ".tab": 'lambda path: pd.read_csv(path, sep="\\t")',
     ".jsonl": "lambda path: pd.read_json(path, lines=True)",
     ".ndjson": "lambda path: pd.read_json(path, lines=True)",
-    ".xlsx": "pd.read_excel",
-    ".xlsm": "pd.read_excel",
+    # Engines named: with python-calamine installed (for .xls), pandas would warn on .xlsx
+    # that its default engine is to change.
+    ".xlsx": 'lambda path: pd.read_excel(path, engine="openpyxl")',
+    ".xlsm": 'lambda path: pd.read_excel(path, engine="openpyxl")',
+    ".xls": 'lambda path: pd.read_excel(path, engine="calamine")',
     ".parquet": "pd.read_parquet",
     ".pq": "pd.read_parquet",
 }

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import httpx
 import nbformat
 import pytest
+import xlwt
 
 from tests.integration.api.uploading import DATA, strict_json, upload_ok
 from tests.servers import Server, run_job
@@ -185,6 +186,27 @@ def test_big_frames_report_their_true_size(client: httpx.Client) -> None:
     assert frame["rows"][999] == [999, 999, 499.5]
     assert series["columns"] == ["index", "s"] and series["total_rows"] == 70
     assert len(series["rows"]) == 70
+
+
+def test_excel_files_old_and_new_read_without_warnings(client: httpx.Client) -> None:
+    book = xlwt.Workbook()  # Excel 97-2003, as older tools still export
+    sheet = book.add_sheet("Sheet1")
+    for row, (quarter, budget) in enumerate(
+        [("quarter", "budget"), ("Q1", 5000.0), ("Q2", 6250.5)]
+    ):
+        sheet.write(row, 0, quarter)
+        sheet.write(row, 1, budget)
+    content = io.BytesIO()
+    book.save(content)
+    legacy = upload_ok(client, content.getvalue(), "budget.xls")
+    code = (
+        "import pandas as pd\n"
+        "pd.DataFrame({'n': [1, 2, 3]}).to_excel('out.xlsx', index=False)\n"
+        "print(pd.read_excel('out.xlsx')['n'].sum(), pd.read_excel('budget.xls')['budget'].sum())"
+    )
+    job = _job(client, {"code": code, "file_ids": [legacy["id"]]})
+    assert job["status"] == "completed", job
+    assert [(o["type"], o.get("text")) for o in job["outputs"]] == [("text", "6 11250.5\n")]
 
 
 def test_table_values_are_json_safe(client: httpx.Client) -> None:

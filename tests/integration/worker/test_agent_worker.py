@@ -21,6 +21,7 @@ import nbformat
 import pandas as pd
 import pytest
 import pytest_asyncio
+import xlwt
 from nbclient import NotebookClient
 
 from core import repository
@@ -55,13 +56,32 @@ def write_inputs(folder: Path) -> dict[str, pd.DataFrame]:
     sensors.to_csv(folder / "sensors.tsv", sep="\t", index=False)
     targets = pd.DataFrame({"region": ["North", "South", "East"], "target": [3500, 2800, 1200]})
     targets.to_excel(folder / "targets.xlsx", index=False)
+    budget = pd.DataFrame({"quarter": ["Q1", "Q2"], "budget": [5000.0, 6250.5]})
+    _write_xls(budget, folder / "budget.xls")
     readings = pd.DataFrame({"hour": range(5), "kwh": [0.5, 0.75, 1.25, 1.0, 0.25]})
     readings.to_parquet(folder / "readings.parquet")
     events = pd.DataFrame({"user": ["u1", "u2", "u1"], "action": ["login", "buy", "logout"]})
     events.to_json(folder / "events.jsonl", orient="records", lines=True)
     (folder / "notes.txt").write_text("Q1 figures, unaudited.\n")
     (folder / "broken.csv").write_text('id,comment\n1,"never closed\n')
-    return {"sales": sales, "sensors": sensors, "targets": targets, "readings": readings}
+    return {
+        "sales": sales,
+        "sensors": sensors,
+        "targets": targets,
+        "readings": readings,
+        "budget": budget,
+    }
+
+
+def _write_xls(frame: pd.DataFrame, path: Path) -> None:
+    """An Excel 97-2003 workbook, as older tools export them."""
+    book = xlwt.Workbook()
+    sheet = book.add_sheet("Sheet1")
+    for col, name in enumerate(frame.columns):
+        sheet.write(0, col, name)
+        for row, value in enumerate(frame[name].tolist(), start=1):
+            sheet.write(row, col, value)
+    book.save(str(path))
 
 
 @dataclasses.dataclass
@@ -189,6 +209,7 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
         "sales.csv",
         "sensors.tsv",
         "targets.xlsx",
+        "budget.xls",
         "readings.parquet",
         "events.jsonl",
         "notes.txt",
@@ -198,7 +219,8 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
         k,
         run_python(
             "print(round(df_sales['revenue'].sum(), 2), df_readings['kwh'].max(), "
-            "df_targets['target'].sum(), df_sensors['temp_c'].min(), len(df_events))"
+            "df_targets['target'].sum(), df_sensors['temp_c'].min(), len(df_events), "
+            "df_budget['budget'].sum())"
         ),
         final_answer("done"),
     )
@@ -207,7 +229,8 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
 
     expected = (
         f"{round(frames['sales']['revenue'].sum(), 2)} {frames['readings']['kwh'].max()} "
-        f"{frames['targets']['target'].sum()} {frames['sensors']['temp_c'].min()} 3"
+        f"{frames['targets']['target'].sum()} {frames['sensors']['temp_c'].min()} 3 "
+        f"{frames['budget']['budget'].sum()}"
     )
     assert tool_results(llm, k, 1) == [expected]
 
@@ -216,6 +239,7 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
     assert "`revenue` (float64)" in told and "`units` (int64)" in told
     assert '"region": "North"' in told  # a few rows
     assert "DataFrame `df_targets`: 3 rows, 2 columns." in told
+    assert "DataFrame `df_budget`: 2 rows, 2 columns." in told
     assert "DataFrame `df_readings`: 5 rows, 2 columns." in told
     assert "DataFrame `df_events`: 3 rows, 2 columns." in told
     assert "DataFrame `df_sensors`: 3 rows, 2 columns." in told
@@ -227,6 +251,7 @@ async def test_inspection_loads_each_kind_of_file_and_tells_the_model(harness: H
     assert inspection.cell_type == "code"
     assert "pyexec-inspection" in inspection.metadata["tags"]
     assert inspection.metadata["jupyter"]["source_hidden"] is True
+    print("DEBUG", inspection.outputs[:1])
     shown = inspection.outputs[0]["data"]["text/plain"]
     assert "sales.csv" in shown and "df_sales: 8 rows x 4 columns" in shown
     assert "revenue: float64" in shown
