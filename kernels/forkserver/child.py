@@ -5,6 +5,7 @@ Imported by the zygote only (it imports ipykernel's whole application); never by
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -96,17 +97,21 @@ class ForkedKernelApp(IPKernelApp):
         self.poller = None
 
 
-def run_kernel(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: str) -> NoReturn:
+def run_kernel(
+    request: dict[str, Any], status_fd: int, joined_fd: int, zygote_pid: int, warmup: str
+) -> NoReturn:
     """Become the kernel described by `request`. Never returns.
 
     `warmup` (kernels.warmup.WARMUP_CODE) runs before the kernel listens, so a forked kernel
     is warm the moment it answers and the pool skips its own warm-up.
 
     Writes "ok" to `status_fd` once the kernel is set up, or the reason it could not be, then
-    closes it (the zygote forwards this to the service as a `setup` event).
+    closes it (the zygote forwards this to the service as a `setup` event). The zygote puts
+    the kernel in its cgroups meanwhile, and says so on `joined_fd`: the kernel serves
+    nothing before.
     """
     try:
-        app = _prepare(request, status_fd, zygote_pid, warmup)
+        app = _prepare(request, status_fd, joined_fd, zygote_pid, warmup)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, JailError) else f"{type(exc).__name__}: {exc}"
         _report(status_fd, message or type(exc).__name__)
@@ -126,7 +131,9 @@ def _report(status_fd: int, message: str) -> None:
         pass
 
 
-def _prepare(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: str) -> Any:
+def _prepare(
+    request: dict[str, Any], status_fd: int, joined_fd: int, zygote_pid: int, warmup: str
+) -> Any:
     # Undo what the zygote set for itself: its SIGCHLD reaper would steal the exit codes of
     # subprocesses user code starts.
     signal.set_wakeup_fd(-1)
@@ -134,9 +141,9 @@ def _prepare(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: s
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _redirect_output(request.get("log_file"))
-    os.closerange(3, status_fd)
-    os.closerange(status_fd + 1, 1 << 16)
-    jail = Jail.from_json(request["jail"])
+    _close_fds_except(status_fd, joined_fd)
+    # The zygote moves us into the cgroups (_await_cgroups).
+    jail = dataclasses.replace(Jail.from_json(request["jail"]), cgroup_procs=[])
     connection_file = request["connection_file"]
     if jail.uid is not None:
         # jupyter_client wrote it 0600 for the service's user.
@@ -158,7 +165,27 @@ def _prepare(request: dict[str, Any], status_fd: int, zygote_pid: int, warmup: s
         if not result.success:
             error = result.error_in_exec or result.error_before_exec
             raise RuntimeError(f"warm-up failed: {error!r}")
+    _await_cgroups(joined_fd)
     return app
+
+
+def _close_fds_except(*keep: int) -> None:
+    low = 3
+    for fd in sorted(keep):
+        os.closerange(low, fd)
+        low = fd + 1
+    os.closerange(low, 1 << 16)
+
+
+def _await_cgroups(joined_fd: int) -> None:
+    chunks = []
+    while chunk := os.read(joined_fd, 4096):
+        chunks.append(chunk)
+    os.close(joined_fd)
+    answer = b"".join(chunks).decode(errors="replace")
+    if answer != "ok":
+        # Empty: the zygote died before it could say (and we die with it).
+        raise JailError(answer or "cannot enter the kernel sandbox (join cgroups): no answer")
 
 
 def _redirect_output(log_file: str | None) -> None:

@@ -216,6 +216,24 @@ async def test_a_dead_zygotes_kernels_are_dead_before_its_eof_is_read(server: Fo
         assert server.pid not in (None, zygote)
 
 
+async def test_a_kernel_the_zygote_cannot_put_in_its_cgroups_never_serves(
+    server: ForkServer,
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        jail = Jail(work_dir=tmp, cgroup_procs=[os.path.join(tmp, "gone", "cgroup.procs")])
+        pid = await server.spawn(
+            kernel_id="k",
+            connection_file=_connection_file(tmp),
+            cwd=tmp,
+            env={"PATH": "/usr/bin:/bin"},
+            jail=jail.to_json(),
+            log_file=None,
+        )
+        assert await asyncio.wait_for(server.wait(pid), timeout=30) == JAIL_FAILED_EXIT
+        await eventually(lambda: server.setup_error(pid) is not None)
+    assert "cannot enter the kernel sandbox (join cgroups)" in str(server.setup_error(pid))
+
+
 async def test_only_live_children_can_be_signalled(server: ForkServer) -> None:
     await server.start()
     # Never some other process (here: pid 1, or ourselves), whatever the pid asked for.

@@ -181,6 +181,20 @@ async def test_memory_bomb_is_contained(pool: KernelPool) -> None:
     assert ex.error.message.startswith(("MemoryError", "kernel died: out of memory (limit 384"))
 
 
+async def test_the_kernel_runs_in_its_own_cgroups(pool: KernelPool) -> None:
+    need(pool, "memory_cgroup", "pids_cgroup")
+    async with pool.lease() as kernel:
+        # Read before any code of the job: the very first cell already counts against them.
+        lines = (await run(kernel, "print(open('/proc/self/cgroup').read())")).splitlines()
+    own = {
+        controller: path
+        for _, controllers, path in (line.split(":", 2) for line in lines if line)
+        for controller in controllers.split(",")
+    }
+    assert own["memory"].endswith(f"/{kernel.id}"), own
+    assert own["pids"].endswith(f"/{kernel.id}"), own
+
+
 async def test_files_pass_between_the_service_and_the_kernel(pool: KernelPool) -> None:
     need(pool, "uid")
     async with pool.lease() as kernel:
