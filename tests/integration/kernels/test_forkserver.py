@@ -134,17 +134,7 @@ async def test_a_zygote_killed_just_before_a_launch_is_replaced_not_reported(
         with tempfile.TemporaryDirectory() as tmp:
             pids = await asyncio.wait_for(
                 asyncio.gather(
-                    *(
-                        server.spawn(
-                            kernel_id=f"k{i}",
-                            connection_file=_connection_file(tmp, f"k{i}"),
-                            cwd=tmp,
-                            env={"PATH": "/usr/bin:/bin"},
-                            jail=Jail(work_dir=tmp).to_json(),
-                            log_file=None,
-                        )
-                        for i in range(3)
-                    )
+                    *(_spawn(server, tmp, Jail(work_dir=tmp), f"k{i}") for i in range(3))
                 ),
                 timeout=120,
             )
@@ -172,16 +162,21 @@ def _connection_file(directory: str, name: str = "k") -> str:
     return path
 
 
+async def _spawn(server: ForkServer, directory: str, jail: Jail, name: str = "k") -> int:
+    """A kernel forked straight from the zygote, without a pool, working in `directory`."""
+    return await server.spawn(
+        kernel_id=name,
+        connection_file=_connection_file(directory, name),
+        cwd=directory,
+        env={"PATH": "/usr/bin:/bin"},
+        jail=jail.to_json(),
+        log_file=None,
+    )
+
+
 async def test_a_kernel_that_cannot_enter_its_jail_says_why(server: ForkServer) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        pid = await server.spawn(
-            kernel_id="k",
-            connection_file=_connection_file(tmp),
-            cwd=tmp,
-            env={"PATH": "/usr/bin:/bin"},
-            jail=Jail(work_dir=os.path.join(tmp, "missing")).to_json(),
-            log_file=None,
-        )
+        pid = await _spawn(server, tmp, Jail(work_dir=os.path.join(tmp, "missing")))
         assert await asyncio.wait_for(server.wait(pid), timeout=30) == JAIL_FAILED_EXIT
         await eventually(lambda: server.setup_error(pid) is not None)
     assert "cannot enter the kernel sandbox (work dir)" in str(server.setup_error(pid))
@@ -191,14 +186,7 @@ async def test_a_dead_zygotes_kernels_are_dead_before_its_eof_is_read(server: Fo
     # A loaded machine reads the dead zygote's EOF late; meanwhile its kernels must not pass
     # for alive (a pool would lend one, and the job's first cell would find it dead).
     with tempfile.TemporaryDirectory() as tmp:
-        pid = await server.spawn(
-            kernel_id="k",
-            connection_file=_connection_file(tmp),
-            cwd=tmp,
-            env={"PATH": "/usr/bin:/bin"},
-            jail=Jail(work_dir=tmp).to_json(),
-            log_file=None,
-        )
+        pid = await _spawn(server, tmp, Jail(work_dir=tmp))
         zygote = server.pid
         assert zygote is not None and server.exit_status(pid) is None
         os.kill(zygote, signal.SIGKILL)
@@ -221,14 +209,7 @@ async def test_a_kernel_the_zygote_cannot_put_in_its_cgroups_never_serves(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         jail = Jail(work_dir=tmp, cgroup_procs=[os.path.join(tmp, "gone", "cgroup.procs")])
-        pid = await server.spawn(
-            kernel_id="k",
-            connection_file=_connection_file(tmp),
-            cwd=tmp,
-            env={"PATH": "/usr/bin:/bin"},
-            jail=jail.to_json(),
-            log_file=None,
-        )
+        pid = await _spawn(server, tmp, jail)
         assert await asyncio.wait_for(server.wait(pid), timeout=30) == JAIL_FAILED_EXIT
         await eventually(lambda: server.setup_error(pid) is not None)
     assert "cannot enter the kernel sandbox (join cgroups)" in str(server.setup_error(pid))
