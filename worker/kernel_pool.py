@@ -17,6 +17,7 @@ from kernels import (
     SandboxPolicy,
 )
 from kernels.forkserver import forkserver_support
+from worker.inputs import EXCEL_SETUP_CODE
 from worker.outputs import TABLE_SETUP_CODE
 
 log = logging.getLogger("pyexec.worker")
@@ -70,8 +71,11 @@ def make_pool(settings: Settings) -> KernelPool:
 
 
 def job_pool(launcher: KernelLauncher, work_root: Path, **options: Any) -> KernelPool:
-    """A pool whose kernels are ready for `run_job`: the tables' formatter is registered while
-    a kernel waits in the pool, not at the start of each job."""
+    """A pool whose kernels are ready for `run_job`: the tables' formatter is registered and
+    pandas' Excel readers chosen while a kernel waits in the pool, not at the start of each job."""
     return KernelPool(
-        launcher=launcher, work_root=work_root, prepare_code=TABLE_SETUP_CODE, **options
+        launcher=launcher,
+        work_root=work_root,
+        prepare_code=TABLE_SETUP_CODE + EXCEL_SETUP_CODE,
+        **options,
     )

@@ -36,11 +36,6 @@ def _pyexec_tables():
     import pandas as pd
     from IPython import get_ipython
 
-    # Excel: .xls through python-calamine (pandas deprecates xlrd, which is not installed);
-    # .xlsx stays with openpyxl, pandas' default, which it would otherwise warn on each read
-    # is to change now that calamine is there.
-    pd.set_option("io.excel.xls.reader", "calamine")
-    pd.set_option("io.excel.xlsx.reader", "openpyxl")
     shell = get_ipython()
     if shell is None:
         return
