@@ -13,6 +13,7 @@ import contextlib
 import itertools
 import logging
 import os
+import select
 import signal
 import socket
 import sys
@@ -83,6 +84,9 @@ class ForkServer:
         self._live: set[int] = set()
         # Counts the zygotes lost: a child counts as live only if its zygote still is.
         self._generation = 0
+        # The current zygote's pidfd, polled to see it exited (cheaper than reading /proc).
+        self._zygote_pidfd: int | None = None
+        self._zygote_exit: select.poll | None = None
         self._exits: dict[int, int] = {}
         self._exited = asyncio.Event()
         self._setup_errors: dict[int, str] = {}
@@ -141,6 +145,7 @@ class ForkServer:
         try:
             async with asyncio.timeout(self.start_timeout):
                 self.info = await asyncio.shield(self._ready)
+            self._watch_zygote(self.info["pid"])
         except TimeoutError:
             await self._stop()
             raise ForkServerError(
@@ -243,7 +248,7 @@ class ForkServer:
 
     def exit_status(self, pid: int) -> int | None:
         """None while the kernel runs; then how it ended (Popen returncode convention)."""
-        if pid in self._live and self._proc is not None and _gone(self.info["pid"]):
+        if pid in self._live and self._proc is not None and self._zygote_exited():
             # The zygote is dead, and its kernels with it (PR_SET_PDEATHSIG), though its
             # connection's EOF may not be read yet (a loaded machine reads it late): a kernel
             # leased now would die in the job's first cell.
@@ -362,7 +367,29 @@ class ForkServer:
             os.killpg(proc.pid, signal.SIGKILL)
         self._zygote_gone(why)
 
+    def _watch_zygote(self, pid: int) -> None:
+        self._unwatch_zygote()
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError:  # gone already, or no pidfds here: _zygote_exited reads /proc
+            return
+        self._zygote_pidfd = fd
+        self._zygote_exit = select.poll()
+        self._zygote_exit.register(fd, select.POLLIN)
+
+    def _zygote_exited(self) -> bool:
+        """Asked on every look at a live kernel: one poll(2), no file to open."""
+        if self._zygote_exit is not None:
+            return bool(self._zygote_exit.poll(0))
+        return _gone(self.info["pid"])
+
+    def _unwatch_zygote(self) -> None:
+        if self._zygote_pidfd is not None:
+            os.close(self._zygote_pidfd)
+            self._zygote_pidfd = self._zygote_exit = None
+
     def _zygote_gone(self, why: str) -> None:
+        self._unwatch_zygote()
         self._generation += 1
         for pid in self._live:
             self._exits.setdefault(pid, -signal.SIGKILL)
