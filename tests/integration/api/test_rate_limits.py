@@ -134,8 +134,8 @@ def quota_servers(
             srv.stop()
         return
     postgres: PostgresCluster = request.getfixturevalue("postgres")
-    redis: RedisServer = request.getfixturevalue("redis_server")
-    with deployed(root, postgres.create_database(), redis, env, apis=2) as dep:
+    redis_server: RedisServer = request.getfixturevalue("redis_server")
+    with deployed(root, postgres.create_database(), redis_server, env, apis=2) as dep:
         yield dep.apis
 
 
