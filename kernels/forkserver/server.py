@@ -378,7 +378,11 @@ class ForkServer:
         self._zygote_exit.register(fd, select.POLLIN)
 
     def _zygote_exited(self) -> bool:
-        """Asked on every look at a live kernel: one poll(2), no file to open."""
+        """Asked on every look at a live kernel: one poll(2), no file to open.
+
+        The pidfd turns readable once the zygote's last thread is gone, which lags its main
+        thread's death (and so its kernels', by PR_SET_PDEATHSIG) by the address space's
+        teardown: 10-20 ms. It does not wait on this event loop, as the connection's EOF does."""
         if self._zygote_exit is not None:
             return bool(self._zygote_exit.poll(0))
         return _gone(self.info["pid"])
