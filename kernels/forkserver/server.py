@@ -84,9 +84,11 @@ class ForkServer:
         self._live: set[int] = set()
         # Counts the zygotes lost: a child counts as live only if its zygote still is.
         self._generation = 0
-        # The current zygote's pidfd, polled to see it exited (cheaper than reading /proc).
+        # The current zygote's pidfd, polled to see its process ended, and its /proc stat file
+        # kept open, read to see its main thread died (_zygote_exited).
         self._zygote_pidfd: int | None = None
         self._zygote_exit: select.poll | None = None
+        self._zygote_stat: int | None = None
         self._exits: dict[int, int] = {}
         self._exited = asyncio.Event()
         self._setup_errors: dict[int, str] = {}
@@ -369,28 +371,38 @@ class ForkServer:
 
     def _watch_zygote(self, pid: int) -> None:
         self._unwatch_zygote()
-        try:
-            fd = os.pidfd_open(pid)
-        except OSError:  # gone already, or no pidfds here: _zygote_exited reads /proc
-            return
-        self._zygote_pidfd = fd
-        self._zygote_exit = select.poll()
-        self._zygote_exit.register(fd, select.POLLIN)
+        with contextlib.suppress(OSError):  # gone already, or no pidfds: see _zygote_exited
+            self._zygote_pidfd = os.pidfd_open(pid)
+            self._zygote_exit = select.poll()
+            self._zygote_exit.register(self._zygote_pidfd, select.POLLIN)
+        with contextlib.suppress(OSError):
+            # Bound to this process: a reused pid cannot answer for it.
+            self._zygote_stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
 
     def _zygote_exited(self) -> bool:
-        """Asked on every look at a live kernel: one poll(2), no file to open.
+        """Asked on every look at a live kernel: a poll(2) and a pread(2) (~5 us), no open.
 
-        The pidfd turns readable once the zygote's last thread is gone, which lags its main
-        thread's death (and so its kernels', by PR_SET_PDEATHSIG) by the address space's
-        teardown: 10-20 ms. It does not wait on this event loop, as the connection's EOF does."""
-        if self._zygote_exit is not None:
-            return bool(self._zygote_exit.poll(0))
-        return _gone(self.info["pid"])
+        Its kernels die with the zygote's main thread (PR_SET_PDEATHSIG), which is a zombie at
+        once; the pidfd turns readable only when the last of its threads is gone, after the
+        address space's teardown (10-20 ms, longer on a loaded machine, which is when a pool
+        lends a dead kernel in between). Neither waits on this event loop, as the
+        connection's EOF does."""
+        if self._zygote_exit is not None and self._zygote_exit.poll(0):
+            return True
+        if self._zygote_stat is None:
+            return _gone(self.info["pid"])
+        try:
+            stat = os.pread(self._zygote_stat, 512, 0)
+        except ProcessLookupError:
+            return True
+        return _stat_state(stat) in _DEAD_STATES
 
     def _unwatch_zygote(self) -> None:
         if self._zygote_pidfd is not None:
             os.close(self._zygote_pidfd)
-            self._zygote_pidfd = self._zygote_exit = None
+        if self._zygote_stat is not None:
+            os.close(self._zygote_stat)
+        self._zygote_pidfd = self._zygote_exit = self._zygote_stat = None
 
     def _zygote_gone(self, why: str) -> None:
         self._unwatch_zygote()
@@ -406,11 +418,19 @@ class ForkServer:
             self._ready.set_exception(ForkServerError(why))
 
 
+_DEAD_STATES = (b"Z", b"X", b"")
+
+
+def _stat_state(stat: bytes) -> bytes:
+    """The state letter of a /proc/PID/stat line (after the command, which may hold ")")."""
+    fields = stat.rpartition(b")")[2].split()
+    return fields[0] if fields else b""
+
+
 def _gone(pid: int) -> bool:
     """The process has exited (no such pid, or a zombie not yet reaped)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as stat:
-            state = stat.read().rpartition(b")")[2].split()[0]
-    except (FileNotFoundError, ProcessLookupError, IndexError):
+            return _stat_state(stat.read()) in _DEAD_STATES
+    except (FileNotFoundError, ProcessLookupError):
         return True
-    return state in (b"Z", b"X")
