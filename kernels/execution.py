@@ -12,6 +12,8 @@ from typing import Any, Literal
 from kernels.errors import CellTimeoutError, KernelDiedError
 
 ExecutionStatus = Literal["ok", "error", "timeout", "died", "cancelled"]
+# The synthetic error of a cell the kernel never answered (IOPub went idle, no execute_reply).
+NO_REPLY_ERROR = "KernelProtocolError"
 
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # IPython >= 8.6 prints "Cell In[3], line 4"; 8.0-8.5 printed "Input In [3], in <cell line: 4>".

@@ -15,6 +15,7 @@ import zmq
 
 from kernels.errors import KernelDiedError, KernelStartError
 from kernels.execution import (
+    NO_REPLY_ERROR,
     Execution,
     ExecutionError,
     ExecutionStatus,
@@ -38,6 +39,12 @@ ALIVE_POLL_S = 0.1
 # travel on different sockets and threads of the kernel, and on a starved machine (2 cores,
 # the whole test suite running) a 2 s wait once gave up on two cells of one kernel in a row.
 SETTLE_S = 10.0
+# IOPub went idle and no execute_reply followed this soon: send the kernel another shell
+# request (kernel_info), again at this interval until SETTLE_S. ipykernel 7 can leave a reply
+# unsent until its shell socket sees another event (ipython/ipykernel#1554 and #1529 describe
+# that edge-triggered wedge for requests): twice in this suite's runs a kernel answered no
+# execute_request at all, under load. A healthy kernel answers the extra request unnoticed.
+NUDGE_AFTER_S = 0.5
 # After a kernel is found dead, how long to keep collecting outputs it had already sent.
 DRAIN_AFTER_DEATH_S = 0.05
 # Readiness: resend kernel_info if its IOPub status did not follow the reply this soon
@@ -73,6 +80,8 @@ class Kernel:
         self._lock = asyncio.Lock()
         self._death: KernelDiedError | None = None
         self._closed = False
+        # Cells whose execute_reply came only after a nudge (NUDGE_AFTER_S).
+        self.nudged_replies = 0
 
     @property
     def id(self) -> str:
@@ -202,8 +211,12 @@ class Kernel:
         while True:
             try:
                 msg = await get()
-            except zmq.ZMQError:
-                return  # socket closed: the kernel is being shut down
+            except zmq.ZMQError as exc:
+                # Normally the socket closed because the kernel is being shut down; otherwise
+                # nothing more arrives on this channel, and a cell would wait in vain.
+                if not self._closed:
+                    log.warning("kernel %s: %s channel closed: %s", self.id, channel, exc)
+                return
             except Exception:
                 log.exception("kernel %s: unreadable %s message", self.id, channel)
                 continue
@@ -300,9 +313,16 @@ class _CellRun:
         deadline = t0 + self.timeout if self.timeout is not None else None
         grace_deadline: float | None = None
         settle_deadline: float | None = None
+        nudge_at: float | None = None
+        nudges = 0
         next_alive_check = t0 + ALIVE_POLL_S
         while self.reply is None or not self.idle:
             now = time.monotonic()
+            if nudge_at is not None and now >= nudge_at:
+                nudge_at = now + NUDGE_AFTER_S
+                nudges += 1
+                # Its reply (and IOPub status) go unrouted: the readers drop them.
+                kernel._client.kernel_info()
             if deadline is not None and not self.timed_out and now >= deadline:
                 self.timed_out = True
                 grace_deadline = now + kernel.interrupt_grace
@@ -314,7 +334,11 @@ class _CellRun:
                 self.killed = True
                 return
             if settle_deadline is not None and now >= settle_deadline:
-                log.warning("kernel %s: reply and IOPub idle did not both arrive", kernel.id)
+                log.warning(
+                    "kernel %s: reply and IOPub idle did not both arrive (%d nudge(s))",
+                    kernel.id,
+                    nudges,
+                )
                 return
             if now >= next_alive_check:
                 next_alive_check = now + ALIVE_POLL_S
@@ -329,6 +353,7 @@ class _CellRun:
                     deadline if not self.timed_out else None,
                     grace_deadline,
                     settle_deadline,
+                    nudge_at,
                 )
                 if t is not None
             )
@@ -340,6 +365,17 @@ class _CellRun:
             await self._handle(channel, msg)
             if settle_deadline is None and (self.reply is not None or self.idle):
                 settle_deadline = time.monotonic() + SETTLE_S
+            if self.reply is None and self.idle and nudge_at is None and not nudges:
+                nudge_at = time.monotonic() + NUDGE_AFTER_S
+            elif self.reply is not None:
+                nudge_at = None
+        if nudges:
+            kernel.nudged_replies += 1
+            log.warning(
+                "kernel %s: its execute_reply came only after %d nudge(s) of its shell channel",
+                kernel.id,
+                nudges,
+            )
 
     async def _interrupt(self) -> None:
         try:
@@ -419,6 +455,6 @@ class _CellRun:
         # A reply with an unknown status, or IOPub went idle and no reply ever came.
         if self.reply is None:
             return "error", ExecutionError.synthetic(
-                "KernelProtocolError", "the kernel sent no reply for the cell"
+                NO_REPLY_ERROR, "the kernel sent no reply for the cell"
             )
         return "error", ExecutionError.from_content(reply_content, self.execution_count)

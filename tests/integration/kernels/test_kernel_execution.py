@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from kernels import Kernel, KernelDiedError, KernelPool
+from tests.integration.kernels.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -102,6 +103,16 @@ async def test_sys_exit_is_reported_not_hung(shared_pool: KernelPool) -> None:
         after = await kernel.execute("1 + 1", timeout=10)
     assert ex.status == "error" and ex.error is not None and ex.error.ename == "SystemExit"
     assert after.status == "ok"
+
+
+async def test_a_reply_the_kernel_withholds_is_nudged_out(shared_pool: KernelPool) -> None:
+    async with shared_pool.lease() as kernel:
+        code = withhold_replies(until_next_request=True) + "'held'"
+        held = await kernel.execute(code, timeout=30)
+        after = await kernel.execute("6 * 7", timeout=30)
+    assert held.status == "ok" and held.outputs[0]["data"]["text/plain"] == "'held'"
+    assert after.status == "ok" and after.outputs[0]["data"]["text/plain"] == "42"
+    assert kernel.nudged_replies == 2
 
 
 @pytest.mark.parametrize("code", ["while True: pass", "import time\ntime.sleep(10**6)"])

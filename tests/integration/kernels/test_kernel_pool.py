@@ -9,7 +9,9 @@ import psutil
 import pytest
 
 from kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
+from kernels import kernel as kernel_module
 from tests.integration.kernels.processes import eventually, gone
+from tests.integration.kernels.wedged import withhold_replies
 
 
 async def test_every_lease_gets_a_fresh_kernel_and_work_dir(tmp_path: Path, make_pool: Any) -> None:
@@ -208,3 +210,16 @@ async def test_prepare_code_runs_before_the_lease_and_out_of_the_history(
         ex = await kernel.execute("'still here'", timeout=10)
         assert ex.outputs[0]["data"]["text/plain"] == "'still here'"
     assert "preparation failed: ZeroDivisionError" in caplog.text
+
+
+async def test_a_kernel_that_leaves_its_preparation_unanswered_is_never_lent(
+    tmp_path: Path, make_pool: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Not the code but the kernel failed: a job would fail on it too (kernels.pool).
+    monkeypatch.setattr(kernel_module, "SETTLE_S", 0.3)
+    prepare_code = withhold_replies(until_next_request=False)
+    async with make_pool(tmp_path, size=1, prepare_code=prepare_code) as pool:
+        with pytest.raises(KernelStartError, match="3 kernel starts failed in a row") as raised:
+            async with pool.lease():
+                pass
+    assert "kernel preparation failed: the kernel sent no reply for the cell" in str(raised.value)
