@@ -90,6 +90,11 @@ class Execution:
     def ok(self) -> bool:
         return self.status == "ok"
 
+    @property
+    def unanswered(self) -> bool:
+        """The kernel never replied to the cell: the kernel failed, not the code."""
+        return self.error is not None and self.error.ename == NO_REPLY_ERROR
+
     def raise_for_status(self) -> None:
         """Raise for failures of the kernel (timeout, death); user-code errors stay data."""
         message = self.error.message if self.error else self.status

@@ -365,10 +365,8 @@ class _CellRun:
             await self._handle(channel, msg)
             if settle_deadline is None and (self.reply is not None or self.idle):
                 settle_deadline = time.monotonic() + SETTLE_S
-            if self.reply is None and self.idle and nudge_at is None and not nudges:
+            if self.reply is None and self.idle and nudge_at is None:
                 nudge_at = time.monotonic() + NUDGE_AFTER_S
-            elif self.reply is not None:
-                nudge_at = None
         if nudges:
             kernel.nudged_replies += 1
             log.warning(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from kernels.env import TMP_DIRNAME, build_kernel_env
 from kernels.errors import KernelStartError, PoolClosedError
-from kernels.execution import NO_REPLY_ERROR, Execution, format_seconds
+from kernels.execution import format_seconds
 from kernels.kernel import Kernel
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.warmup import WARMUP_CODE
@@ -306,7 +306,7 @@ class KernelPool:
                         self.prepare_code, timeout=None, silent=True, store_history=False
                     )
                     detail = prepared.error.message if prepared.error else prepared.status
-                    if prepared.status == "died" or _broke_protocol(prepared):
+                    if prepared.status == "died" or prepared.unanswered:
                         # The kernel, not the code, failed: a job would fail on it too.
                         raise KernelStartError(f"kernel preparation failed: {detail}")
                     if prepared.status != "ok":
@@ -339,10 +339,6 @@ class KernelPool:
                     self._idle.remove(kernel)
                     self._dispose_soon(kernel)
             self._fill()
-
-
-def _broke_protocol(execution: Execution) -> bool:
-    return execution.error is not None and execution.error.ename == NO_REPLY_ERROR
 
 
 def _make_work_dir(work_dir: Path) -> None:

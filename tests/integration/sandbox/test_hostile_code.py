@@ -22,6 +22,7 @@ import httpx
 import psutil
 import pytest
 
+from tests.integration.kernels.processes import gone
 from tests.servers import Server, run_job
 
 UIDS = "220000-220099"  # a range of its own, apart from other servers running at once
@@ -117,13 +118,6 @@ def processes_with(marker: str) -> list[int]:
         except psutil.Error:
             continue
     return found
-
-
-def _dead(process: psutil.Process) -> bool:
-    try:
-        return process.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return True
 
 
 def descendants_with(root: int, marker: str) -> list[psutil.Process]:
@@ -318,7 +312,7 @@ def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx
     assert killed
     # A SIGKILL takes effect when the process next runs, which a loaded machine delays;
     # the service can only act on a death that has happened.
-    eventually(lambda: all(_dead(zygote) for zygote in zygotes), timeout=10)
+    eventually(lambda: all(gone(zygote.pid) for zygote in zygotes), timeout=10)
     eventually(lambda: client.get("/readyz").status_code == 200, timeout=60)
     after = run_job(client, {"code": "print('back')"})
     assert after["status"] == "completed" and after["result"] == "back", after
