@@ -11,6 +11,7 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 # Uploads are written in pieces of about this size: big enough that a thread hop per write
 # costs nothing, small enough that memory stays flat whatever the file's size.
@@ -95,9 +96,10 @@ class Storage:
         except FileNotFoundError:
             return None
 
-    async def copy_in(self, source: Path, target: Path) -> None:
-        """Copy a file into storage; readers see all of it or nothing."""
-        await asyncio.to_thread(_atomic_copy, source, target)
+    async def copy_stream(self, source: BinaryIO, target: Path, size: int) -> None:
+        """Copy exactly `size` bytes of `source` (a blocking file object) into storage;
+        readers see all of it or nothing. ValueError if `source` holds more or less."""
+        await asyncio.to_thread(_atomic_copy, source, target, size)
 
 
 class IncomingFile:
@@ -211,11 +213,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
+def _atomic_copy(source: BinaryIO, target: Path, size: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(source, tmp)
+        left = size
+        with tmp.open("wb") as out:
+            while left > 0:
+                chunk = source.read(min(left, WRITE_BUFFER_BYTES))
+                if not chunk:
+                    raise ValueError(f"{size - left} bytes where {size} were expected")
+                out.write(chunk)
+                left -= len(chunk)
+        if source.read(1):
+            raise ValueError(f"more than the {size} bytes expected")
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -19,6 +19,7 @@ is described in `kernels.sandbox`.
 from kernels.env import build_kernel_env
 from kernels.errors import CellTimeoutError, KernelDiedError, KernelStartError, PoolClosedError
 from kernels.execution import Execution, ExecutionError, ExecutionStatus
+from kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
 from kernels.forkserver import ForkServerLauncher
 from kernels.kernel import Kernel, OutputCallback
 from kernels.launcher import KernelLauncher, LaunchedKernel
@@ -29,21 +30,23 @@ from kernels.sandbox import (
     KernelLimits,
     SandboxPolicy,
     SandboxUnavailableError,
-    hand_over,
-    read_kernel_file,
 )
 from kernels.warmup import WARMUP_CODE
 
 __all__ = [
     "WARMUP_CODE",
     "CellTimeoutError",
+    "Collected",
     "Execution",
     "ExecutionError",
     "ExecutionStatus",
+    "FileUnavailableError",
     "ForkServerLauncher",
+    "FoundFile",
     "Isolation",
     "Kernel",
     "KernelDiedError",
+    "KernelFiles",
     "KernelLauncher",
     "KernelLimits",
     "KernelPool",
@@ -55,6 +58,4 @@ __all__ = [
     "SandboxPolicy",
     "SandboxUnavailableError",
     "build_kernel_env",
-    "hand_over",
-    "read_kernel_file",
 ]
