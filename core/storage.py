@@ -40,7 +40,8 @@ class Storage:
         return self.job_dir(job_id) / "notebook.ipynb"
 
     def notebook_html_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "notebook.html"
+        # Versioned: a page cached by an older sanitiser is rendered again, not served.
+        return self.job_dir(job_id) / "notebook.v2.html"
 
     def artifact_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "artifacts"
