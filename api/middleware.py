@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any
 
@@ -17,6 +18,8 @@ from api.errors import error_body, error_response
 from core.files import human_bytes
 
 log = logging.getLogger("pyexec.api")
+# One line per request: the path without its query string, which may carry a secret.
+access_log = logging.getLogger("pyexec.access")
 
 REQUEST_ID_HEADER = "x-request-id"
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -33,11 +36,14 @@ class RequestContextMiddleware:
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = False
+        status = 500
+        t0 = time.monotonic()
 
         async def send_with_id(message: Message) -> None:
-            nonlocal started
+            nonlocal started, status
             if message["type"] == "http.response.start":
                 started = True
+                status = message["status"]
                 headers = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() != b"x-request-id"
                 ]
@@ -47,6 +53,16 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
+            if access_log.isEnabledFor(logging.INFO):
+                access_log.info(
+                    "%s %s %s %d %.0fms request_id=%s",
+                    _client(scope),
+                    scope.get("method"),
+                    scope.get("path"),
+                    status,
+                    (time.monotonic() - t0) * 1000,
+                    request_id,
+                )
         except Exception:
             log.exception(
                 "unhandled error, request_id=%s %s %s",
@@ -163,6 +179,11 @@ def _content_length(scope: Scope) -> int | None:
         if k == b"content-length":
             return int(v) if v.isdigit() else None
     return None
+
+
+def _client(scope: Scope) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
 
 
 def _request_id(scope: Scope) -> str:

@@ -19,6 +19,23 @@ WRITE_BUFFER_BYTES = 1024 * 1024
 HEAD_BYTES = 8192
 
 
+# The data dir may be crossed (kernels of other uids reach their work dirs inside it where the
+# sandbox binds no view of its own) but not listed; all within is the service's alone.
+DATA_DIR_MODE = 0o711
+WORK_ROOT_NAME = "work"
+
+
+def make_private_dir(data_dir: Path) -> None:
+    """Create the data dir, or make an existing one private: its database, keys, files and
+    notebooks readable by the service's user alone (older versions left them 0644)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, DATA_DIR_MODE)
+    for entry in os.scandir(data_dir):
+        if entry.name == WORK_ROOT_NAME or entry.is_symlink():
+            continue  # the kernel pool keeps the work root's mode itself
+        os.chmod(entry.path, 0o700 if entry.is_dir() else 0o600)
+
+
 class UploadTooLarge(ValueError):
     """An upload went over its byte limit; nothing of it was kept."""
 
