@@ -96,7 +96,6 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         default=2, ge=1, description="Runs of one job, counting re-runs after a crash."
     )
-    wait_poll_interval: float = Field(default=0.5, gt=0)
 
     artifact_max_files: int = Field(
         default=100, ge=0, description="Artifacts kept per job: figures, then written files."
