@@ -14,7 +14,7 @@ from api.auth import AuthenticationMiddleware, scope_rules
 from api.errors import install_error_handlers
 from api.holds import OpenHolds
 from api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import api_keys, events, files, job_files, jobs, service
+from api.routes import account, api_keys, events, files, job_files, jobs, service
 from core.migrate import SchemaOutOfDate, check_schema
 from core.runtime import Runtime
 from core.settings import Settings
@@ -67,6 +67,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         service.router,
+        account.router,
         jobs.router,
         events.router,
         job_files.router,

@@ -35,6 +35,7 @@ class PlanOverride(BaseModel):
     max_running_jobs: int | None = Field(default=None, ge=1)
     max_job_timeout: int | None = Field(default=None, ge=1, description="Seconds.")
     max_upload_bytes: int | None = Field(default=None, ge=1)
+    max_storage_bytes: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _only_requests_may_be_unlimited(self) -> PlanOverride:
