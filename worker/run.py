@@ -160,19 +160,9 @@ class JobRun:
         async def on_output(output: dict[str, Any]) -> None:
             await self.publish({"type": "output", "cell": index, "output": output})
 
-        task = asyncio.create_task(kernel.execute(source, timeout=timeout, on_output=on_output))
-        cancel_wait = asyncio.create_task(self.cancel_requested.wait())
-        try:
-            await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancel_wait.cancel()
-        if not task.done():
-            task.cancel()  # the kernel is interrupted by execute's cancellation handling
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.cells.append(CellRecord(cell_type="code", source=source, **extra))
-            raise JobCancelled
-        execution = task.result()
+        execution = await kernel.execute(
+            source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
+        )
         self.execution_ms += execution.duration_ms
         self.cells.append(
             CellRecord(
@@ -187,6 +177,9 @@ class JobRun:
         for output in execution.outputs if collect else ():
             self.collector.add(index, output)
         await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        if execution.status == "cancelled" and self.cancel_requested.is_set():
+            # What the cell printed before it was stopped stays, in the job and the notebook.
+            raise JobCancelled
         return execution
 
     async def add_markdown(
