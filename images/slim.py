@@ -93,7 +93,9 @@ def _unloadable(libraries: list[Path]) -> list[Path]:
 
 
 def _loads(lib: Path, probe: str) -> bool:
-    return subprocess.run([sys.executable, "-c", probe, str(lib)], capture_output=True).returncode == 0
+    return (
+        subprocess.run([sys.executable, "-c", probe, str(lib)], capture_output=True).returncode == 0
+    )
 
 
 def _size(root: Path) -> int:

@@ -200,11 +200,9 @@ def launch(env: dict[str, str]) -> int:
     connection_file = runtime / f"kernel-{request.kernel_id}.json"
     connection = write_connection_file(connection_file, request.ports)
     work_dir = env.get("KERNEL_WORKING_DIR")
+    argv = [sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file)]
     kernel = subprocess.Popen(
-        [
-            sys.executable, "-m", "ipykernel_launcher", "-f", str(connection_file),
-            "--HistoryManager.hist_file=:memory:",
-        ],  # fmt: skip
+        [*argv, "--HistoryManager.hist_file=:memory:"],
         env=kernel_env(env),
         cwd=work_dir or None,
     )

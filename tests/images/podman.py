@@ -9,12 +9,11 @@ from __future__ import annotations
 import secrets
 import subprocess
 import time
+import tomllib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
@@ -25,7 +24,9 @@ LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
 BUILD_TIMEOUT_S = 1800
 
 
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
+def podman(
+    *args: str, timeout: float = 120, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([*PODMAN, *args], capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"podman {' '.join(args[:3])}… failed: {proc.stderr.strip()}")
@@ -58,7 +59,9 @@ class Container:
     def wait_exit(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            state = podman("inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.name)
+            state = podman(
+                "inspect", "--format", "{{.State.Status}} {{.State.ExitCode}}", self.name
+            )
             status, code = state.stdout.split()
             if status in ("exited", "stopped"):
                 return int(code)
@@ -67,7 +70,9 @@ class Container:
 
 
 @contextmanager
-def running(image: str, args: Sequence[str] = (), options: Sequence[str] = ()) -> Iterator[Container]:
+def running(
+    image: str, args: Sequence[str] = (), options: Sequence[str] = ()
+) -> Iterator[Container]:
     """A detached container, removed (with its anonymous volumes) however the test ends."""
     name = f"pyexec-test-{secrets.token_hex(4)}"
     podman("run", "--detach", "--name", name, *LIMITS, *options, image, *args)

@@ -65,7 +65,6 @@ def test_api_image_runs_as_non_root_without_compilers() -> None:
     assert found.strip() == ""
 
 
-
 def test_migrate_brings_an_empty_database_to_the_latest_schema() -> None:
     proc = podman("run", "--rm", *LIMITS, *POD_LIKE, API_IMAGE, "migrate")
     assert "database is at the latest schema" in proc.stdout
@@ -166,7 +165,9 @@ def test_kernel_image_runs_a_cell(tmp_path: Path) -> None:
             out, reply = _run_cell(client, CELL)
             assert reply["status"] == "ok", (out, container.logs())
             version, backend, round_trip, total, uid = out.split()
-            assert version.startswith("6."), "EG 3.3 needs ipykernel 6 (images/kernel/requirements.txt)"
+            assert version.startswith("6."), (
+                "EG 3.3 needs ipykernel 6 (images/kernel/requirements.txt)"
+            )
             assert (backend.lower(), round_trip, total, uid) == ("agg", "True", "30", "10001")
         finally:
             client.stop_channels()
@@ -187,7 +188,7 @@ class FakeGateway:
 
     @property
     def address(self) -> str:
-        return "127.0.0.1:%d" % self.listener.getsockname()[1]
+        return f"127.0.0.1:{self.listener.getsockname()[1]}"
 
     def receive(self) -> dict[str, Any]:
         """The connection a launcher sent, decrypted as EG 3.3 does (payload version 1)."""
@@ -234,7 +235,9 @@ def test_kernel_launcher_speaks_the_gateway_protocol() -> None:
         client.start_channels()
         try:
             client.wait_for_ready(timeout=KERNEL_READY_S)
-            out, reply = _run_cell(client, "import os; print(sorted(k for k in os.environ if 'KEY' in k))")
+            out, reply = _run_cell(
+                client, "import os; print(sorted(k for k in os.environ if 'KEY' in k))"
+            )
             assert reply["status"] == "ok" and out.strip() == "[]", out  # PUBLIC_KEY stays out
             # An interrupt arrives as a signal over the launcher's communication port.
             msg_id = client.execute("import time; time.sleep(60)")

@@ -51,7 +51,9 @@ def render_pod(values: dict[str, Any]) -> dict[str, Any]:
     import yaml
 
     environment = jinja2.sandbox.SandboxedEnvironment(
-        loader=jinja2.FileSystemLoader(TEMPLATE.parent), autoescape=False, keep_trailing_newline=True
+        loader=jinja2.FileSystemLoader(TEMPLATE.parent),
+        autoescape=False,
+        keep_trailing_newline=True,
     )
     for required in ("kernel_pod_name", "kernel_namespace", "kernel_image"):
         if not values.get(required):

@@ -137,8 +137,8 @@ def test_only_the_api_is_reachable_from_outside(rendered: Rendered) -> None:
                 assert path["backend"]["service"]["name"] == "pyexec-api"
     selected = set()
     for policy in rendered.of_kind("NetworkPolicy"):
-        component = policy["spec"]["podSelector"].get("matchLabels", {}).get(
-            "app.kubernetes.io/component"
+        component = (
+            policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component")
         )
         selected.add(component)
         for rule in policy["spec"].get("ingress", []):
@@ -216,8 +216,7 @@ def _hook(manifest: dict[str, Any]) -> tuple[set[str], int]:
 
 def test_migration_hook_runs_before_the_new_pods(production: Rendered) -> None:
     job = production.named("Job", "pyexec-migrate")
-    phases, weight = _hook(job)
-    assert phases == {"pre-install", "pre-upgrade"}
+    assert _hook(job)[0] == {"pre-install", "pre-upgrade"}
     (container,) = job["spec"]["template"]["spec"]["containers"]
     assert container["args"] == ["migrate"]
     assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
@@ -243,11 +242,11 @@ def test_chart_database_migrates_in_init_containers_then_by_hook(default: Render
 def test_image_tags_come_from_app_version(rendered: Rendered) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert project == APP_VERSION, "images are built with the project's version"
-    ours = [
-        c["image"] for _, c, _ in rendered.containers() if "pyexec" in c["image"].split(":")[0]
-    ]
+    ours = [c["image"] for _, c, _ in rendered.containers() if "pyexec" in c["image"].split(":")[0]]
     assert ours and all(image.endswith(f":{APP_VERSION}") for image in ours)
-    spec = json.loads(rendered.named("ConfigMap", "pyexec-gateway-kernelspec")["data"]["kernel.json"])
+    spec = json.loads(
+        rendered.named("ConfigMap", "pyexec-gateway-kernelspec")["data"]["kernel.json"]
+    )
     assert spec["metadata"]["process_proxy"]["config"]["image_name"].endswith(f":{APP_VERSION}")
 
 
@@ -255,7 +254,9 @@ def test_image_tag_override() -> None:
     rendered = render(sets=["image.tag=1.2.3", "kernels.image.tag=1.2.4"])
     api = rendered.named("Deployment", "pyexec-api")["spec"]["template"]["spec"]["containers"][0]
     assert api["image"] == "pyexec:1.2.3"
-    spec = json.loads(rendered.named("ConfigMap", "pyexec-gateway-kernelspec")["data"]["kernel.json"])
+    spec = json.loads(
+        rendered.named("ConfigMap", "pyexec-gateway-kernelspec")["data"]["kernel.json"]
+    )
     assert spec["metadata"]["process_proxy"]["config"]["image_name"] == "pyexec-kernel:1.2.4"
 
 
@@ -301,7 +302,9 @@ def test_gateway_may_touch_only_pods_in_the_kernels_namespace(rendered: Rendered
     (role,) = rendered.of_kind("Role")
     assert role["metadata"]["namespace"] == "pyexec-kernels"
     assert [r["resources"] for r in role["rules"]] == [["pods"]]
-    kernel_sa = [s for s in rendered.of_kind("ServiceAccount") if s["metadata"]["name"] == "pyexec-kernel"]
+    kernel_sa = [
+        s for s in rendered.of_kind("ServiceAccount") if s["metadata"]["name"] == "pyexec-kernel"
+    ]
     assert kernel_sa[0]["automountServiceAccountToken"] is False
 
 
