@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from tests.images.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, build_images, podman, running
+from tests.images.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
 from tests.servers import free_port
 
 pytestmark = pytest.mark.timeout(1800)
@@ -45,13 +45,6 @@ KERNEL_POD_LIKE = [
     "--read-only", "--network", "host", "--tmpfs", "/tmp:rw,mode=1777",
     "--volume", "/work",
 ]  # fmt: skip
-
-
-@pytest.fixture(scope="module", autouse=True)
-def images() -> str:
-    report = build_images()
-    print(report)
-    return report
 
 
 def test_api_image_runs_as_non_root_without_compilers() -> None:

@@ -266,6 +266,7 @@ def test_image_tag_override() -> None:
         ({"api": {"replcas": 3}}, "replcas"),
         ({"worker": {"kernelPoolSize": "four"}}, "kernelPoolSize"),
         ({"gateway": {"kernelPortRange": "40000-41000"}}, "kernelPortRange"),
+        ({"gateway": {"kernelPortRange": "40000..40999"}}, "at least 1,000 ports"),
         ({"secrets": {"redisUrl": "localhost:6379"}}, "redisUrl"),
         ({"imagePullSecret": [{"name": "x"}]}, "imagePullSecret"),
     ],
@@ -342,3 +343,30 @@ def test_notes_say_how_to_reach_the_api_and_get_a_key() -> None:
     assert "port-forward service/pyexec-api" in notes
     assert "pyexec keys create" in notes
     assert "WARNING: this release runs the chart's own single-replica PostgreSQL and Redis" in notes
+
+
+def _leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            paths += _leaves(value, path + ".")
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_chart_readme_lists_every_value() -> None:
+    readme = (CHART / "README.md").read_text()
+    missing = []
+    for path in _leaves(yaml.safe_load((CHART / "values.yaml").read_text())):
+        parts = path.split(".")
+        prefixes = [".".join(parts[:i]) for i in range(1, len(parts) + 1)]
+        listed = any(f"`{p}`" in readme or f"`{p}.*`" in readme for p in prefixes)
+        grouped = any(  # `api.nodeSelector`, `.tolerations`: a row naming several siblings
+            f"`.{parts[k - 1]}`" in readme and f"`{'.'.join(parts[: k - 1])}." in readme
+            for k in range(2, len(parts) + 1)
+        )
+        if not (listed or grouped):
+            missing.append(path)
+    assert missing == []

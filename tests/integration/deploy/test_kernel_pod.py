@@ -43,7 +43,7 @@ def gateway_env(**extra: str) -> dict[str, str]:
 def launch(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     argv = [
         sys.executable, str(KERNELSPEC / "scripts" / "launch_kubernetes.py"), "--dry-run",
-        "--kernel-id", KERNEL_ID, "--port-range", "40000..40999",
+        "--kernel-id", KERNEL_ID, "--port-range", "40000..41999",
         "--response-address", "10.244.1.7:8877", "--public-key", "MIIBIjANBgkq",
     ]  # fmt: skip
     return subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
@@ -69,6 +69,7 @@ def test_kernel_pod_is_locked_down() -> None:
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
     assert spec["restartPolicy"] == "Never"
+    assert spec["activeDeadlineSeconds"] == 14400
     assert spec["securityContext"]["runAsNonRoot"] is True
     assert spec["securityContext"]["runAsUser"] == 10001
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
@@ -93,7 +94,7 @@ def test_only_launch_arguments_and_kernel_variables_reach_the_pod() -> None:
     env = {e["name"]: e["value"] for e in container["env"]}
     assert env["KERNEL_ID"] == KERNEL_ID
     assert env["RESPONSE_ADDRESS"] == "10.244.1.7:8877"
-    assert env["PORT_RANGE"] == "40000..40999"
+    assert env["PORT_RANGE"] == "40000..41999"
     assert env["KERNEL_PYEXEC_WORKER"] == "worker-7c9d-1-ab12cd"
     assert "EG_AUTH_TOKEN" not in env and "PATH" not in env
     assert not [n for n in env if n.startswith("KUBERNETES")]
