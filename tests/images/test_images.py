@@ -30,6 +30,7 @@ from jupyter_client.connect import write_connection_file
 
 from tests.images.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
 from tests.servers import free_port
+from tests.services import RedisServer
 
 pytestmark = pytest.mark.timeout(1800)
 
@@ -247,3 +248,30 @@ def test_kernel_launcher_speaks_the_gateway_protocol() -> None:
             assert container.wait_exit(timeout=30) == 0, container.logs()
         finally:
             client.stop_channels()
+
+
+def test_worker_runs_in_the_image_and_its_probe_sees_it() -> None:
+    """`pyexec worker` (scaled out, on Redis) runs in the image; `pyexec-probe` is its probe."""
+    redis = RedisServer().start()
+    try:
+        options = [
+            *POD_LIKE, "--network", "host", "--entrypoint", "tini",
+            "--env", f"REDIS_URL={redis.url}", "--env", "PYEXEC_KERNEL_SANDBOX=off",
+            "--env", "PYEXEC_KERNEL_POOL_SIZE=1",
+        ]  # fmt: skip
+        script = "pyexec migrate && exec pyexec worker"
+        with running(API_IMAGE, ["--", "sh", "-c", script], options) as container:
+            deadline = time.monotonic() + READY_TIMEOUT_S
+            while "ready:" not in container.logs():
+                assert time.monotonic() < deadline, container.logs()
+                time.sleep(1)
+            probe = container.exec("pyexec-probe")
+            assert probe.returncode == 0, (probe.stderr, container.logs())
+    finally:
+        redis.cleanup()
+
+
+def test_probe_fails_without_a_worker() -> None:
+    proc = podman("run", "--rm", *LIMITS, "--entrypoint", "pyexec-probe", API_IMAGE, check=False)
+    assert proc.returncode == 1
+    assert "not healthy" in proc.stderr
