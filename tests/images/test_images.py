@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import re
 import secrets
 import socket
@@ -126,6 +127,26 @@ print(ipykernel.__version__, matplotlib.get_backend(), back, int(df.y.sum()), os
 """
 
 
+def _wait_ready(client: BlockingKernelClient, timeout: float = KERNEL_READY_S) -> None:
+    """A kernel_info reply on shell and then iopub traffic: both channels connected.
+
+    Not `wait_for_ready()`: without a kernel manager it asks the heartbeat whether the kernel
+    lives, and a kernel still importing in a loaded container has not beaten yet.
+    """
+    deadline = time.monotonic() + timeout
+    client.kernel_info()
+    while time.monotonic() < deadline:
+        try:
+            # Any kernel_info reply: a kernel still starting answers the queued requests late.
+            if client.get_shell_msg(timeout=2)["msg_type"] != "kernel_info_reply":
+                continue
+            client.get_iopub_msg(timeout=1)  # a request's busy/idle: iopub is subscribed
+            return
+        except queue.Empty:
+            client.kernel_info()
+    raise AssertionError(f"the kernel did not answer kernel_info in {timeout} s")
+
+
 def _run_cell(client: BlockingKernelClient, code: str, timeout: float = 60) -> tuple[str, dict]:
     out: list[str] = []
 
@@ -155,7 +176,7 @@ def test_kernel_image_runs_a_cell(tmp_path: Path) -> None:
         client.load_connection_file()
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=KERNEL_READY_S)
+            _wait_ready(client)
             out, reply = _run_cell(client, CELL)
             assert reply["status"] == "ok", (out, container.logs())
             version, backend, round_trip, total, uid = out.split()
@@ -228,7 +249,7 @@ def test_kernel_launcher_speaks_the_gateway_protocol() -> None:
         client.load_connection_info({**info, "ip": "127.0.0.1"})
         client.start_channels()
         try:
-            client.wait_for_ready(timeout=KERNEL_READY_S)
+            _wait_ready(client)
             out, reply = _run_cell(
                 client, "import os; print(sorted(k for k in os.environ if 'KEY' in k))"
             )
