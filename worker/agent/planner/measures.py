@@ -312,10 +312,15 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         lines.append("    }")
         lines.append(")")
         lines.append("display(summary)")
-        return lines, [
+        results = [
             ("aggs", q("|".join(aggs))),
             ("summary", 'summary.to_dict(orient="split")'),
         ]
+        if aggs == ["count"] and len(targets) == 1 and not ctx.is_number(targets[0]):
+            # "how many firms": the distinct values, beside the rows that have one
+            lines.append("distinct = values.nunique()")
+            results.append(("distinct", "distinct.to_dict()"))
+        return lines, results
     by, keys = ctx.group_keys()
     lines.append(f"grouped = values.groupby({by})")
     parts = []
@@ -345,7 +350,10 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
                  '        "rows": grouped.size(),')
     lines.append("    }")
     lines.append(")")
-    if len(parts) == 1 and not any(g.period for g in ctx.query.groups):
+    if len(parts) == 1 and all(
+        g.period is None and ctx.table.kind(g.column) in ("text", "bool")
+        for g in ctx.query.groups
+    ):
         lines.append(f"summary = summary.sort_values({q(parts[0][0])}, ascending=False)")
     lines.append("display(summary)")
     return lines, [
@@ -365,6 +373,10 @@ def aggregate_answer(ctx: Ctx, data: dict[str, Any]) -> str:
         return _group_table(ctx, data, aggregate_title(ctx))
     summary = data["summary"]
     aggs = data["aggs"].split("|")
+    if aggs == ["count"] and "distinct" in data:
+        (name,) = data["distinct"]
+        return (f"`{name}` has **{data['distinct'][name]}** distinct values "
+                f"({summary['data'][0][0]} rows with a value; {scope(ctx, data)}).")
     labels = summary["columns"]
     rows = summary["data"]
     index = summary["index"]
@@ -997,8 +1009,14 @@ def correlation_check(ctx: Ctx) -> None:
     targets = list(ctx.query.targets)
     for t in targets:
         ctx.require_numbers(t, "correlate it")
-    if len(targets) == 0 and not _all_numeric(ctx):
+    if len(targets) == 0 and not _all_numeric(ctx) and ctx.query.measure.kind != "corr_matrix":
         raise Refusal("which two columns to correlate")
+    text = ctx.query.extras.get("text", "")
+    if len(targets) == 1 and not re.search(r"\b(?:other|all|every|each|most|rest|any)\b", text,
+                                           re.I):
+        raise Refusal(f"the second column to correlate with `{targets[0].name()}`")
+    if len(targets) == 1 and ctx.query.groups:
+        raise Refusal("correlations of one column with the others per group")
     if len(targets) > 2 and ctx.query.groups:
         raise Refusal("a correlation matrix per group")
 
@@ -1225,11 +1243,17 @@ def ttest_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         ], [("t", "statistic"), ("p", "p"), ("n", "len(pairs)"),
             ("means", f"[pairs[{q(a.name())}].mean(), pairs[{q(b.name())}].mean()]"),
             ("labels", f"[{q(a.name())}, {q(b.name())}]")]
-    target, column, _values = _ttest_parts(ctx)
+    target, column, named = _ttest_parts(ctx)
     equal = "False" if method == "welch" else "True"
+    order = ""
+    if named:
+        # In the order the request names them: the difference is the first minus the second.
+        keys = ", ".join(repr(v) for v in named)
+        order = f"\ngroups = {{key: groups[key] for key in sorted(groups, key=lambda k: [str(v).casefold() for v in ({keys},)].index(str(k).casefold()))}}"
     return [
         f"values = {ctx.values_code(target, 'rows')}",
-        f"groups = {{key: part.dropna() for key, part in values.groupby(rows[{q(column)}])}}",
+        f"groups = {{key: part.dropna() for key, part in values.groupby(rows[{q(column)}])}}"
+        + order,
         "(a, first), (b, second) = groups.items()",
         f"statistic, p = stats.ttest_ind(first, second, equal_var={equal})",
         'print(f"t = {statistic:.4f}, p = {p:.4g}")',

@@ -918,9 +918,13 @@ def _extreme_entity(p: Parse) -> None:
         if w in ("which", "what") and p.free(i):
             j = _skip(p, i + 1, ("the", "one", "particular"))
             column = p.col(j)
-            if column is not None and p.free(j) and p.table.kind(column) != "number" or (
-                column is not None and p.free(j) and _is_identifier(p.table, column)
-            ):
+            if column is not None and p.free(j) and not isinstance(p.units[j].value, Expr):
+                if p.word(j + 1) == "and" and p.col(j + 2) is not None and _superlative_after(
+                    p, j + 3
+                ):
+                    p.row_entity = True  # "which year and quarter": the whole row says both
+                    p.take(i, j + 3, "entity")
+                    return
                 if _superlative_after(p, j + 1):
                     p.entity = (j, column or "")
                     p.take(i, j + 1, "entity")
@@ -1385,6 +1389,10 @@ def _groups(p: Parse) -> None:
         intro = tuple(p.units[k].word for k in range(start, end))
         j = _skip(p, end, ("the", "each", "every", "different", "various", "individual", "all",
                            "their", "its", "unique", "distinct", "separate"))
+        counted = p.phrase_at(j, _phrases("number of", "count of", "amount of"))
+        if counted > 0 and p.col(counted) is not None and _few_values(p.table, p.col(counted) or ""):
+            p.take(j, counted, "group")  # "by number of cylinders" groups by `Cylinders`
+            j = counted
         cols = []
         while p.col(j) is not None and p.free(j) and not isinstance(p.units[j].value, Expr):
             cols.append(j)
@@ -1679,7 +1687,11 @@ def _assemble(p: Parse) -> Query | None:
                 "sort_by": tuple(p.sort_by)},
     )
     if measure is None and not (query.filters or query.prep or query.new_columns):
+        if query.groups:
+            raise Refusal("what to compute per " + ", ".join(g.name() for g in query.groups))
         return None
+    if measure is None and query.groups:
+        raise Refusal("what to compute per " + ", ".join(g.name() for g in query.groups))
     return query
 
 
@@ -1774,6 +1786,10 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
     if aggs or quantiles:
         if aggs == ["count"] and "shape" in kinds:
             return Measure("shape")
+        asked = [u.word for u in p.units[:3] if u.kind == "word"]
+        if set(asked[:2]) & {"which", "when", "who", "where"} and aggs != ["count"]:
+            raise Refusal("which row or group is asked for (say it as “which X has the highest "
+                          "Y”, with one column X)")
         return Measure("aggregate", aggs=tuple(aggs))
     if "shape" in kinds:
         return Measure("shape")

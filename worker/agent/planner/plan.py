@@ -17,7 +17,7 @@ from worker.agent.planner.columns import stem
 from worker.agent.planner.compiler import State, compile_query, state_cell
 from worker.agent.planner.lexer import Token, split_clauses, tokens
 from worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
-from worker.agent.planner.query import Query
+from worker.agent.planner.query import Measure, Query
 from worker.agent.planner.tables import Table
 from worker.agent.planner.units import build_units
 
@@ -196,6 +196,14 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
         except Refusal as refusal:
             raise refuse(clause, refusal, tables) from None
         previous = query
+    last = result.steps[-1] if result.steps else None
+    if last is not None and last.kind == "state":
+        # The request ends by choosing rows: show them, with how many there are.
+        query = replace(last.query, measure=Measure("rows", mode="head"))
+        state = State(last.query.table.variable) if len(result.steps) == 1 else None
+        if state is not None:
+            code, kind, found = compile_query(query, state, len(result.steps))
+            result.steps[-1] = Step(query, code, kind, last.clause, tuple(found))
     if not result.steps:
         raise PlanError(
             "The request does not ask for anything the offline planner can compute.\n\n"

@@ -10,7 +10,7 @@ from __future__ import annotations
 FILLER = frozenset(
     """
     a an the this that these those it its it's they them their there here of in on at to for
-    from with by into onto as and or but if so also too please kindly thanks thank hi hello
+    from with into onto as and or but if so also too please kindly thanks thank hi hello
     hey dear i me my we us our you your can could would should will shall may might must do
     does did done doing be is are was were been being am have has had having get got give
     gives show shows showing display tell let know want need like just quick quickly now then
@@ -23,12 +23,12 @@ FILLER = frozenset(
     figures result results answer answers column columns field fields variable variables
     feature features attribute attributes entry entries record records row rows observation
     observations sample samples case cases item items point points line lines some any all
-    each every both either only whole entire overall full complete total's exactly
+    both either whole entire overall full complete total's exactly
     approximately roughly about around there's one's following respective respectively
     corresponding associated given specified specific particular certain various different
-    between among amongst within across along via per than measure measures metric metrics
+    along via measure measures metric metrics
     statistic stats info information details detail thing things way ways kind kinds type
-    types actual real simply basically also just again up out over well okay ok yes
+    types actual real simply basically also just again up out well okay ok yes
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 
