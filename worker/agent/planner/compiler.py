@@ -100,6 +100,7 @@ def prep_lines(prep: Prep, ctx: Ctx, lines: list[str]) -> None:
     if prep.kind == "fillna":
         if not columns:
             raise Refusal("which column's missing values to fill")
+        lines.append("rows = rows.copy()  # the loaded table itself stays as it was read")
         for column in columns:
             ctx.require_numbers(Expr.of(column), "fill missing values with a statistic") if (
                 prep.how in ("mean", "median")

@@ -24,7 +24,7 @@ _TOKEN = re.compile(
         (?:[kK](?![A-Za-z]))?%?|(?<![\w.])[-+]?\.\d+%?)
       (?:st|nd|rd|th)?(?![A-Za-z])
     | (?P<op>>=|<=|!=|==|=>|=<|<>|≥|≤|≠|[<>=])
-    | (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:-[A-Za-z0-9_]+)*(?:'[A-Za-z]+)?)
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*(?:['-][A-Za-z0-9_]+)*)
     | (?P<punct>[(),/*+\-:%])
     """,
     re.VERBOSE,
@@ -60,8 +60,12 @@ def _iso_date(raw: str) -> str:
     return f"{year}-{month}-{day}" + (f" {rest}" if rest else "")
 
 
+_R_SQUARED = re.compile(r"\b[Rr](?:\^2|²|2)(?![\w.])|\b[Rr] squared\b")
+
+
 def tokens(text: str) -> list[Token]:
     text = text.replace("\u2019", "'").replace("\u2013", "-").replace("\u2014", " - ")
+    text = _R_SQUARED.sub("r-squared", text)
     out: list[Token] = []
     for match in _TOKEN.finditer(text):
         kind = match.lastgroup or ""
@@ -91,11 +95,12 @@ def _words(raw: str) -> list[Token]:
     if lower.endswith("n't"):
         stem = {"can": "can", "won": "will", "don": "do"}.get(lower[:-3], lower[:-3])
         return [Token("word", raw[:-3], stem), Token("word", "not", "not")]
+    for suffix in ("'s", "'re", "'ve", "'ll", "'d", "'m"):
+        if lower.endswith(suffix):
+            raw, lower = raw[: -len(suffix)], lower[: -len(suffix)]
+            break
     if "'" in lower:
-        head, tail = lower.split("'", 1)
-        if tail in ("s", "re", "ve", "ll", "d", "m"):
-            return [Token("word", raw.split("'")[0], head)]
-        return [Token("word", raw.replace("'", ""), head + tail)]  # D'Agostino
+        return [Token("word", raw, lower.replace("'", ""))]  # D'Agostino
     return [Token("word", raw, lower)]
 
 

@@ -706,7 +706,7 @@ def _rank_target(ctx: Ctx) -> Expr | None:
     measure = ctx.query.measure
     entity = measure.entity if measure else None
     numbers = [t for t in ctx.query.targets if t.column != entity and ctx.is_number(t)]
-    return numbers[0] if numbers else None
+    return numbers[-1] if numbers else None
 
 
 def extreme_check(ctx: Ctx) -> None:
@@ -714,6 +714,8 @@ def extreme_check(ctx: Ctx) -> None:
     assert measure is not None
     others = [t for t in ctx.query.targets if t.column != measure.entity]
     numbers = [t for t in others if ctx.is_number(t)]
+    if len(others) == 2 and measure.entity is None:
+        return  # "the age of the patient with the highest progression": the last one ranks
     if len(others) > 1:
         raise Refusal(f"which one of {names(others)} the extreme is taken over")
     if others and not numbers:
@@ -1249,7 +1251,11 @@ def ttest_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     if named:
         # In the order the request names them: the difference is the first minus the second.
         keys = ", ".join(repr(v) for v in named)
-        order = f"\ngroups = {{key: groups[key] for key in sorted(groups, key=lambda k: [str(v).casefold() for v in ({keys},)].index(str(k).casefold()))}}"
+        order = (
+            "\n# In the order the request names them.\n"
+            f"groups = {{k: groups[k] for v in ({keys},) for k in groups "
+            "if k == v or str(k).casefold() == str(v).casefold()}"
+        )
     return [
         f"values = {ctx.values_code(target, 'rows')}",
         f"groups = {{key: part.dropna() for key, part in values.groupby(rows[{q(column)}])}}"

@@ -53,6 +53,8 @@ def _phrases(*texts: str) -> list[tuple[str, ...]]:
 
 
 AGG_WORDS: dict[str, list[tuple[str, ...]]] = {
+    "mode": _phrases("mode", "most common", "most frequent", "most frequently occurring",
+                     "most popular", "most often", "commonest", "modal"),
     "mean": _phrases("mean", "average", "avg", "arithmetic mean", "averages", "means", "typical"),
     "median": _phrases("median", "medians", "middle value"),
     "sum": _phrases("sum", "total", "sums", "totals", "sum total", "combined", "cumulative"),
@@ -65,8 +67,6 @@ AGG_WORDS: dict[str, list[tuple[str, ...]]] = {
     "var": _phrases("variance", "var", "variances"),
     "range": _phrases("range"),
     "iqr": _phrases("iqr", "interquartile range", "inter-quartile range", "inter quartile range"),
-    "mode": _phrases("mode", "most common", "most frequent", "most frequently occurring",
-                     "most popular", "most often", "commonest", "modal"),
     "nunique": _phrases("unique", "distinct", "different"),
     "skew": _phrases("skewness", "skew"),
     "kurt": _phrases("kurtosis"),
@@ -301,6 +301,8 @@ def parse_clause(toks: list[Token], table: Table, keywords: frozenset[str]) -> Q
     _tests(p)
     _regression_roles(p)
     _missing_and_prep(p)
+    if any(kind in ("outliers", "drop_outliers") for _, kind, _ in p.measure_words):
+        p.extras_rule = _outlier_rule(p)  # type: ignore[attr-defined]
     _new_columns(p)
     _derived(p)
     _limits_and_order(p)
@@ -443,6 +445,10 @@ def _tests(p: Parse) -> None:
             said = " ".join(u.word for u in p.units[start:end])
             if kind == "normality" and said == "normal" and not _normal_means_test(p, start):
                 continue
+            if kind == "outliers" and (
+                p.word(start - 1) in _DROP_VERBS or p.word(start - 2) in _DROP_VERBS
+            ):
+                continue  # "after removing outliers" prepares the rows
             if kind == "correlation" and said in ("related", "relate", "relates") and not any(
                 u.kind == "col" for u in p.units
             ):
@@ -504,6 +510,19 @@ def _tests(p: Parse) -> None:
                 "means",
             )):
                 p.take(s2, e2, "test-words")
+
+
+_DROP_VERBS = frozenset({"drop", "remove", "removing", "dropping", "exclude", "excluding",
+                         "without", "ignoring", "ignore", "discard", "discarding", "omit",
+                         "omitting", "deleting", "delete", "removed", "excluded", "dropped"})
+_TEST_GLUE = frozenset({
+    "between", "and", "vs", "versus", "against", "with", "comparing", "compare", "compared",
+    "differ", "differs", "different", "difference", "differences", "according", "to", "using",
+    "use", "whether", "strongly", "strong", "strength", "level", "at", "on", "among", "across",
+    "in", "of", "by", "test", "tests", "run", "perform", "apply", "do", "does", "significant",
+    "significantly", "statistically", "value", "values", "coefficient", "coefficients",
+    "correlated", "relationship", "groups", "group", "means", "sample", "samples", "is", "are",
+})
 
 
 def _normal_means_test(p: Parse, i: int) -> bool:
@@ -874,6 +893,20 @@ def _limits_and_order(p: Parse) -> None:
             if n == int(n) and n > 0:
                 p.limit = int(n)
                 p.take(i, i + 2, "limit")
+    if p.limit is not None:
+        for start, end in p.find(_phrases("by number of", "by the number of", "by count of",
+                                          "with the most", "by count")):
+            j = end
+            if p.word(j) in ROW_NOUNS or stem(p.word(j)) == stem(p.table.stem):
+                p.take(start, j + 1, "limit")  # "top 3 states by number of airports"
+            elif p.word(j) == "" and end == start + 2:
+                p.take(start, end, "limit")
+        for start, end in p.find(_phrases("by", "based on", "in terms of", "according to",
+                                          "ranked by", "sorted by", "ordered by", "with the most",
+                                          "with the highest", "with the largest")):
+            j = _skip(p, end, ("the", "their", "its", "total", "average"))
+            if p.col(j) is not None:
+                p.take(start, end, "limit")
     sort_words = _phrases("sort", "sorted", "sorting", "order", "ordered", "arrange", "arranged",
                           "rank", "ranked", "ranking", "sort by", "order by", "sorted by",
                           "ordered by", "ranked by", "arranged by", "rank by", "arrange by")
@@ -913,6 +946,14 @@ def _limits_and_order(p: Parse) -> None:
 
 def _extreme_entity(p: Parse) -> None:
     """"which country has the most deaths", "the site with the highest score", "when was …"."""
+    for start, end in p.find(_phrases(
+        "in a single year", "in any single year", "in a single row", "in one year",
+        "in a single month", "in a single day", "in a single game", "in a single season",
+        "in any one year", "in a single record", "in any year", "at any point", "ever",
+        "in a single", "single", "individual",
+    )):
+        p.single = True  # type: ignore[attr-defined]
+        p.take(start, end, "entity")
     for i in range(len(p.units)):
         w = p.word(i)
         if w in ("which", "what") and p.free(i):
@@ -980,6 +1021,25 @@ def _filters(p: Parse) -> None:
     _ages(p)
     _value_mentions(p)
     _years_and_dates(p)
+    _same_column_values(p)
+
+
+def _same_column_values(p: Parse) -> None:
+    """"sex 1 and sex 2": one column equal to two values is a choice of two groups."""
+    by_column: dict[Expr, list[Cond]] = {}
+    for cond in p.filters:
+        if cond.op == "==" and not isinstance(cond.value, AggRef) and cond.kind in (
+            "number", "text"
+        ):
+            by_column.setdefault(cond.expr, []).append(cond)
+    for expr, conds in by_column.items():
+        if len(conds) < 2 or not expr.is_column:
+            continue
+        values = tuple(c.value for c in conds)
+        p.filters = [c for c in p.filters if c not in conds]
+        p.filters.append(Cond(expr, "in", values, conds[0].kind))
+        if not any(g.column == expr.column for g in p.groups):
+            p.groups.append(Group(expr.column or ""))
 
 
 def _ages(p: Parse) -> None:
@@ -1170,11 +1230,14 @@ def _comparisons(p: Parse) -> None:
         value = _number(p, k)
         if value is None:
             continue
-        expr = _expr_at(p, k + 1)
-        if expr is None or not p.free(k + 1) or not expr.numeric(p.table):
+        c = k + 1
+        if p.word(c) in UNITS:
+            c += 1  # "more than 13 percent alcohol"
+        expr = _expr_at(p, c)
+        if expr is None or not p.free(c) or not expr.numeric(p.table):
             continue
         p.filters.append(Cond(expr, op, value, "number"))  # type: ignore[arg-type]
-        p.take(i, k + 2, "filter")
+        p.take(i, c + 1, "filter")
     # "5 or more cylinders", "3 or fewer children": the number first
     for i in range(len(p.units)):
         value = _number(p, i)
@@ -1189,7 +1252,17 @@ def _comparisons(p: Parse) -> None:
         op = op_of[tuple(p.units[k].word for k in range(i + 1, end))]
         p.filters.append(Cond(expr, op, value, "number"))  # type: ignore[arg-type]
         p.take(i, end + 1, "filter")
-    # "with 6 cylinders", "PLOT 5": a whole number with an integer column of few values
+    # "sex 1", "PLOT 5": a column of few whole numbers, then one of them
+    for i in range(len(p.units)):
+        expr = _expr_at(p, i)
+        value = _number(p, i + 1)
+        if expr is None or value is None or not expr.is_column or not p.free(i):
+            continue
+        facts = p.table.facts(expr.column or "")
+        if facts.values is not None and facts.integers and value in facts.values:
+            p.filters.append(Cond(expr, "==", value, "number"))
+            p.take(i, i + 2, "filter")
+    # "with 6 cylinders": a whole number with an integer column of few values
     for i in range(len(p.units)):
         value = _number(p, i)
         expr = _expr_at(p, i + 1)
@@ -1226,6 +1299,10 @@ def _value_mentions(p: Parse) -> None:
         start = i - (2 if p.word(i - 2) == "other" and p.word(i - 1) == "than" else 1) if (
             negated) else i
         p.take(start, i + 1, "filter")
+        if p.word(start - 1) in ("among", "amongst", "within", "only", "just") and p.free(
+            start - 1
+        ):
+            p.take(start - 1, start, "filter")
         if p.col(i - 1) == unit.column and p.free(i - 1):
             p.take(i - 1, i, "filter")
         elif p.col(i + 1) == unit.column and p.free(i + 1):
@@ -1250,8 +1327,12 @@ def _value_mentions(p: Parse) -> None:
 def _joined_by_and(p: Parse, indices: list[int]) -> bool:
     """Values joined by "and" ("male and female passengers"), not by "or"."""
     for a, b in zip(indices, indices[1:], strict=False):
-        if "or" in [p.word(k) for k in range(a + 1, b)]:
+        between = [p.word(k) for k in range(a + 1, b)]
+        if "or" in between:
             return False
+        for k in range(a + 1, b):
+            if p.word(k) in ("vs", "versus", "and", "compared", "to", "against") and p.free(k):
+                p.take(k, k + 1, "filter")
     return True
 
 
@@ -1354,6 +1435,14 @@ def _years_and_dates(p: Parse) -> None:
         if op == "between":
             other = _number(p, j + 2) if p.word(j + 1) in ("and", "to") else None
             if other is None:
+                continue
+            if any(k in ("ttest", "difference", "anova") for _, k, _ in p.measure_words) and (
+                kind == "number"
+            ):
+                # "did yield differ between 1931 and 1932": two groups, not a range
+                p.filters.append(Cond(Expr.of(column), "in", (value, other), "number"))
+                p.groups.append(Group(column))
+                p.take(i, j + 3, "filter")
                 continue
             p.filters.append(Cond(Expr.of(column), ">=", value, kind))  # type: ignore[arg-type]
             p.filters.append(Cond(Expr.of(column), "<=", other, kind))  # type: ignore[arg-type]
@@ -1501,6 +1590,12 @@ def _aggregates(p: Parse) -> None:
         p.quantiles += [0.25, 0.5, 0.75]
         p.take(start, end, "aggregate")
         p.measure_words.append((start, "aggregate", "quantile"))
+    for start, end in p.find(_phrases("number of", "count of", "amount of")):
+        column = p.col(end)
+        if column is not None and p.free(end) and p.table.is_numeric(column) and not isinstance(
+            p.units[end].value, Expr
+        ) and p.table.facts(column).integers:
+            p.take(start, end, "column-words")  # "number of cylinders" is `Cylinders`
     for agg, phrases in AGG_WORDS.items():
         for start, end in p.find(phrases):
             said = tuple(p.units[k].word for k in range(start, end))
@@ -1536,9 +1631,10 @@ _OTHER: dict[str, list[tuple[str, ...]]] = {
     "percent": _phrases("percentage", "percent", "proportion", "share", "fraction", "%",
                         "rate", "ratio", "how much of", "probability", "likelihood", "chance",
                         "percentages", "proportions"),
-    "exists": _phrases("is there any", "are there any", "is there a", "are there", "is there",
-                       "does any", "do any", "any", "whether any", "whether there are",
-                       "whether there is", "check if any", "check if there are"),
+    "exists": _phrases("is there any", "are there any", "does any", "do any", "are any",
+                       "is any", "were any", "was any", "whether any", "whether there are any",
+                       "whether there is any", "check if any", "check if there are any",
+                       "has any", "have any", "are there some", "is there some"),
     "plot": _phrases("plot", "chart", "graph", "histogram", "bar chart", "bar plot",
                      "scatter plot", "scatter", "line chart", "line plot", "boxplot", "box plot",
                      "pie chart", "pie", "heatmap", "heat map", "visualize", "visualise",
@@ -1548,6 +1644,13 @@ _OTHER: dict[str, list[tuple[str, ...]]] = {
 
 
 def _other_measures(p: Parse) -> None:
+    if p.filters:
+        for start, end in p.find(_phrases(
+            "filter", "filtered", "filtering", "keep", "keep only", "select", "selecting",
+            "subset", "only", "restrict", "restricted", "limit to", "look at", "consider",
+            "considering", "focus on", "take", "taking", "just",
+        )):
+            p.take(start, end, "filter")
     for kind, phrases in _OTHER.items():
         for start, end in p.find(phrases):
             said = " ".join(p.units[k].word for k in range(start, end))
@@ -1556,6 +1659,11 @@ def _other_measures(p: Parse) -> None:
                 # verbs and nouns of listing are filler unless nothing else is asked
                 p.measure_words.append((start, "rows-weak", said))
                 continue
+            if kind == "percent" and said in ("percentage", "percent", "%") and p.col(start - 1):
+                column = p.col(start - 1) or ""
+                if p.table.is_numeric(column) and p.table.binary(column) is None:
+                    p.take(start, end, "column-words")  # "the urban percentage"
+                    continue
             if kind == "percent" and said == "rate":
                 before = p.col(start - 1)
                 if before is None or p.table.binary(before) is None:
@@ -1564,6 +1672,13 @@ def _other_measures(p: Parse) -> None:
             p.take(start, end, kind)
             if kind == "plot":
                 p.plot = _plot_kind(said, p.plot)
+    if any(kind == "missing" for _, kind, _ in p.measure_words):
+        for start, end in p.find(_phrases(
+            "in each column", "per column", "for each column", "by column", "in every column",
+            "column-wise", "for every column", "across columns", "in all columns",
+            "in all the columns", "of each column", "each column", "every column",
+        )):
+            p.take(start, end, "missing")
     # the rest of "how many rows and columns", "number of rows"
     for start, end in p.find(_phrases("rows and columns", "columns and rows", "columns",
                                       "number of columns", "how many columns")):
@@ -1655,9 +1770,15 @@ def _assemble(p: Parse) -> Query | None:
         if expr is not None and expr not in targets:
             targets.append(expr)
         p.take(i, i + 1, "target")
-    leftovers = _leftovers(p)
     kinds = [kind for _, kind, _ in sorted(p.measure_words)]
     measure = _measure(p, kinds, targets)
+    if measure is not None and measure.kind in ("correlation", "corr_matrix", "normality",
+                                                "ttest", "chi2", "anova", "regression",
+                                                "outliers"):
+        for i, unit in enumerate(p.units):
+            if unit.kind == "word" and unit.word in _TEST_GLUE and not p.used[i]:
+                p.take(i, i + 1, "test-words")
+    leftovers = _leftovers(p)
     if leftovers:
         said = ", ".join(f"“{w}”" for w in leftovers)
         raise Refusal(f"the words {said} (I could not read them as a column, a value, a "
@@ -1671,8 +1792,9 @@ def _assemble(p: Parse) -> Query | None:
         if u.kind == "col" and u.column and u.others:
             choices = ", ".join(f"`{c}`" for c in (u.column, *u.others))
             raise Refusal(f"“{u.text}” could name {choices}: use the exact column name")
-    if p.decimals is not None:
-        p.notes.append("")
+    columns = tuple(c for t in targets for c in t.columns())
+    p.prep = [Prep(x.kind, columns, x.how, x.value) if not x.columns and x.kind in (
+        "drop_outliers", "fillna") else x for x in p.prep]
     query = Query(
         table=p.table,
         measure=measure,
@@ -1684,7 +1806,7 @@ def _assemble(p: Parse) -> Query | None:
         notes=tuple(n for n in p.notes if n),
         loose=loose,
         extras={"decimals": p.decimals, "quantiles": tuple(p.quantiles),
-                "sort_by": tuple(p.sort_by)},
+                "sort_by": tuple(p.sort_by), "single": getattr(p, "single", False)},
     )
     if measure is None and not (query.filters or query.prep or query.new_columns):
         if query.groups:
@@ -1735,6 +1857,11 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
         raise Refusal("a significance level, but no test to apply it to")
     if tests:
         distinct = list(dict.fromkeys(tests))
+        generic = {"relationship", "relationships", "association", "associated", "related",
+                   "relate", "relates"}
+        said = {d for _, k, d in p.measure_words if k == "correlation"}
+        if "correlation" in distinct and len(distinct) > 1 and said <= generic:
+            distinct.remove("correlation")
         if "regression" in distinct and "correlation" in distinct:
             distinct.remove("correlation")
         if "difference" in distinct and len(distinct) > 1:
@@ -1771,6 +1898,8 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
                        descending=p.descending if p.descending is not None else True)
     if "sort" in kinds:
         return Measure("sort", n=p.limit or 10, descending=bool(p.descending))
+    if "missing" in kinds and not p.prep and not p.filters:
+        return Measure("missing")
     if "exists" in kinds:
         return Measure("exists", n=p.limit)
     if "percent" in kinds:
@@ -1832,6 +1961,8 @@ def _aggs(p: Parse) -> list[str]:
 
 
 def _outlier_rule(p: Parse) -> tuple[str, float]:
+    if hasattr(p, "extras_rule"):
+        return p.extras_rule  # type: ignore[attr-defined,no-any-return]
     z = _has_word(p, "z-score", "z-scores", "zscore", "zscores", "z", "standard", "sigma",
                   "deviations", "std", "sd")
     iqr = _has_word(p, "iqr", "interquartile", "tukey", "quartiles", "quartile")
@@ -1842,6 +1973,8 @@ def _outlier_rule(p: Parse) -> tuple[str, float]:
         if unit.kind == "num" and not p.used[i]:
             threshold = float(unit.value)
             p.take(i, i + 1, "outliers")
+        if unit.kind == "op" and unit.word in (">", ">=") and not p.used[i]:
+            p.take(i, i + 1, "outliers")
     for i, unit in enumerate(p.units):
         if unit.kind == "word" and unit.word in (
             "z-score", "z-scores", "zscore", "zscores", "z", "score", "scores", "iqr",
@@ -1850,7 +1983,8 @@ def _outlier_rule(p: Parse) -> tuple[str, float]:
             "above", "more", "than", "greater", "absolute", "detect", "detection", "find",
             "identify", "flag", "quartiles", "quartile", "fences", "fence", "mean", "away",
             "from", "count", "number", "how", "many", "list", "which", "are", "there", "any",
-            "remove", "removing", "without", "exclude",
+            "remove", "removing", "without", "exclude", "by", "using", "with", "rule", "criterion",
+            "criteria", "based", "on", "zscores", "z-scores", "cutoff", "cut-off", "of",
         ) and not p.used[i]:
             p.take(i, i + 1, "outliers")
     if z:
@@ -1873,4 +2007,5 @@ def keywords() -> frozenset[str]:
     for phrases in groups:
         for phrase in phrases:
             out |= {w for w in phrase if re.fullmatch(r"[a-z][a-z\-]+", w)}
-    return frozenset(out)
+    return frozenset(out | _TEST_GLUE | {"r-squared", "intercept", "coefficient", "slope",
+                                         "predictors", "dependent", "independent", "matrix"})

@@ -126,7 +126,7 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
         for t in tables
     }
     previous: Query | None = None
-    for raw in split_clauses(prompt):
+    for raw in _merged(split_clauses(prompt), tables):
         if_so = _IF_SO.match(raw)
         clause = raw[if_so.end() :] if if_so else raw
         if not clause.strip(" ,.?"):
@@ -168,9 +168,12 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
             and not query.targets
             and previous is not None
             and previous.table.variable == query.table.variable
-            and _PRONOUN.search(clause)
-            and query.measure.kind not in ("shape", "columns", "missing", "rows", "exists")
+            and previous.targets
+            and query.measure.kind not in ("shape", "columns", "missing", "rows", "exists",
+                                           "percent", "corr_matrix", "describe")
+            and not (query.measure.kind == "aggregate" and query.measure.aggs == ("count",))
         ):
+            # "… and compute the average", "plot it": about what the clause before named
             query = replace(query, targets=previous.targets, groups=query.groups or previous.groups)
         variable = query.table.variable
         state = states[variable]
@@ -210,6 +213,32 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
             f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
         )
     return result
+
+
+_METHOD_WORDS = re.compile(
+    r"\b(?:test|tests|alpha|level|significance|p-?values?|coefficients?|method|pearson|"
+    r"spearman|kendall|shapiro|wilk|agostino|dagostino|welch|student|iqr|z-?scores?|anova|"
+    r"chi|t-test|ttest|regression|normality|two-tailed|two-sided|confidence)\b",
+    re.I,
+)
+
+
+def _merged(clauses: list[str], tables: list[Table]) -> list[str]:
+    """"Is x normal? Use the Shapiro-Wilk test at alpha 0.05": the second sentence only says
+    how to do the first, so they are read as one."""
+    out: list[str] = []
+    for clause in clauses:
+        toks = tokens(clause)
+        names_columns = any(
+            u.kind in ("col", "val") for t in tables for u in build_units(toks, t, _keywords())
+        )
+        if out and not names_columns and _METHOD_WORDS.search(clause) and not _IF_SO.match(
+            clause
+        ):
+            out[-1] = f"{out[-1]}, {clause}"
+            continue
+        out.append(clause)
+    return out
 
 
 def _answered_before(query: Query, previous: Query) -> bool:

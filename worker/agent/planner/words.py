@@ -28,7 +28,10 @@ FILLER = frozenset(
     corresponding associated given specified specific particular certain various different
     along via measure measures metric metrics
     statistic stats info information details detail thing things way ways kind kinds type
-    types actual real simply basically also just again up out well okay ok yes
+    types actual real simply basically also just again up out well okay ok yes made built
+    produced recorded measured reported observed collected registered listed taken happen
+    happened occur occurred occurs seen found located situated reach reached reaches hit
+    attain attained content include including includes please
     """.split()  # noqa: SIM905 (a word list reads better as text)
 )
 
