@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import cache
 
 MIN_SCORE = 0.66
 
@@ -90,6 +91,7 @@ _NON_WORD = re.compile(r"[^0-9a-zA-Z]+")
 _WORD = re.compile(r"[a-z0-9_]*[a-z][a-z0-9_\-]*")
 
 
+@cache
 def words(name: str) -> tuple[str, ...]:
     """`TotalRevenue`, `total_revenue`, "Total revenue" → ("total", "revenue")."""
     spaced = _CAMEL.sub(" ", name)
@@ -130,6 +132,7 @@ def _word_score(said: str, column_word: str) -> float:
     return 0.0
 
 
+@cache
 def phrase_score(said: tuple[str, ...], column: tuple[str, ...]) -> float:
     """How well the words `said` name a column whose name has the words `column`."""
     if not said or not column:

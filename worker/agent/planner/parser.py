@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
 from worker.agent.model import ModelError
@@ -47,9 +48,9 @@ class Refusal(Exception):
 # --- phrases ------------------------------------------------------------------------------
 
 
-def _phrases(*texts: str) -> list[tuple[str, ...]]:
+def _phrases(*texts: str) -> tuple[tuple[str, ...], ...]:
     out = [tuple(t.split()) for t in texts]
-    return sorted(out, key=len, reverse=True)
+    return tuple(sorted(out, key=len, reverse=True))
 
 
 AGG_WORDS: dict[str, list[tuple[str, ...]]] = {
@@ -250,7 +251,14 @@ class Parse:
 
     def phrase_at(self, i: int, phrases: Iterable[tuple[str, ...]], free: bool = True) -> int:
         """The end of the longest phrase of `phrases` at unit i (all words), else -1."""
-        for phrase in phrases:
+        if not 0 <= i < len(self.units):
+            return -1
+        unit = self.units[i]
+        first = unit.word if unit.kind in ("word", "op", "punct") else None
+        if first is None:
+            return -1
+        index = _index(phrases if isinstance(phrases, tuple) else tuple(phrases))
+        for phrase in index.get(first, ()) + (index.get("-", ()) if unit.text == "-" else ()):
             end = i + len(phrase)
             if end > len(self.units):
                 continue
@@ -264,7 +272,7 @@ class Parse:
         return -1
 
     def find(self, phrases: Iterable[tuple[str, ...]]) -> list[tuple[int, int]]:
-        phrases = list(phrases)
+        phrases = phrases if isinstance(phrases, tuple) else tuple(phrases)
         out = []
         i = 0
         while i < len(self.units):
@@ -288,6 +296,15 @@ class Parse:
 
     def columns_left(self) -> list[int]:
         return [i for i, u in enumerate(self.units) if u.kind == "col" and not self.used[i]]
+
+
+@cache
+def _index(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """Phrases by their first word, longest first: a lookup instead of a scan per unit."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for phrase in sorted(phrases, key=len, reverse=True):
+        out.setdefault(phrase[0], []).append(phrase)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def parse_clause(toks: list[Token], table: Table, keywords: frozenset[str]) -> Query | None:

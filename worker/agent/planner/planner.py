@@ -8,6 +8,7 @@ steps displayed. A step that failed ends the job: rules cannot fix their own cod
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from worker.agent.model import (
@@ -31,6 +32,10 @@ from worker.agent.planner.tables import with_profile
 class OfflinePlanner:
     name = "offline-planner"
 
+    def __init__(self) -> None:
+        # A job's turns re-plan the same request: planned once, looked up after.
+        self._plans: dict[str, Plan] = {}
+
     async def next_turn(self, conversation: Conversation) -> ModelTurn:
         summaries = [f for f in conversation.files if f.kind == "table" and f.variable]
         if not summaries:
@@ -43,7 +48,14 @@ class OfflinePlanner:
             return ModelTurn(text=text, tool_calls=(call,))
         profiles = _profiles(profiled)
         tables = [with_profile(f, profiles.get(f.variable or "")) for f in summaries]
-        planned = plan(conversation.prompt, tables)
+        key = json.dumps([conversation.prompt, [repr(f) for f in summaries], profiles],
+                         sort_keys=True, default=str)
+        planned = self._plans.get(key)
+        if planned is None:
+            planned = plan(conversation.prompt, tables)
+            if len(self._plans) >= 64:
+                self._plans.pop(next(iter(self._plans)))
+            self._plans[key] = planned
         results = _results_so_far(planned, conversation.steps)
         done = len(results)
         if done < len(planned.steps):

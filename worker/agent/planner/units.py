@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from difflib import SequenceMatcher
+from functools import cache
 from typing import Any, Literal
 
 from worker.agent.planner.columns import Mention, ambiguous, find_mentions, stem
@@ -169,6 +170,7 @@ def _plain_unit(token: Token, keywords: frozenset[str]) -> Unit:
     return Unit("punct", token.text, word=token.text)
 
 
+@cache
 def _corrected(word: str, keywords: frozenset[str]) -> str:
     """A typo of one of the planner's own words ("corelation", "avrage") read as that word."""
     if word in keywords or word in FILLER or len(word) < 5:

@@ -46,8 +46,9 @@ def _pyexec_profile(tables):
                 unread = text[parsed.isna()]
                 facts["na_words"] = int(unread.str.lower().isin(NA_WORDS).sum())
                 facts["not_numbers"] = unread[~unread.str.lower().isin(NA_WORDS)].head(3).tolist()
-                if facts["numbers"] == 0 and len(text):
-                    dates = pd.to_datetime(text.head(200), errors="coerce", format="mixed")
+                sample = text.head(50)
+                if facts["numbers"] == 0 and len(text) and sample.str.contains(r"\d").all():
+                    dates = pd.to_datetime(sample, errors="coerce", format="mixed")
                     facts["date_like"] = bool(dates.notna().mean() > 0.95)
             columns[str(name)] = facts
         out[variable] = {"rows": len(frame), "columns": columns}
