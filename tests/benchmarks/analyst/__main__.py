@@ -14,8 +14,8 @@ import tempfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from tests.benchmarks.analyst.run import run_questions
 from tests.benchmarks.analyst.questions import QUESTIONS
+from tests.benchmarks.analyst.run import run_questions
 
 
 def main() -> None:

@@ -119,7 +119,8 @@ q(W, "percent", "what percentage of the wines have more than 13 percent alcohol?
 # --- diabetes -----------------------------------------------------------------------------
 D = "diabetes.csv"
 q(D, "aggregate", "average bmi", lambda d: (d.bmi.mean(),))
-q(D, "group", "mean disease progression by sex", lambda d: tuple(d.groupby("sex").progression.mean()))
+q(D, "group", "mean disease progression by sex",
+  lambda d: tuple(d.groupby("sex").progression.mean()))
 q(D, "filter", "mean progression for patients older than 50 with bmi above 30",
   lambda d: (d[(d.age > 50) & (d.bmi > 30)].progression.mean(),))
 q(D, "correlation", "how strongly is bmi correlated with progression? include the p value",

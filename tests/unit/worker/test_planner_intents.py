@@ -14,17 +14,6 @@ from typing import Any
 
 import pandas as pd
 import pytest
-
-from worker.agent.model import (
-    FINAL_ANSWER,
-    RUN_PYTHON,
-    Column,
-    Conversation,
-    FileSummary,
-    ModelError,
-    StepResult,
-)
-from worker.agent.planner import CAPABILITIES, OfflinePlanner, PlanError, plan
 from worker.agent.planner.conditions import Condition
 from worker.agent.planner.recipes.groups import GroupBy, Key
 from worker.agent.planner.recipes.plots import Bar, Histogram, Line, Scatter
@@ -36,6 +25,17 @@ from worker.agent.planner.recipes.stats import (
     Stats,
     ValueCounts,
 )
+
+from worker.agent.model import (
+    FINAL_ANSWER,
+    RUN_PYTHON,
+    Column,
+    Conversation,
+    FileSummary,
+    ModelError,
+    StepResult,
+)
+from worker.agent.planner import CAPABILITIES, OfflinePlanner, PlanError, plan
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 

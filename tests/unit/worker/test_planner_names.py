@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from worker.agent.planner.names import best_column, find_mentions, phrase_score, stem, words
 from worker.agent.planner.text import lex, rewrite, split_clauses
 

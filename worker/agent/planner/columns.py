@@ -82,8 +82,10 @@ _WHOLE_WORDS_ONLY = frozenset({"day", "week", "month", "quarter", "year", "hour"
 # A column word that changes what the column is: "passengers" is not `PassengerId`, "price" is
 # not `price_rank`. Such a word must be said for the column to match.
 _QUALIFIERS = frozenset(
-    "id ids code no num nr number index idx rank flag key lag log pct ratio change diff delta "
-    "cum zscore z std min max avg mean total sum count rate per".split()
+    """
+    id ids code no num nr number index idx rank flag key lag log pct ratio
+    change diff delta cum zscore z std min max avg mean total sum count rate per
+    """.split()  # noqa: SIM905
 )
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")

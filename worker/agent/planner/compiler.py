@@ -3,7 +3,7 @@
 Every cell has the same shape: the rows (the request's state, then this clause's filters, one
 named frame `rows`), then preparation (missing values, outliers), then the measure over
 `rows` — per group when the query has groups — and last the `result` dict the answer is
-written from, displayed as JSON by the footer. Filters × groups × measures compose because
+written from, displayed as JSON by the footer. Filters, groups and measures compose because
 the measure's code only ever sees `rows`.
 """
 

@@ -288,10 +288,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     lines: list[str] = []
     frame = {}
     for expr in targets:
-        numeric = ctx.is_number(expr)
-        frame[expr.name()] = ctx.values_code(expr, "rows") if numeric else ctx.values_code(
-            expr, "rows"
-        )
+        frame[expr.name()] = ctx.values_code(expr, "rows")
     lines.append("values = pd.DataFrame(")
     lines.append("    {")
     for name, code in frame.items():
@@ -510,7 +507,8 @@ def exists_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     count = data["count"]
     if not count:
         return f"**No**: no row has {said} (of {data['rows_in_file']} rows)."
-    head = f"**Yes**: **{count}** of {data.get('rows_before', data['rows_in_file'])} rows have {said}"
+    of = data.get("rows_before", data["rows_in_file"])
+    head = f"**Yes**: **{count}** of {of} rows have {said}"
     shown = data["shown"]
     first = "" if len(shown["data"]) == count else f"; the first {len(shown['data'])}"
     return head + f"{first}:\n\n" + _split(shown, "row")
@@ -679,7 +677,7 @@ def describe_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     lines += [f"        {q(t.name())}: {ctx.values_code(t, 'rows')}," for t in targets]
     lines += ["    }", ")"]
     if ctx.query.groups:
-        by, keys = ctx.group_keys()
+        by, _ = ctx.group_keys()
         lines.append(f"summary = values[{q(targets[0].name())}].groupby({by}).describe()")
     else:
         lines.append("summary = values.describe().T")
@@ -948,7 +946,7 @@ def sort_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     n = measure.n or 10
     keys = ", ".join(q(e.name()) for e in exprs)
     lines = []
-    if all(e.is_column and ctx.table.is_numeric(e.column or "") or ctx.table.kind(
+    if all((e.is_column and ctx.table.is_numeric(e.column or "")) or ctx.table.kind(
             e.column or "") in ("text", "date") for e in exprs):
         lines.append(f'ordered = rows.sort_values([{keys}], ascending={asc}, kind="stable")')
     else:
@@ -985,8 +983,8 @@ def _verdict(ctx: Ctx, p: float | None, reject: str, keep: str) -> str:
     if p is None:
         return "undefined (too few values)"
     if p < alpha:
-        return f"p = {_p(p)} < α = {alpha:g}: {reject}"
-    return f"p = {_p(p)} ≥ α = {alpha:g}: {keep}"
+        return f"p = {_p(p)} < alpha = {alpha:g}: {reject}"
+    return f"p = {_p(p)} ≥ alpha = {alpha:g}: {keep}"
 
 
 def _p(p: float) -> str:
@@ -1047,7 +1045,7 @@ def correlation_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
             lines += [
                 "found = {}",
                 f"for key, part in pairs.groupby({by}):",
-                f"    if len(part) > 2:",
+                "    if len(part) > 2:",
                 f"        r, p = stats.{fn}(part[{q(a.name())}], part[{q(b.name())}])",
                 "        found[key] = {\"r\": r, \"p\": p, \"n\": len(part)}",
                 "    else:",
@@ -1112,9 +1110,9 @@ def correlation_answer(ctx: Ctx, data: dict[str, Any]) -> str:
             text += "\n\n" + _verdict(ctx, p, "the correlation is statistically significant",
                                       "the correlation is not statistically significant") + "."
         else:
-            text += ("\n\nAt α = 0.05 the correlation is "
-                     f"{'statistically significant' if p is not None and p < 0.05 else 'not statistically significant'}"
-                     f" (p = {_p(p)}).")
+            significant = p is not None and p < 0.05
+            text += (f"\n\nAt alpha = 0.05 the correlation is "
+                     f"{'' if significant else 'not '}statistically significant (p = {_p(p)}).")
         return text + f"\n\n*Strength scale: {STRENGTH_SCALE}.*" + ctx.coerced_note(
             list(ctx.query.targets))
     if kind == "target":
@@ -1152,7 +1150,7 @@ def normality_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     lines = ["found = {}"]
     if ctx.query.groups:
         (target,) = ctx.query.targets[:1]
-        by, keys = ctx.group_keys()
+        by, _ = ctx.group_keys()
         lines += [
             f"values = {ctx.values_code(target, 'rows')}",
             f"for key, part in values.dropna().groupby({by}):",
@@ -1173,7 +1171,7 @@ def normality_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 def normality_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     method = data["method"]
-    test = "Shapiro–Wilk" if method == "shapiro" else "D'Agostino–Pearson (scipy normaltest)"
+    test = "Shapiro-Wilk" if method == "shapiro" else "D'Agostino-Pearson (scipy normaltest)"
     parts = []
     for name, found in data["tests"].items():
         label = f"`{name}`" if not ctx.query.groups else (
@@ -1185,7 +1183,7 @@ def normality_answer(ctx: Ctx, data: dict[str, Any]) -> str:
                      f"- {label}: **{verdict}** (statistic = {ctx.f(found['statistic'])}, "
                      f"n = {found['n']})")
     large = any(f["n"] > 5000 for f in data["tests"].values()) and method == "shapiro"
-    note = ("\n\n*Shapiro–Wilk's p-value is approximate above 5,000 values.*" if large else "")
+    note = ("\n\n*Shapiro-Wilk's p-value is approximate above 5,000 values.*" if large else "")
     return (f"**{test} test of normality** ({scope(ctx, data)}):\n\n" + "\n".join(parts) + note
             + ctx.coerced_note(list(ctx.query.targets)))
 
@@ -1200,7 +1198,7 @@ def _two_groups(ctx: Ctx) -> tuple[str, tuple[Any, ...] | None]:
         return column, values
     if len(named) == 1:
         return named[0].expr.column or "", named[0].value
-    categorical = [t.column for t in ctx.query.targets if t.column and not ctx.is_number(t)
+    categorical = [t.column for t in ctx.query.targets if (t.column and not ctx.is_number(t))
                    or (t.column and ctx.table.binary(t.column))]
     if len(categorical) == 1:
         return categorical[0] or "", None
@@ -1405,7 +1403,7 @@ def regression_answer(ctx: Ctx, data: dict[str, Any]) -> str:
              for x in xs]
     equation = f"{y.name()} = {ctx.f(params.get('const'))}" + "".join(
         f" {'+' if (params.get(x.name()) or 0) >= 0 else '-'} "
-        f"{ctx.f(abs(params.get(x.name()) or 0))} × {x.name()}" for x in xs)
+        f"{ctx.f(abs(params.get(x.name()) or 0))} * {x.name()}" for x in xs)
     kind = "Simple" if len(xs) == 1 else "Multiple"
     return (f"**{kind} linear regression (OLS) of `{y.name()}` on {names(xs)}**: R² = "
             f"**{ctx.f(data['r2'])}** (adjusted {ctx.f(data['r2_adj'])}; "
@@ -1457,7 +1455,7 @@ def outliers_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 def outliers_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     measure = ctx.query.measure
-    rule = (f"outside Q1 − {measure.threshold:g}×IQR … Q3 + {measure.threshold:g}×IQR"
+    rule = (f"outside Q1 - {measure.threshold:g}x IQR … Q3 + {measure.threshold:g}x IQR"
             if measure.method == "iqr" else
             f"|z-score| > {measure.threshold:g} (population standard deviation)")
     parts = []
@@ -1491,8 +1489,8 @@ def plot_check(ctx: Ctx) -> None:
     ):
         raise Refusal("the column whose values the bars stand for (e.g. “bar chart of revenue "
                       "by region”)")
-    if kind == "line" and (len(numbers) != 1 or not ctx.table.date_columns and not
-                           ctx.query.groups):
+    if kind == "line" and (len(numbers) != 1 or (not ctx.table.date_columns and not
+                           ctx.query.groups)):
         raise Refusal("the numeric column and the dates of a line chart")
     if kind == "box" and len(numbers) != 1:
         raise Refusal("the one numeric column of a box plot")
@@ -1528,7 +1526,7 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         (t,) = numbers
         values = ctx.values_code(t, "rows")
         if ctx.query.groups:
-            by, keys = ctx.group_keys()
+            by, _ = ctx.group_keys()
             lines += [
                 f"parts = {{str(k): v.dropna() for k, v in {values}.groupby({by})}}",
                 "ax.boxplot(list(parts.values()), labels=list(parts))",
@@ -1542,7 +1540,7 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     if kind == "line":
         (t,) = numbers
         if ctx.query.groups:
-            by, keys = ctx.group_keys()
+            by, _ = ctx.group_keys()
         else:
             date = ctx.table.date_columns[0]
             by = f"rows[{q(date)}]" if ctx.table.parsed_as_dates(date) else (
@@ -1560,7 +1558,7 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     # bar
     if len(ctx.query.groups) == 1 and numbers:
         (t,) = numbers[:1]
-        by, keys = ctx.group_keys()
+        by, _ = ctx.group_keys()
         agg = next((a for a in measure.aggs if a in _GROUP_AGG), "mean")
         lines += [
             f"bars = {ctx.values_code(t, 'rows')}.groupby({by}).{agg}()"
@@ -1573,7 +1571,7 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         lines.append(f"bars = rows[{q(column)}].value_counts()")
         label = "rows"
     lines += [
-        f"bars.head(30).plot.bar(ax=ax, color=\"#4c72b0\")",
+        "bars.head(30).plot.bar(ax=ax, color=\"#4c72b0\")",
         f"ax.set(ylabel={q(label)})",
         "fig.tight_layout()",
         "plt.show()",

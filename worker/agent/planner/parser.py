@@ -10,6 +10,7 @@ never dropped.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -374,7 +375,7 @@ def _number(p: Parse, i: int) -> float | None:
 
 def _alpha(p: Parse) -> None:
     patterns = [
-        ("alpha", 1), ("α", 1), ("significance level", 1), ("significance level of", 1),
+        ("alpha", 1), ("significance level", 1), ("significance level of", 1),
         ("level of significance", 1), ("level of significance of", 1), ("alpha level", 1),
         ("alpha level of", 1), ("alpha of", 1), ("alpha value of", 1), ("at alpha", 1),
         ("significance threshold", 1), ("threshold of", 1), ("p <", 1), ("p-value <", 1),
@@ -499,7 +500,8 @@ def _tests(p: Parse) -> None:
             p.take(start, end, "test")
         for start, end in p.find(_phrases(
             "test", "tests", "testing", "statistic", "statistics", "coefficient", "coefficients",
-            "score", "r", "r value", "r-value", "value", "strength", "direction", "strength and direction",
+            "score", "r", "r value", "r-value", "value", "strength", "direction",
+            "strength and direction",
             "the strength", "the direction", "whether", "hypothesis", "null hypothesis", "h0",
             "reject", "fail to reject", "result", "method", "level", "two-tailed", "two tailed",
             "two-sided", "two sided", "perform", "conduct",
@@ -712,7 +714,7 @@ def _column_list(p: Parse, j: int) -> list[int]:
             k += 1
         if p.word(k) in ("and", "or", "&"):
             k += 1
-        if p.col(k) is None or k == j + 1 and not out:
+        if p.col(k) is None or (k == j + 1 and not out):
             break
         if k == j + 1:
             break
@@ -987,29 +989,29 @@ def _extreme_entity(p: Parse) -> None:
                     p.entity = (j, column or "")
                     p.take(i, j + 1, "entity")
                     return
-            if p.word(j) in ROW_NOUNS or p.word(j) in (p.table.stem, stem(p.table.stem)):
-                if _superlative_after(p, j + 1):
-                    p.row_entity = True
-                    p.take(i, j + 1, "entity")
-                    return
-        if w in ("when", "what", "which") and p.free(i) and p.word(i + 1) in (
-            "date", "day", "time", "year", "month", "when"
-        ) or w == "when":
-            if _superlative_after(p, i + 1) and p.table.date_columns:
-                p.when_entity = True
-                k = i + 2 if w != "when" else i + 1
-                p.take(i, k, "entity")
+            rows = p.word(j) in ROW_NOUNS or p.word(j) in (p.table.stem, stem(p.table.stem))
+            if rows and _superlative_after(p, j + 1):
+                p.row_entity = True
+                p.take(i, j + 1, "entity")
                 return
+        asks_when = w == "when" or (w in ("what", "which") and p.free(i) and p.word(i + 1) in (
+            "date", "day", "time", "year", "month"))
+        if asks_when and _superlative_after(p, i + 1) and p.table.date_columns:
+            p.when_entity = True
+            k = i + 2 if w != "when" else i + 1
+            p.take(i, k, "entity")
+            return
         # "the country with the highest …", "the player who scored the most …"
         column = p.col(i)
         if column is not None and p.free(i) and (
             p.table.kind(column) in ("text", "bool") or _is_identifier(p.table, column)
         ) and p.word(i + 1) in ("with", "having", "that", "who", "which", "whose", "has", "had",
-                                 "where"):
-            if _superlative_after(p, i + 2) and p.word(i - 1) in ("the", "which", "what", "a"):
-                p.entity = (i, column)
-                p.take(i, i + 2, "entity")
-                return
+                                 "where") and _superlative_after(p, i + 2) and p.word(i - 1) in (
+            "the", "which", "what", "a"
+        ):
+            p.entity = (i, column)
+            p.take(i, i + 2, "entity")
+            return
         # "the row with the highest …"
         if (w in ROW_NOUNS or w in (p.table.stem, stem(p.table.stem))) and p.word(i + 1) in (
             "with", "having", "that", "which", "where", "has"
@@ -1159,7 +1161,7 @@ def _between(p: Parse) -> None:
         lo = _value_at(p, j + 1, column) if expr.is_column else None
         if lo is None and not expr.is_column and _number(p, j + 1) is not None:
             lo = (_number(p, j + 1), "number", j + 2)
-        if lo is None or p.word(lo[2]) not in ("and", "to", "-") and p.units[lo[2]].text != "-":
+        if lo is None or (p.word(lo[2]) not in ("and", "to", "-") and p.units[lo[2]].text != "-"):
             continue
         hi = _value_at(p, lo[2] + 1, column) if expr.is_column else (
             (_number(p, lo[2] + 1), "number", lo[2] + 2) if _number(p, lo[2] + 1) is not None
@@ -1343,7 +1345,7 @@ def _value_mentions(p: Parse) -> None:
 
 def _joined_by_and(p: Parse, indices: list[int]) -> bool:
     """Values joined by "and" ("male and female passengers"), not by "or"."""
-    for a, b in zip(indices, indices[1:], strict=False):
+    for a, b in itertools.pairwise(indices):
         between = [p.word(k) for k in range(a + 1, b)]
         if "or" in between:
             return False
@@ -1365,9 +1367,13 @@ def _year_column(p: Parse) -> tuple[str, str] | None:
     return None
 
 
-_MONTHS = {m: i + 1 for i, m in enumerate(
-    "january february march april may june july august september october november "
-    "december".split())}
+_MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["january", "february", "march", "april", "may", "june", "july", "august",
+         "september", "october", "november", "december"]
+    )
+}
 _MONTHS.update({m[:3]: n for m, n in list(_MONTHS.items()) if m != "may"})
 
 
@@ -1496,7 +1502,8 @@ def _groups(p: Parse) -> None:
         j = _skip(p, end, ("the", "each", "every", "different", "various", "individual", "all",
                            "their", "its", "unique", "distinct", "separate"))
         counted = p.phrase_at(j, _phrases("number of", "count of", "amount of"))
-        if counted > 0 and p.col(counted) is not None and _few_values(p.table, p.col(counted) or ""):
+        column = p.col(counted) if counted > 0 else None
+        if column is not None and _few_values(p.table, column):
             p.take(j, counted, "group")  # "by number of cylinders" groups by `Cylinders`
             j = counted
         cols = []
@@ -1727,8 +1734,8 @@ def _binary_filters(p: Parse) -> None:
         before = {p.word(i - 1), p.word(i - 2)}
         conditional = before & {"who", "that", "which", "were", "was", "did", "have", "had",
                                 "is", "are", "where", "with", "has", "whose", "got", "being"}
-        if not conditional and not (p.word(i + 1) in ("passengers", "customers", "people",
-                                                       "rows", "ones", "cases")):
+        if not conditional and p.word(i + 1) not in ("passengers", "customers", "people",
+                                                       "rows", "ones", "cases"):
             continue
         if "percent" in kinds and not [k for k, _, _ in [(0, 0, 0)]]:
             pass
@@ -1945,8 +1952,9 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
         return Measure("value_counts", n=p.limit)
     if "describe" in kinds:
         return Measure("describe")
-    if "rows" in kinds or "rows-weak" in kinds or p.limit or p.preview:
-        if targets or p.filters or p.limit or p.preview or "rows" in kinds:
+    if ("rows" in kinds or "rows-weak" in kinds or p.limit or p.preview) and (
+        targets or p.filters or p.limit or p.preview or "rows" in kinds
+    ):
             mode = p.preview or ("sample" if _has_word(p, "sample", "random") else "head")
             if _has_word(p, "tail", "last"):
                 mode = "tail"

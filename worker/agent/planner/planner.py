@@ -31,6 +31,7 @@ from worker.agent.planner.tables import with_profile
 
 class OfflinePlanner:
     name = "offline-planner"
+    revises_answers = False  # its answers quote only what its cells displayed
 
     def __init__(self) -> None:
         # A job's turns re-plan the same request: planned once, looked up after.

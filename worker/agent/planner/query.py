@@ -185,7 +185,7 @@ class Prep:
             )
             return f"missing values of {of} filled with {with_what}"
         rule = (
-            f"more than {_literal(self.value)} × IQR beyond the quartiles"
+            f"more than {_literal(self.value)} x IQR beyond the quartiles"
             if self.how == "iqr"
             else f"|z-score| > {_literal(self.value)}"
         )
