@@ -54,6 +54,10 @@ def main() -> None:
     print(f"\nanswerable: {len(answerable)}, right {right} "
           f"({right / max(1, len(answerable)):.0%}); must refuse: {len(must_refuse)}, refused "
           f"{sum(r.verdict == 'right' for r in must_refuse)}")
+    flagged = [r for r in results if r.ungrounded]
+    print(f"answers with numbers found in no cell output: {len(flagged)}")
+    for r in flagged:
+        print(f"    {r.question.id}: {', '.join(r.ungrounded)}")
     times = [r.outcome.seconds for r in results]
     if times:
         print(f"median job time (planning and cells, after the inspection): "

@@ -13,6 +13,7 @@ from tests.benchmarks.analyst.checking import judge
 from tests.benchmarks.analyst.datasets import write_all
 from tests.benchmarks.analyst.harness import Outcome, analyst
 from tests.benchmarks.analyst.questions import REFUSE, Question
+from worker.agent.grounding import ungrounded_numbers
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Result:
     expected: tuple[Any, ...] | str
     outcome: Outcome
     verdict: str
+    ungrounded: list[str]  # numbers of the answer found in no output of its cells
 
 
 async def run_questions(questions: list[Question], folder: Path) -> list[Result]:
@@ -35,5 +37,10 @@ async def run_questions(questions: list[Question], folder: Path) -> list[Result]
             )
             outcome = await a.ask(question.text, paths[question.file])
             verdict = judge(expected, outcome.answer, outcome.refusal, outcome.error)
-            results.append(Result(question, expected, outcome, verdict))
+            outputs = [o for step in outcome.steps for o in step.outputs]
+            ungrounded = (
+                ungrounded_numbers(outcome.answer, outputs, question.text)
+                if outcome.answer else []
+            )
+            results.append(Result(question, expected, outcome, verdict, ungrounded))
     return results

@@ -17,6 +17,7 @@ from worker.agent.planner.parser import Refusal
 from worker.agent.planner.query import AggRef, Cond, Expr, Prep, Query, q
 
 RESULT_KEY = "planner"
+_TESTS = {"correlation", "corr_matrix", "normality", "ttest", "chi2", "anova"}
 
 
 @dataclass
@@ -177,6 +178,13 @@ def compile_query(
         entries.append(("rows_before", f"len({state.frame})"))
     for name, _ in ctx.thresholds:
         entries.append((name, name))
+    if query.filters:
+        said = " and ".join(c.describe() for c in query.filters).replace("`", "")
+        entries.append(("where", q(said)))
+    if kind in _TESTS:
+        entries.append(("alpha", repr(measure.alpha)))
+    if measure.threshold is not None:
+        entries.append(("threshold", repr(measure.threshold)))
     lines.append("")
     lines.append("result = {")
     lines += [f"    {q(key)}: {value}," for key, value in [*entries, *results]]

@@ -211,6 +211,16 @@ def _agg_list(ctx: Ctx) -> list[str]:
     return list(dict.fromkeys(out))
 
 
+_HEADERS = {"nunique": "distinct", "iqr": "IQR", "kurt": "kurtosis", "skew": "skewness"}
+
+
+def _agg_header(agg: str) -> str:
+    """A table's column header: pandas' short names ("std", "25%")."""
+    if agg.startswith("q"):
+        return f"{float(agg[1:]) * 100:g}%"
+    return _HEADERS.get(agg, agg)
+
+
 def _agg_label(agg: str) -> str:
     if agg.startswith("q"):
         share = float(agg[1:])
@@ -282,6 +292,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
             return lines, [
                 ("keys", q("|".join(keys))),
                 ("table", 'counts.reset_index().to_dict(orient="split")'),
+                ("groups", "len(counts)"),
             ]
         lines = ['print(f"{len(rows)} rows")']
         return lines, [("count", "len(rows)")]
@@ -304,7 +315,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
             if agg == "mode":
                 lines.append('        "mode": {c: values[c].mode().tolist() for c in values},')
                 continue
-            lines.append(f"        {q(_agg_label(agg))}: {_agg_expr(agg, 'values')},")
+            lines.append(f"        {q(_agg_header(agg))}: {_agg_expr(agg, 'values')},")
         lines.append('        "n": values.count(),')
         lines.append("    }")
         lines.append(")")
@@ -312,6 +323,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         results = [
             ("aggs", q("|".join(aggs))),
             ("summary", 'summary.to_dict(orient="split")'),
+            ("stats", 'summary.drop(columns="n").to_dict(orient="split")'),
         ]
         if aggs == ["count"] and len(targets) == 1 and not ctx.is_number(targets[0]):
             # "how many firms": the distinct values, beside the rows that have one
@@ -323,7 +335,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
     parts = []
     for agg in aggs:
         for name in frame:
-            label = _agg_label(agg) if len(frame) == 1 else f"{name} ({_agg_label(agg)})"
+            label = _agg_header(agg) if len(frame) == 1 else f"{name} ({_agg_header(agg)})"
             if agg == "mode":
                 expr = f'grouped[{q(name)}].agg(lambda s: ", ".join(map(str, s.mode())))'
             elif agg.startswith("q"):
@@ -357,6 +369,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         ("aggs", q("|".join(aggs))),
         ("keys", q("|".join(keys))),
         ("table", 'summary.reset_index().to_dict(orient="split")'),
+        ("groups", "len(summary)"),
     ]
 
 
@@ -382,13 +395,12 @@ def aggregate_answer(ctx: Ctx, data: dict[str, Any]) -> str:
         row = rows[0]
         n = row[-1]
         parts = []
-        for label, value in zip(labels[:-1], row[:-1], strict=False):
-            parts.append(f"the {label} of `{index[0]}` is **{_value(ctx, value)}**")
+        for agg, value in zip(aggs, row[:-1], strict=False):
+            parts.append(f"the {_agg_label(agg)} of `{index[0]}` is **{_value(ctx, value)}**")
         text = "; ".join(parts)
         return f"{text[0].upper()}{text[1:]} ({scope(ctx, data, n)} with a value).{note}"
     header = ["column", *labels]
     body = [[name, *[_cell(ctx, v) for v in row]] for name, row in zip(index, rows, strict=False)]
-    del aggs
     head = f"**{aggregate_title(ctx)}** ({scope(ctx, data)}):"
     return head + "\n\n" + table(header, body) + note
 
@@ -415,7 +427,8 @@ def _group_table(ctx: Ctx, data: dict[str, Any], title: str) -> str:
     split = data["table"]
     columns = list(split["columns"])
     rows = [[_cell(ctx, v) for v in row] for row in split["data"]]
-    head = (f"**{title}** ({scope(ctx, data)}; {plural(len(rows), 'group')}):")
+    groups = data.get("groups", len(rows))
+    head = (f"**{title}** ({scope(ctx, data)}; {plural(groups, 'group')}):")
     text = head + "\n\n" + table(columns, rows)
     keys = len(data.get("keys", "").split("|"))
     values = [r for r in rows if isinstance(r[keys], int | float) and not isinstance(
@@ -471,6 +484,7 @@ def percent_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         return lines, [
             ("keys", q("|".join(keys))),
             ("table", 'share.rename("percent").reset_index().to_dict(orient="split")'),
+            ("groups", "len(share)"),
         ]
     lines.append(f"share = {part} / {total} * 100")
     lines.append(f'print(f"{{{part}}} of {{{total}}} rows: {{share:.2f}}%")')
@@ -603,6 +617,8 @@ def missing_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         'report = pd.DataFrame({"missing": missing, "percent": missing / len(rows) * 100})',
         "display(report)",
     ], [
+        ("columns_checked", "checked.shape[1]"),
+        ("with_gaps", "int((missing > 0).sum())"),
         ("missing", "missing.to_dict()"),
         ("percent", 'report["percent"].to_dict()'),
         ("total_missing", "int(missing.sum())"),
@@ -617,9 +633,9 @@ def missing_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     if not gaps:
         of = names(list(ctx.query.targets)) if columns else "any column"
         return f"**No missing values** in {of} ({scope(ctx, data)})."
-    head = (f"**{plural(data['total_missing'], 'missing value')}** in {len(gaps)} of "
-            f"{plural(len(missing), 'column')}; {data['rows_with_missing']} rows have at least "
-            f"one ({scope(ctx, data)}):")
+    head = (f"**{plural(data['total_missing'], 'missing value')}** in {data['with_gaps']} of "
+            f"{plural(data['columns_checked'], 'column')}; {data['rows_with_missing']} rows have "
+            f"at least one ({scope(ctx, data)}):")
     shown = list(missing) if columns else gaps
     rows = [[c, missing[c], data["percent"][c]] for c in shown]
     return head + "\n\n" + table(["column", "missing", "% of rows"], rows)
@@ -1113,8 +1129,7 @@ def correlation_answer(ctx: Ctx, data: dict[str, Any]) -> str:
             significant = p is not None and p < 0.05
             text += (f"\n\nAt alpha = 0.05 the correlation is "
                      f"{'' if significant else 'not '}statistically significant (p = {_p(p)}).")
-        return text + f"\n\n*Strength scale: {STRENGTH_SCALE}.*" + ctx.coerced_note(
-            list(ctx.query.targets))
+        return text + ctx.coerced_note(list(ctx.query.targets))
     if kind == "target":
         (target,) = ctx.query.targets
         rows = list(zip(data["labels"], [_cell(ctx, v) for v in data["values"]], strict=False))

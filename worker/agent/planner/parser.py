@@ -13,7 +13,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -31,7 +31,7 @@ from worker.agent.planner.query import (
 )
 from worker.agent.planner.tables import Table
 from worker.agent.planner.units import Unit, build_units
-from worker.agent.planner.words import FILLER, PRESENTATION, ROW_NOUNS, UNITS
+from worker.agent.planner.words import FILLER, INTRO, PRESENTATION, ROW_NOUNS, UNITS
 
 
 class PlanError(ModelError):
@@ -1703,6 +1703,17 @@ def _other_measures(p: Parse) -> None:
             "in all the columns", "of each column", "each column", "every column",
         )):
             p.take(start, end, "missing")
+    for start, end in p.find(_phrases(
+        "all numeric columns", "all the numeric columns", "every numeric column",
+        "each numeric column", "numeric columns", "numerical columns", "all numerical columns",
+        "numeric variables", "all numeric variables", "numerical variables", "all the columns",
+        "every column", "each column", "all columns", "all variables", "all the variables",
+        "all features", "numeric features", "all numeric features", "all numeric fields",
+        "every numeric variable", "each numeric variable", "each variable", "every variable",
+        "the numbers", "all the numbers", "all numeric", "all numerical",
+    )):
+        if not any(k == "missing" for _, k, _ in p.measure_words):
+            p.take(start, end, "all-columns")
     # the rest of "how many rows and columns", "number of rows"
     for start, end in p.find(_phrases("rows and columns", "columns and rows", "columns",
                                       "number of columns", "how many columns")):
@@ -1832,6 +1843,8 @@ def _assemble(p: Parse) -> Query | None:
         extras={"decimals": p.decimals, "quantiles": tuple(p.quantiles),
                 "sort_by": tuple(p.sort_by), "single": getattr(p, "single", False)},
     )
+    if getattr(p, "intro", False) and measure is None and not query.filters and not targets:
+        return replace(query, measure=Measure("describe"), extras={**query.extras, "intro": True})
     if measure is None and not (query.filters or query.prep or query.new_columns):
         if query.groups:
             raise Refusal("what to compute per " + ", ".join(g.name() for g in query.groups))
@@ -1849,6 +1862,9 @@ def _leftovers(p: Parse) -> list[str]:
         if unit.kind == "word":
             if unit.word in UNITS and i > 0 and p.units[i - 1].kind == "num" and p.used[i - 1]:
                 continue  # "3000 lbs": the number was read; its unit changes nothing
+            if unit.word in INTRO:
+                p.intro = True  # type: ignore[attr-defined]
+                continue
             if unit.word in FILLER or unit.word in PRESENTATION:
                 if unit.word in PRESENTATION and unit.word not in ("describe", "summary",
                                                                    "summarize", "summarise",

@@ -199,6 +199,13 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
         except Refusal as refusal:
             raise refuse(clause, refusal, tables) from None
         previous = query
+    if len(result.steps) > 1:
+        # "Analyze the file and return the top 10 rows": the rows are what was asked.
+        result.steps = [s for s in result.steps if not s.query.extras.get("intro")]
+        result.steps = [
+            replace(s, code=s.code.replace('"step": ' + _step_of(s), '"step": ' + str(n + 1), 1))
+            for n, s in enumerate(result.steps)
+        ]
     last = result.steps[-1] if result.steps else None
     if last is not None and last.kind == "state":
         # The request ends by choosing rows: show them, with how many there are.
@@ -239,6 +246,11 @@ def _merged(clauses: list[str], tables: list[Table]) -> list[str]:
             continue
         out.append(clause)
     return out
+
+
+def _step_of(step: Step) -> str:
+    match = re.search(r'"step": (\d+)', step.code)
+    return match[1] if match else "0"
 
 
 def _answered_before(query: Query, previous: Query) -> bool:

@@ -59,6 +59,15 @@ ROW_NOUNS = frozenset(
     """.split()  # noqa: SIM905
 )
 
+# Words that introduce a request ("Analyze the CSV file and …"): filler beside a question;
+# alone, they ask for an overview of the table.
+INTRO = frozenset(
+    """
+    analyze analyse analysis analyzing analysing explore exploring exploration examine
+    investigate study inspect overview eda understand
+    """.split()  # noqa: SIM905
+)
+
 # Units written after a number ("3000 lbs", "over 30 years"): they change no number.
 UNITS = frozenset(
     """
