@@ -83,7 +83,7 @@ _WHOLE_WORDS_ONLY = frozenset({"day", "week", "month", "quarter", "year", "hour"
 # not `price_rank`. Such a word must be said for the column to match.
 _QUALIFIERS = frozenset(
     """
-    id ids code no num nr number index idx rank flag key lag log pct ratio
+    id ids code no num nr number index idx rank flag key lag log ratio
     change diff delta cum zscore z std min max avg mean total sum count rate per
     """.split()  # noqa: SIM905
 )

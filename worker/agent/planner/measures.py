@@ -92,7 +92,11 @@ class Ctx:
                     f"{present - facts.numbers - facts.na_words} of {present} values are not "
                     f"plain numbers{example}, and the planner does not guess how to read them"
                 )
-            raise Refusal(f"to {doing}, `{column}` must hold numbers, but it holds {kind} values")
+            example = f" (e.g. “{facts.not_numbers[0]}”)" if facts.not_numbers else ""
+            raise Refusal(
+                f"to {doing}, `{column}` must hold numbers, but it holds {kind}{example}; the "
+                "planner does not guess how to read it as numbers"
+            )
 
     def require_single(self, column: str) -> None:
         if column in self.table.duplicated:

@@ -770,7 +770,7 @@ def _derived(p: Parse) -> None:
     binary = {
         "sub": (_phrases("minus", "-", "less"), _phrases("difference between", "difference of",
                                                           "gap between", "the difference between")),
-        "div": (_phrases("divided by", "/", "over", "per"), _phrases("ratio of", "ratio between",
+        "div": (_phrases("divided by", "/"), _phrases("ratio of", "ratio between",
                                                                      "quotient of")),
         "add": (_phrases("plus", "+"), _phrases("sum of")),
         "mul": (_phrases("times", "multiplied by", "*"), _phrases("product of")),
@@ -1777,6 +1777,11 @@ def _row_nouns(p: Parse) -> None:
             p.take(i, i + 1, "rows")  # "setosa flowers", "female passengers"
             continue
         before = (p.word(i - 2), p.word(i - 1))
+        if plural and after in ("from", "in", "of", "on", "at", "for") and any(
+            p.used[k] == "filter" for k in range(i + 1, min(i + 4, len(p.units)))
+        ):
+            p.take(i, i + 1, "rows")  # "orders from the West"
+            continue
         if plural and (
             before in (("how", "many"), ("number", "of"), ("percentage", "of"), ("share", "of"),
                        ("proportion", "of"), ("fraction", "of"), ("count", "of"))
@@ -1848,7 +1853,7 @@ def _assemble(p: Parse) -> Query | None:
     if measure is None and not (query.filters or query.prep or query.new_columns):
         if query.groups:
             raise Refusal("what to compute per " + ", ".join(g.name() for g in query.groups))
-        return None
+        return query if query.notes else None
     if measure is None and query.groups:
         raise Refusal("what to compute per " + ", ".join(g.name() for g in query.groups))
     return query
@@ -1955,8 +1960,10 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
     if aggs or quantiles:
         if aggs == ["count"] and "shape" in kinds:
             return Measure("shape")
-        asked = [u.word for u in p.units[:3] if u.kind == "word"]
-        if set(asked[:2]) & {"which", "when", "who", "where"} and aggs != ["count"]:
+        first = [u.word if u.kind == "word" else "" for u in p.units[:2]]
+        opening = first[1] if first and first[0] in ("in", "on", "at", "for", "during") else (
+            first[0] if first else "")
+        if opening in ("which", "when", "who", "where") and aggs != ["count"]:
             raise Refusal("which row or group is asked for (say it as “which X has the highest "
                           "Y”, with one column X)")
         return Measure("aggregate", aggs=tuple(aggs))

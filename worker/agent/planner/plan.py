@@ -99,7 +99,7 @@ def refuse(clause: str, refusal: Refusal, tables: list[Table]) -> PlanError:
     if "beyond the offline planner" in part:
         head = f"{part[0].upper()}{part[1:]} (in “{clause}”)."
     else:
-        head = f"The offline planner cannot answer “{clause}” exactly: it cannot do {part}."
+        head = f"The offline planner cannot answer “{clause}” exactly. Not understood: {part}."
     return PlanError(
         f"{head} It answers nothing rather than a number for a different question.\n\n"
         f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
@@ -156,6 +156,9 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
                                          "file)"), tables)
         if query is None:
             continue
+        if query.measure is None and not (query.filters or query.prep or query.new_columns):
+            result.notes += [n for n in query.notes if n not in result.notes]
+            continue  # "and interpret the results": said at the top of the answer
         query = replace(query, extras={**query.extras, "text": clause})
         if if_so and previous is not None:
             if _answered_before(query, previous):

@@ -172,12 +172,13 @@ def _plain_unit(token: Token, keywords: frozenset[str]) -> Unit:
 
 @cache
 def _corrected(word: str, keywords: frozenset[str]) -> str:
-    """A typo of one of the planner's own words ("corelation", "avrage") read as that word."""
-    if word in keywords or word in FILLER or len(word) < 5:
+    """A typo of one of the planner's own longer words ("corelation", "avergae") read as that
+    word. Short words are never corrected: "county" is not a typo of "count"."""
+    if word in keywords or word in FILLER or len(word) < 7:
         return word
     best, best_ratio = word, 0.0
     for keyword in keywords:
-        if len(keyword) < 5 or abs(len(keyword) - len(word)) > 2:
+        if len(keyword) < 7 or abs(len(keyword) - len(word)) > 2 or keyword[0] != word[0]:
             continue
         ratio = SequenceMatcher(None, word, keyword).ratio()
         if ratio > best_ratio:
