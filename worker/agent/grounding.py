@@ -134,10 +134,7 @@ def _rounds_to(candidate: float, written: Written) -> bool:
         digits = max(written.decimals, 0) + 1
         return value > 0 and math.isclose(value, target, rel_tol=0.5 * 10 ** (1 - digits) + 1e-12)
     step = 10.0 ** (-written.decimals)
-    if abs(value - target) <= step / 2 + 1e-9 * max(1.0, target):
-        return True
-    # A number written with few digits may round a small one to significant figures.
-    return target != 0 and math.isclose(value, target, rel_tol=5e-4)
+    return abs(value - target) <= step / 2 + 1e-9 * max(1.0, target)
 
 
 def is_grounded(written: Written, pool: list[float]) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 from functools import cache
 
 MIN_SCORE = 0.66
@@ -60,7 +59,7 @@ _SYNONYMS: dict[str, frozenset[str]] = {
         "investment": "inv invest",
         "education": "educ edu",
         "experience": "exp exper",
-        "occupation": "occ",
+        "occupation": "occ occup",
         "gender": "sex",
         "sex": "gender",
         "price": "cost",
@@ -75,6 +74,34 @@ _SYNONYMS: dict[str, frozenset[str]] = {
         "income": "inc",
         "dollar": "usd",
         "passenger": "pax",
+        "religious": "relig",
+        "employment": "emp empl",
+        "employee": "emp empl",
+        "department": "dept",
+        "customer": "cust",
+        "product": "prod",
+        "category": "cat",
+        "description": "desc",
+        "address": "addr",
+        "latitude": "lat",
+        "longitude": "lon lng long",
+        "altitude": "alt",
+        "distance": "dist",
+        "duration": "dur",
+        "frequency": "freq",
+        "volume": "vol",
+        "length": "len",
+        "position": "pos",
+        "minute": "min",
+        "second": "sec",
+        "hour": "hr",
+        "month": "mo mon",
+        "week": "wk",
+
+        "count": "cnt",
+        "total": "tot",
+        "value": "val",
+        "unemployed": "unemp",
     }.items()
 }
 # Calendar words name a column only whole: "month" is a period, not a prefix of `monthly_fee`.
@@ -84,7 +111,7 @@ _WHOLE_WORDS_ONLY = frozenset({"day", "week", "month", "quarter", "year", "hour"
 _QUALIFIERS = frozenset(
     """
     id ids code no num nr number index idx rank flag key lag log ratio
-    change diff delta cum zscore z std min max avg mean total sum count rate per
+    change diff delta cum zscore z std min max avg mean sum count rate per
     """.split()  # noqa: SIM905
 )
 
@@ -125,12 +152,7 @@ def _word_score(said: str, column_word: str) -> float:
         return 0.0
     if len(said) >= 4 and column_word.startswith(said) and not column_word[len(said) :].isdigit():
         return 0.75  # "temp" → "temperature", "humid" → "humidity"
-    if len(column_word) >= 3 and said.startswith(column_word) and len(said) - len(column_word) >= 2:
-        return 0.75  # "population" → "pop", "education" → "educ"
-    if len(said) >= 5 and len(column_word) >= 5:
-        ratio = SequenceMatcher(None, said, column_word).ratio()
-        if ratio >= 0.85:
-            return 0.8 * ratio  # a typo: "revnue" → "revenue"
+    # No guessing beyond this: "county" is not a typo of `country`, nor "salesperson" `sales`.
     return 0.0
 
 
@@ -200,7 +222,7 @@ def find_mentions(
         for order, (column, _) in enumerate(column_words):
             if tokens[i] == column.lower():
                 candidates.append((2.0, 1, -i, -order, column))
-    for size in range(min(longest + 1, 4), 0, -1):
+    for size in range(max(min(longest + 1, 4), 3), 0, -1):  # 3 for "miles per gallon"
         for start in range(len(tokens) - size + 1):
             if any(i in quoted for i in range(start, start + size)):
                 continue
