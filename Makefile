@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools
+.PHONY: run test bench bench-analyst lint install services clean sandbox-tools
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ test: $(STAMP) sandbox-tools services
 
 bench: $(STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench
+
+# The offline analyst on real data sets shipped by PyPI packages: right / refused / wrong / error.
+bench-analyst: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.analyst
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

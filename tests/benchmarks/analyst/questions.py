@@ -413,6 +413,53 @@ q(L, "filter", "average armed forces after 1955", lambda d: (d[d.YEAR > 1955].AR
 q(L, "refuse", "what was the inflation rate in 1950?", REFUSE)
 
 
+# --- more questions that must be refused: a part the planner cannot do exactly -----------
+q(I, "refuse", "which measurement is the most important for telling the species apart?", REFUSE)
+q(I, "refuse", "normalize the petal columns and show their mean", REFUSE)
+q(W, "refuse", "what is the average alcohol of the wines from the best vineyards?", REFUSE)
+q(W, "refuse", "do a PCA on the chemical measurements", REFUSE)
+q(D, "refuse", "what's the average cholesterol of the patients?", REFUSE)
+q(D, "refuse", "split the patients into 4 bmi bins and give the mean progression in each",
+  REFUSE)
+q(B, "refuse", "what is the survival rate of patients with malignant tumors?", REFUSE)
+q(C, "refuse", "which manufacturer makes the most fuel efficient cars?", REFUSE)
+q(C, "refuse", "what's the mean horsepower by brand?", REFUSE)
+q(C, "refuse", "how has mpg improved per decade, as a percent change?", REFUSE)
+q(S, "refuse", "how many heatwaves were there?", REFUSE)
+q(S, "refuse", "what is the 7 day moving average of temp_max?", REFUSE)
+q(K, "refuse", "which stock had the best return over the whole period?", REFUSE)
+q(K, "refuse", "pivot the prices so each symbol is a column", REFUSE)
+q(Y, "refuse", "what is the yield per acre at Morris?", REFUSE)
+q(A, "refuse", "how many international airports are there?", REFUSE)
+q(F, "refuse", "what is the divorce rate among the respondents?", REFUSE)
+q(T, "refuse", "what is the average crime in southern states?", REFUSE)
+q(M, "refuse", "what was the average interest rate during recessions?", REFUSE)
+q(G, "refuse", "what is the market share of each firm?", REFUSE)
+q(L, "refuse", "is GNP growth correlated with employment growth?", REFUSE)
+q(C, "refuse", "average weight of the cars in kilograms", REFUSE)
+
+# --- more answerable questions ------------------------------------------------------------
+q(C, "aggregate", "what is the median weight of the cars in lbs?", lambda d: (
+    d.Weight_in_lbs.median(),))
+q(C, "filter", "How many cars from Europe have an acceleration of at least 20?", lambda d: (
+    int(((d.Origin == "Europe") & (d.Acceleration >= 20)).sum()),))
+q(S, "count", "how many foggy days were there in 2012?", lambda d: (
+    int(((d.weather == "fog") & (dates(d.date).dt.year == 2012)).sum()),))
+q(I, "aggregate", "What is the variance of sepal width?", lambda d: (d.sepal_width.var(),))
+q(F, "group", "average rate_marriage by number of children", lambda d: tuple(
+    d.groupby("children").rate_marriage.mean()))
+q(T, "extreme", "which state has the lowest hs_grad?", lambda d: (
+    d.loc[d.hs_grad.idxmin(), "state"],))
+q(W, "aggregate", "what are the quartiles of proline?", lambda d: tuple(
+    d.proline.quantile([0.25, 0.5, 0.75])))
+q(G, "group", "mean capital per year, for the firm IBM", lambda d: tuple(
+    d[d.firm == "IBM"].groupby("year").capital.mean().head(3)))
+q(B, "count", "How many benign samples have a mean radius above 15?", lambda d: (
+    int(((d.diagnosis == "benign") & (d["mean radius"] > 15)).sum()),))
+q(M, "multi", "Keep the quarters after 2000. What is the average unemp and the maximum infl?",
+  lambda d: (d[d.year > 2000].unemp.mean(), d[d.year > 2000].infl.max()))
+
+
 def _ols(d: pd.DataFrame, y: str, xs: list[str]) -> tuple[float, ...]:
     import statsmodels.api as sm
 

@@ -1777,24 +1777,7 @@ def _row_nouns(p: Parse) -> None:
             p.take(i, i + 1, "rows")  # "setosa flowers", "female passengers"
             continue
         before = (p.word(i - 2), p.word(i - 1))
-        if plural and after in ("from", "in", "of", "on", "at", "for") and any(
-            p.used[k] == "filter" for k in range(i + 1, min(i + 4, len(p.units)))
-        ):
-            p.take(i, i + 1, "rows")  # "orders from the West"
-            continue
-        if plural and (
-            before in (("how", "many"), ("number", "of"), ("percentage", "of"), ("share", "of"),
-                       ("proportion", "of"), ("fraction", "of"), ("count", "of"))
-            or before[1] in ("many", "all", "any")
-            or (after in ("who", "whose", "with", "that", "where", "having", "which")
-                and p.used[i + 1] == "" and _rows_kind(p))
-        ):
-            p.take(i, i + 1, "rows")
-
-
-def _rows_kind(p: Parse) -> bool:
-    return any(kind in ("aggregate", "percent", "rows", "exists", "rows-weak") for _, kind, _ in
-               p.measure_words) or bool(p.filters)
+        del after, before  # other plurals ("heatwaves") are not rows: they stay, and refuse
 
 
 # --- assembling the query -----------------------------------------------------------------
@@ -1982,7 +1965,10 @@ def _measure(p: Parse, kinds: list[str], targets: list[Expr]) -> Measure | None:
             if _has_word(p, "tail", "last"):
                 mode = "tail"
             return Measure("rows", n=p.limit, mode=mode)
-    if targets and p.filters and not p.new_columns:
+    keeps = any(p.used[i] == "filter" and p.units[i].kind == "word" and p.units[i].word in (
+        "keep", "filter", "filtered", "select", "subset", "only", "restrict", "consider",
+        "take", "focus") for i in range(len(p.units)))
+    if targets and p.filters and not p.new_columns and not keeps:
         return Measure("rows", n=p.limit, mode="lookup")  # "the murder rate in Ohio"
     if targets and not p.filters and not p.prep and not p.new_columns:
         names = ", ".join(f"`{t.name()}`" for t in targets)

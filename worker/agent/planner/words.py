@@ -55,6 +55,9 @@ ROW_NOUNS = frozenset(
     sample samples instance instances example examples data point points line lines
     subject subjects participant participants respondent respondents person persons people
     individual individuals patient patients customer customers passenger passengers student
+    order orders transaction transactions purchase purchases trip trips ride rides flight
+    flights visit visits session sessions ticket tickets review reviews listing listings
+    vehicle vehicles company companies store stores shop shops day days
     students employee employees user users player players member members respondent people's
     """.split()  # noqa: SIM905
 )
