@@ -178,9 +178,7 @@ def compile_query(
         entries.append(("rows_before", f"len({state.frame})"))
     for name, _ in ctx.thresholds:
         entries.append((name, name))
-    if query.filters:
-        said = " and ".join(c.describe() for c in query.filters).replace("`", "")
-        entries.append(("where", q(said)))
+    entries += _said(query)
     if kind in _TESTS:
         entries.append(("alpha", repr(measure.alpha)))
     if measure.threshold is not None:
@@ -244,12 +242,25 @@ def state_cell(
     ]
     for name, _ in ctx.thresholds:
         entries.append((name, name))
+    entries += _said(query)
     lines.append("")
     lines.append("result = {")
     lines += [f"    {q(key)}: {value}," for key, value in entries]
     lines.append("}")
     lines.append(footer())
     return "\n".join(lines) + "\n", ctx.thresholds
+
+
+def _said(query: Query) -> list[tuple[str, str]]:
+    """The conditions and preparation in words, displayed with the numbers they produced."""
+    entries = []
+    if query.filters:
+        said = " and ".join(c.describe() for c in query.filters).replace("`", "")
+        entries.append(("where", q(said)))
+    if query.prep:
+        said = "; ".join(p.describe() for p in query.prep).replace("`", "")
+        entries.append(("prepared", q(said)))
+    return entries
 
 
 def _import_order(line: str) -> tuple[int, str]:

@@ -1994,32 +1994,53 @@ def _aggs(p: Parse) -> list[str]:
     return out
 
 
+_Z_WORDS = frozenset({"z-score", "z-scores", "zscore", "zscores", "z", "sigma", "std", "sd",
+                      "standard", "deviations", "deviation"})
+_IQR_WORDS = frozenset({"iqr", "interquartile", "tukey", "quartiles", "quartile", "fences"})
+_RULE_GLUE = frozenset({
+    "score", "scores", "range", "rule", "method", "times", "x", "threshold", "beyond",
+    "outside", "above", "more", "than", "greater", "absolute", "of", "from", "the", "mean",
+    "away", "fence", "fences", "criterion", "cutoff", "cut-off", "using", "with", "by",
+    "based", "on", "a", "an", "multiplier", "use", "and", "is", "as",
+})
+_OUTLIER_VERBS = frozenset({"detect", "detection", "find", "identify", "flag", "count", "list",
+                            "remove", "removing", "without", "exclude"})
+
+
 def _outlier_rule(p: Parse) -> tuple[str, float]:
+    """The rule ("z-score above 3", "1.5 IQR"): only numbers and words next to its words."""
     if hasattr(p, "extras_rule"):
         return p.extras_rule  # type: ignore[attr-defined,no-any-return]
-    z = _has_word(p, "z-score", "z-scores", "zscore", "zscores", "z", "standard", "sigma",
-                  "deviations", "std", "sd")
-    iqr = _has_word(p, "iqr", "interquartile", "tukey", "quartiles", "quartile")
+    z = _has_word(p, *_Z_WORDS - {"standard", "deviation", "deviations"}) or _has_word(
+        p, "deviations")
+    iqr = _has_word(p, *_IQR_WORDS)
     if z and iqr:
         raise Refusal("two outlier rules (z-score and IQR): ask for one")
+    anchors = [i for i, u in enumerate(p.units)
+               if u.kind == "word" and u.word in _Z_WORDS | _IQR_WORDS and not p.used[i]]
+    anchors += [i for i, u in enumerate(p.units) if p.used[i] in ("outliers", "prep")
+                and u.kind == "word" and "outlier" in u.word]
     threshold = None
+    for anchor in sorted(set(anchors)):
+        for step in (-1, 1):
+            j = anchor
+            while 0 <= j + step < len(p.units) and abs(j + step - anchor) <= 4:
+                j += step
+                unit = p.units[j]
+                if p.used[j] and j not in anchors:
+                    break
+                if unit.kind == "num" and threshold is None:
+                    threshold = float(unit.value)
+                elif not (unit.kind == "op" and unit.word in (">", ">=")) and not (
+                    unit.kind == "word" and unit.word in _RULE_GLUE | _Z_WORDS | _IQR_WORDS
+                ):
+                    break
+                p.take(j, j + 1, "outliers")
+        p.take(anchor, anchor + 1, "outliers")
     for i, unit in enumerate(p.units):
-        if unit.kind == "num" and not p.used[i]:
-            threshold = float(unit.value)
-            p.take(i, i + 1, "outliers")
-        if unit.kind == "op" and unit.word in (">", ">=") and not p.used[i]:
-            p.take(i, i + 1, "outliers")
-    for i, unit in enumerate(p.units):
-        if unit.kind == "word" and unit.word in (
-            "z-score", "z-scores", "zscore", "zscores", "z", "score", "scores", "iqr",
-            "interquartile", "range", "tukey", "rule", "method", "standard", "deviations",
-            "deviation", "sigma", "std", "sd", "times", "threshold", "beyond", "outside",
-            "above", "more", "than", "greater", "absolute", "detect", "detection", "find",
-            "identify", "flag", "quartiles", "quartile", "fences", "fence", "mean", "away",
-            "from", "count", "number", "how", "many", "list", "which", "are", "there", "any",
-            "remove", "removing", "without", "exclude", "by", "using", "with", "rule", "criterion",
-            "criteria", "based", "on", "zscores", "z-scores", "cutoff", "cut-off", "of",
-        ) and not p.used[i]:
+        if unit.kind == "word" and unit.word in _OUTLIER_VERBS and not p.used[i] and any(
+            abs(i - a) <= 2 for a in anchors
+        ):
             p.take(i, i + 1, "outliers")
     if z:
         return "zscore", threshold if threshold is not None else 3.0
