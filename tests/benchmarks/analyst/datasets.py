@@ -46,9 +46,13 @@ def _breast_cancer() -> pd.DataFrame:
 
 def _vega(name: str) -> Callable[[], pd.DataFrame]:
     def load() -> pd.DataFrame:
+        import warnings
+
         from vega_datasets import local_data
 
-        return getattr(local_data, name.replace("-", "_"))()
+        with warnings.catch_warnings():  # vega_datasets' own read_json call, not ours
+            warnings.simplefilter("ignore")
+            return getattr(local_data, name.replace("-", "_"))()
 
     return load
 
