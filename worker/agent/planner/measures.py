@@ -272,6 +272,11 @@ def aggregate_check(ctx: Ctx) -> None:
     for group in ctx.query.groups:
         if any(group.column in t.columns() for t in targets):
             raise Refusal(f"`{group.column}` is both what is grouped by and what is measured")
+        if group.period in (None, "D") and ctx.table.unique_per_row(group.column):
+            raise Refusal(
+                f"a statistic per {group.name()}: every row has its own `{group.column}`, so "
+                "each group would be one row"
+            )
 
 
 def aggregate_title(ctx: Ctx) -> str:

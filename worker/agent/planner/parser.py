@@ -973,6 +973,13 @@ def _extreme_entity(p: Parse) -> None:
     )):
         p.single = True  # type: ignore[attr-defined]
         p.take(start, end, "entity")
+        if p.col(end) is not None and p.word(end - 1) in ("single", "one", "given", "any"):
+            p.take(end, end + 1, "entity")  # "in a single year", where `year` is a column
+    for start, end in p.find(_phrases("in a single", "in any single", "in any one", "in one",
+                                      "in a given", "for a single", "during a single")):
+        if p.col(end) is not None:  # "in a single year", where `year` is a column
+            p.single = True  # type: ignore[attr-defined]
+            p.take(start, end + 1, "entity")
     for i in range(len(p.units)):
         w = p.word(i)
         if w in ("which", "what") and p.free(i):
@@ -1795,6 +1802,11 @@ def _assemble(p: Parse) -> Query | None:
         p.take(i, i + 1, "target")
     kinds = [kind for _, kind, _ in sorted(p.measure_words)]
     measure = _measure(p, kinds, targets)
+    if measure is not None and measure.kind == "plot":
+        for i, unit in enumerate(p.units):
+            if unit.kind == "word" and unit.word in ("vs", "versus", "against", "and", "of",
+                                                     "by", "with", "over", "on") and not p.used[i]:
+                p.take(i, i + 1, "plot")
     if measure is not None and measure.kind in ("correlation", "corr_matrix", "normality",
                                                 "ttest", "chi2", "anova", "regression",
                                                 "outliers"):
