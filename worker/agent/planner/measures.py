@@ -1534,7 +1534,8 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
             'ylabel="rows")',
             "plt.show()",
         ]
-        return lines, [("n", "len(values)"), ("min", "values.min()"), ("max", "values.max()"),
+        return lines, [("n", "len(values)"), ("bins", "len(counts)"), ("min", "values.min()"),
+                       ("max", "values.max()"),
                        ("mean", "values.mean()"), ("median", "values.median()")]
     if kind == "scatter":
         a, b = numbers
