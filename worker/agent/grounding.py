@@ -182,9 +182,9 @@ def revision_request(numbers: list[str]) -> str:
     """What the model is told, once, when its final answer states numbers no cell printed."""
     listed = ", ".join(numbers)
     return (
-        f"These numbers in your answer appear in no output of the cells you ran: {listed}. "
-        "Compute and print them with `run_python`, or correct or justify them, then call "
-        "`final_answer` again."
+        f"These numbers in your final answer appear in no output of the code you ran: "
+        f"{listed}. Compute and print them with code, or correct or justify them, then give "
+        "your final answer again."
     )
 
 
