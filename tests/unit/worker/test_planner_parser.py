@@ -203,3 +203,14 @@ def test_presentation_words_are_said_not_dropped() -> None:
 def test_loose_names_are_reported() -> None:
     query = one("average humidity", SENSORS)
     assert query.loose == (("humidity", "humidity_pct"),)
+
+
+def test_preparation_said_last_is_for_every_computation() -> None:
+    planned = plan(
+        "What is the mean monthly_income? Fill missing monthly_income with the median.",
+        [CUSTOMERS],
+    )
+    assert [s.kind for s in planned.steps] == ["state", "aggregate"]
+    planned = plan("Mean of monthly_income. Ignore missing values.", [CUSTOMERS])
+    assert [s.kind for s in planned.steps] == ["aggregate"]
+    assert planned.skipped == ["Ignore missing values"]

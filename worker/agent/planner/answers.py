@@ -53,6 +53,10 @@ def compose_answer(planned: Plan, results: list[dict[str, Any]]) -> str:
     if planned.covered:
         said = "; ".join(f"“{c}”" for c in planned.covered)
         parts.append(f"*{said}: answered above.*")
+    if planned.skipped:
+        said = "; ".join(f"“{c}”" for c in planned.skipped)
+        parts.append(f"*{said}: each computation above leaves out missing values and says how "
+                     "many rows it used.*")
     return "\n\n".join(parts)
 
 

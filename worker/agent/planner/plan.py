@@ -65,6 +65,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # presentation parts not done
     covered: list[str] = field(default_factory=list)  # "if so" clauses the step before answers
+    skipped: list[str] = field(default_factory=list)  # "ignore missing values": done by all
 
 
 @cache
@@ -126,7 +127,9 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
         for t in tables
     }
     previous: Query | None = None
-    for raw in _merged(split_clauses(prompt), tables):
+    clauses, skipped = _preparation_first(_merged(split_clauses(prompt), tables), tables)
+    result.skipped += skipped
+    for raw in clauses:
         if_so = _IF_SO.match(raw)
         clause = raw[if_so.end() :] if if_so else raw
         if not clause.strip(" ,.?"):
@@ -254,6 +257,34 @@ def _merged(clauses: list[str], tables: list[Table]) -> list[str]:
 def _step_of(step: Step) -> str:
     match = re.search(r'"step": (\d+)', step.code)
     return match[1] if match else "0"
+
+
+def _preparation_first(
+    clauses: list[str], tables: list[Table]
+) -> tuple[list[str], list[str]]:
+    """"Mean of x. Fill missing x with the median.": preparation said after the computations
+    (no condition of its own) is for all of them, so it moves first. "Ignore missing values"
+    naming no column asks what every computation does already (each leaves out its own
+    missing values and says how many rows it used): it is answered, not run."""
+    trailing: list[str] = []
+    skipped: list[str] = []
+    while len(clauses) > len(trailing) + len(skipped) + 1:
+        clause = clauses[-1 - len(trailing) - len(skipped)]
+        try:
+            queries = [parse_clause(tokens(clause), t, _keywords()) for t in tables]
+        except Refusal:
+            break
+        found = [q for q in queries if q is not None]
+        if not found or not all(
+            q.measure is None and q.prep and not q.filters and not q.new_columns for q in found
+        ):
+            break
+        if all(p.kind == "dropna" and not p.columns for q in found for p in q.prep):
+            skipped.insert(0, clause)
+        else:
+            trailing.insert(0, clause)
+    kept = clauses[: len(clauses) - len(trailing) - len(skipped)]
+    return trailing + kept, skipped
 
 
 def _answered_before(query: Query, previous: Query) -> bool:
