@@ -9,8 +9,8 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools docs images image-tools \
-	test-images helm
+.PHONY: run test bench bench-analyst lint install services clean sandbox-tools docs images \
+	image-tools test-images helm
 
 install: $(STAMP)
 
@@ -71,6 +71,10 @@ bench: $(STAMP) services
 docs: $(STAMP)
 	$(BIN)/python docs/generate.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+# The offline analyst on real data sets shipped by PyPI packages: right / refused / wrong / error.
+bench-analyst: $(STAMP)
+	$(BIN)/python -m tests.benchmarks.analyst
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
