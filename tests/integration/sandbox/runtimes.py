@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import sys
@@ -91,7 +92,22 @@ def make_runtime(where: Path, *, base_python: str | None = None) -> Runtime:
             ignore=shutil.ignore_patterns("__pycache__"),
         )
     (theirs / "pyexec-src.pth").write_text(f"{src}\n")
+    _install_missing(venv / "bin/python")
     return Runtime(where, venv / "bin/python", src)
+
+
+def _install_missing(python: Path) -> None:
+    """What another interpreter's markers ask for beyond ours (Debian's 3.11.2 needs
+    async-timeout for redis, which 3.11.3+ does not): `pip check`, then install it."""
+    pip = [sys.executable, "-m", "pip", "--python", str(python)]
+    check = subprocess.run([*pip, "check"], capture_output=True, text=True, timeout=300)
+    missing = re.findall(r"requires ([A-Za-z0-9_.\-]+), which is not installed", check.stdout)
+    if missing:
+        subprocess.run(
+            [*pip, "install", "--quiet", "--no-input", *sorted(set(missing))],
+            check=True,
+            timeout=600,
+        )
 
 
 def _link_or_copy(source: str, target: str) -> None:
