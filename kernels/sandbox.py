@@ -657,6 +657,10 @@ class Sandbox:
                 args += [*_parent_dirs(path, made), flag, path, path]
         for parent in self.support.cgroups.parents:
             args += ["--bind", str(parent), str(parent)]
+        # What bubblewrap made in its own tmpfs (/, /etc, /var/tmp, /dev) is shared by every
+        # kernel of one zygote and, without root, writable by them: a file planted there
+        # (/etc/ld.so.preload) would reach the next job's kernel.
+        args += ["--remount-ro", "/", "--remount-ro", "/dev"]
         return [*args, "--chdir", "/", "--", *command]
 
 

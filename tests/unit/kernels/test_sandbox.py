@@ -141,6 +141,9 @@ def test_not_root_with_user_namespaces_gets_a_view_and_a_pid_namespace(tmp_path:
     assert jail.rlimits["NPROC"] == [64, 64]
     command = sandbox.wrap(["python"])
     assert "--unshare-user" in command and command.index("--unshare-user") < command.index("--")
+    # bubblewrap's own tmpfs is the kernels' (same uid): read-only, or a file one job plants
+    # in /etc reaches the next.
+    assert _pairs(command, "--remount-ro") == ["/", "/dev"]
 
 
 def test_an_interpreter_under_a_covered_dir_stays_visible_read_only(tmp_path: Path) -> None:
