@@ -109,7 +109,8 @@ class KernelPool:
     # -- public ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Begin filling the pool in the background; returns at once."""
+        """Take this pool's dir in the work root (deleting what crashed pools left there),
+        then begin filling the pool in the background."""
         if self._closed:
             raise PoolClosedError("the pool is closed")
         if self._started:

@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from core.settings import Settings
+from core.settings import Settings, SettingsError
 from kernels import Isolation
 from worker.kernel_pool import make_launcher
 
@@ -27,7 +27,14 @@ async def _check_kernels(settings: Settings) -> Isolation | None:
     launcher = make_launcher(settings)
     try:
         # The probe runs the interpreter in the sandbox's view, which binds the work root.
-        settings.work_root.mkdir(parents=True, exist_ok=True)
+        try:
+            settings.work_root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            name = "PYEXEC_KERNEL_WORK_ROOT" if settings.kernel_work_root else "PYEXEC_DATA_DIR"
+            raise SettingsError(
+                f"invalid configuration: {name}: cannot create {settings.work_root} "
+                f"({exc.strerror})"
+            ) from None
         with _quiet("kernels.sandbox"):  # the pool logs the same report once it starts
             return await launcher.check(settings.work_root)
     finally:
