@@ -246,8 +246,8 @@ async def test_what_a_kernel_leaves_running_dies_with_it(pool: KernelPool) -> No
         uid, daemon = (int(x) for x in out.split())
         assert not gone(daemon)
     # Out of the kernel's process group and session, and still gone: its uid was emptied.
-    await eventually(lambda: gone(daemon), timeout=10)
-    await eventually(lambda: uid not in _running_uids(), timeout=10)
+    await eventually(lambda: gone(daemon))
+    await eventually(lambda: uid not in _running_uids())
 
 
 def _running_uids() -> set[int]:
