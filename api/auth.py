@@ -22,13 +22,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError, Forbidden, Unauthorized, error_response
-from api.ratelimit import charge, over_limit, send_with_quota
-from core import repository
-from core.keys import hash_key, looks_like_key
-from core.models import Account, ApiKey
-from core.plans import PlanLimits, plan_limits
-from core.runtime import Runtime
+from pyexec.api.errors import ApiError, Forbidden, Unauthorized, error_response
+from pyexec.api.ratelimit import charge, over_limit, send_with_quota
+from pyexec.core import repository
+from pyexec.core.keys import hash_key, looks_like_key
+from pyexec.core.models import Account, ApiKey
+from pyexec.core.plans import PlanLimits, plan_limits
+from pyexec.core.runtime import Runtime
 
 # last_used_at is a hint for people, not an audit log: refresh it at most this often so that
 # authentication stays read-only on the hot path.

@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.auth import Caller, authenticate
-from api.holds import OpenHolds
-from core.runtime import Runtime
+from pyexec.api.auth import Caller, authenticate
+from pyexec.api.holds import OpenHolds
+from pyexec.core.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -7,13 +7,13 @@ import contextlib
 import re
 from collections.abc import Sequence
 
-from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from api.schemas import MAX_CODE_BYTES, JobCreate
-from core import repository
-from core.events import is_final_status_event
-from core.models import Job, JobStatus
-from core.plans import PlanLimits
-from core.runtime import Runtime
+from pyexec.api.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from pyexec.api.schemas import MAX_CODE_BYTES, JobCreate
+from pyexec.core import repository
+from pyexec.core.events import is_final_status_event
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.plans import PlanLimits
+from pyexec.core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
 # How often a held request looks at the database without an event telling it to.

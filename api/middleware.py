@@ -14,8 +14,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body, error_response
-from core.files import human_bytes
+from pyexec.api.errors import error_body, error_response
+from pyexec.core.files import human_bytes
 
 log = logging.getLogger("pyexec.api")
 # One line per request: the path without its query string, which may carry a secret.

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from core.models import File, Job
+from pyexec.core.models import File, Job
 
 MAX_CODE_BYTES = 1_000_000
 

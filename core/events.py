@@ -18,7 +18,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import FINAL_STATUSES
+from pyexec.core.models import FINAL_STATUSES
 
 Event = dict[str, Any]
 

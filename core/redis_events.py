@@ -30,8 +30,8 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from core.events import MAX_LOG_EVENTS, Event, JobEvents
-from core.redis_keys import (
+from pyexec.core.events import MAX_LOG_EVENTS, Event, JobEvents
+from pyexec.core.redis_keys import (
     EVENTS_CHANNEL_PREFIX,
     IDLE_CHANNEL,
     events_channel,

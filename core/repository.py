@@ -13,7 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.models import (
+from pyexec.core.models import (
     FINAL_STATUSES,
     Account,
     ApiKey,

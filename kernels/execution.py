@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from kernels.errors import CellTimeoutError, KernelDiedError
+from pyexec.kernels.errors import CellTimeoutError, KernelDiedError
 
 ExecutionStatus = Literal["ok", "error", "timeout", "died", "cancelled"]
 # The synthetic error of a cell the kernel never answered (IOPub went idle, no execute_reply).

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from kernels import linux
+from pyexec.kernels import linux
 
 # The jail of a kernel sits beside its connection file, in the kernel's runtime dir.
 JAIL_FILENAME = "jail.json"

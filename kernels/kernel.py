@@ -13,8 +13,8 @@ from typing import Any
 
 import zmq
 
-from kernels.errors import KernelDiedError, KernelStartError
-from kernels.execution import (
+from pyexec.kernels.errors import KernelDiedError, KernelStartError
+from pyexec.kernels.execution import (
     NO_REPLY_ERROR,
     Execution,
     ExecutionError,
@@ -24,9 +24,9 @@ from kernels.execution import (
     nb_timestamp,
     utcnow,
 )
-from kernels.files import KernelFiles
-from kernels.launcher import LaunchedKernel
-from kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
+from pyexec.kernels.files import KernelFiles
+from pyexec.kernels.launcher import LaunchedKernel
+from pyexec.kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
 
 log = logging.getLogger(__name__)
 

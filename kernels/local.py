@@ -35,11 +35,11 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning import KernelProvisionerBase
 from traitlets import Instance
 
-from kernels.env import prepend_path
-from kernels.errors import KernelStartError
-from kernels.jail import JAIL_FILENAME
-from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.sandbox import Isolation, Sandbox, SandboxLease, SandboxPolicy
+from pyexec.kernels.env import prepend_path
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.jail import JAIL_FILENAME
+from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
+from pyexec.kernels.sandbox import Isolation, Sandbox, SandboxLease, SandboxPolicy
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ DISPLAY_NAME = "Python 3 (PyExec)"
 KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
 # The jail's launcher, run as a module: it needs nothing but the `kernels` package (the
 # installable kernelspec's launch.py does the same from its resource dir).
-JAIL_LAUNCHER = ("-m", "kernels.jail")
+JAIL_LAUNCHER = ("-m", "pyexec.kernels.jail")
 # How long the jail's launcher may take to report the kernel's pid in its PID namespace.
 REPORT_TIMEOUT_S = 30.0
 # The client connects before the kernel binds; libzmq's default 100 ms retry would then add

@@ -23,13 +23,13 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kernels.env import TMP_DIRNAME, build_kernel_env
-from kernels.errors import KernelStartError, PoolClosedError
-from kernels.execution import format_seconds
-from kernels.kernel import Kernel
-from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.warmup import WARMUP_CODE
-from kernels.workroot import PoolDir, remove_tree, sweep
+from pyexec.kernels.env import TMP_DIRNAME, build_kernel_env
+from pyexec.kernels.errors import KernelStartError, PoolClosedError
+from pyexec.kernels.execution import format_seconds
+from pyexec.kernels.kernel import Kernel
+from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
+from pyexec.kernels.warmup import WARMUP_CODE
+from pyexec.kernels.workroot import PoolDir, remove_tree, sweep
 
 log = logging.getLogger(__name__)
 

@@ -77,11 +77,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kernels import linux
-from kernels.cgroups import CgroupHost, KernelCgroup
-from kernels.env import TMP_DIRNAME
-from kernels.jail import Jail, Tmpfs
-from kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, processes_of_uid, purge
+from pyexec.kernels import linux
+from pyexec.kernels.cgroups import CgroupHost, KernelCgroup
+from pyexec.kernels.env import TMP_DIRNAME
+from pyexec.kernels.jail import Jail, Tmpfs
+from pyexec.kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, processes_of_uid, purge
 
 log = logging.getLogger(__name__)
 
@@ -711,19 +711,21 @@ def _refusal(isolation: Isolation) -> str:
 
 
 # Run by the kernel's interpreter (isolated: no environment, no cwd on sys.path), once: where
-# it reads code from. Our `kernels` package is found as the kernel will find it (an editable
-# install maps it by name, outside sys.path), without being imported.
+# it reads code from. Our `pyexec.kernels` package is found as the kernel will find it (an
+# editable install maps `pyexec` by name, outside sys.path; `pyexec/kernels` links to
+# `kernels/` in a checkout), without being imported; `pyexec` itself has nothing to import.
 _PATHS_PROBE = """
 import importlib.util, json, sys
-spec = importlib.util.find_spec("kernels")
 paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]
-paths += list(spec.submodule_search_locations or []) if spec else []
+for name in ("pyexec", "pyexec.kernels"):
+    spec = importlib.util.find_spec(name)
+    paths += list(spec.submodule_search_locations or []) if spec else []
 print(json.dumps(sorted({p for p in paths if p})), flush=True)
 """
 
 
 def _jail_probe(*, new_user: bool) -> str:
-    return f"from kernels.jail import probe; probe(new_user={new_user})\n"
+    return f"from pyexec.kernels.jail import probe; probe(new_user={new_user})\n"
 
 
 async def _run_probe(command: Sequence[str]) -> tuple[bool, str, str]:

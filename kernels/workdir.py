@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from pathlib import Path
 from typing import BinaryIO
 
-from kernels.files import (
+from pyexec.kernels.files import (
     MAX_DEPTH,
     MAX_FOUND_FILES,
     SKIPPED_DIRS,

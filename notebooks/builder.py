@@ -9,10 +9,10 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from notebooks.cell_ids import derive_cell_id, is_valid_cell_id
-from notebooks.metadata import as_utc, jsonable, notebook_metadata
-from notebooks.outputs import OutputAssembler
-from notebooks.transcript import CellRecord, Transcript
+from pyexec.notebooks.cell_ids import derive_cell_id, is_valid_cell_id
+from pyexec.notebooks.metadata import as_utc, jsonable, notebook_metadata
+from pyexec.notebooks.outputs import OutputAssembler
+from pyexec.notebooks.transcript import CellRecord, Transcript
 
 __all__ = ["TITLE_TAG", "build_notebook"]
 

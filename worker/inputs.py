@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.models import Job
-from kernels import KernelFiles
+from pyexec.core.models import Job
+from pyexec.kernels import KernelFiles
 
 # Run silently in each job's kernel before its first cell, so that job code's plain
 # `pd.read_excel` reads every Excel file staged here: .xls through python-calamine (pandas

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, SettingsError
-from kernels import (
+from pyexec.core.settings import Settings, SettingsError
+from pyexec.kernels import (
     ForkServerLauncher,
     KernelLauncher,
     KernelLimits,
@@ -16,9 +16,9 @@ from kernels import (
     LocalLauncher,
     SandboxPolicy,
 )
-from kernels.forkserver import forkserver_support
-from worker.inputs import EXCEL_SETUP_CODE
-from worker.outputs import TABLE_SETUP_CODE
+from pyexec.kernels.forkserver import forkserver_support
+from pyexec.worker.inputs import EXCEL_SETUP_CODE
+from pyexec.worker.outputs import TABLE_SETUP_CODE
 
 log = logging.getLogger("pyexec.worker")
 

@@ -13,21 +13,21 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from core import repository
-from core.events import CANCEL_REQUESTED, STATUS
-from core.files import detect_media_type, human_bytes
-from core.models import Job, JobStatus, utcnow
-from core.runtime import Runtime
-from kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
-from kernels.warmup import WARMUP_CODE
-from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
-from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
-from worker.artifacts import ArtifactBudget
-from worker.cells import split_cells
-from worker.files import InputUnavailable
-from worker.inputs import InputStager, NoInputs, StagedFile
-from worker.outputs import OutputCollector, cap_cell_outputs, result_text
-from worker.quota import JobStorage
+from pyexec.core import repository
+from pyexec.core.events import CANCEL_REQUESTED, STATUS
+from pyexec.core.files import detect_media_type, human_bytes
+from pyexec.core.models import Job, JobStatus, utcnow
+from pyexec.core.runtime import Runtime
+from pyexec.kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
+from pyexec.kernels.warmup import WARMUP_CODE
+from pyexec.notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from pyexec.worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
+from pyexec.worker.artifacts import ArtifactBudget
+from pyexec.worker.cells import split_cells
+from pyexec.worker.files import InputUnavailable
+from pyexec.worker.inputs import InputStager, NoInputs, StagedFile
+from pyexec.worker.outputs import OutputCollector, cap_cell_outputs, result_text
+from pyexec.worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
 

@@ -8,13 +8,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from api.auth import Caller, require_scope
-from api.deps import RuntimeDep
-from api.errors import Forbidden, NotFound
-from api.schemas import ErrorBody, as_utc, error_responses
-from core import repository
-from core.accounts import issue_api_key
-from core.models import ALL_SCOPES, ApiKey
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import Forbidden, NotFound
+from pyexec.api.schemas import ErrorBody, as_utc, error_responses
+from pyexec.core import repository
+from pyexec.core.accounts import issue_api_key
+from pyexec.core.models import ALL_SCOPES, ApiKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 

@@ -19,15 +19,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
-from api.auth import Caller
-from api.deps import HoldsDep, RuntimeDep
-from api.errors import InvalidRequest, NotFound
-from api.holds import HeldStreamingResponse
-from api.jobs import RECHECK_SECONDS, load_job
-from api.routes.jobs import ERRORS, JobsRead, job_out
-from core.events import BEGINNING, Event, is_final_status_event
-from core.models import Job, JobStatus
-from core.runtime import Runtime
+from pyexec.api.auth import Caller
+from pyexec.api.deps import HoldsDep, RuntimeDep
+from pyexec.api.errors import InvalidRequest, NotFound
+from pyexec.api.holds import HeldStreamingResponse
+from pyexec.api.jobs import RECHECK_SECONDS, load_job
+from pyexec.api.routes.jobs import ERRORS, JobsRead, job_out
+from pyexec.core.events import BEGINNING, Event, is_final_status_event
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

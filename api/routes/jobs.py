@@ -7,12 +7,12 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.auth import Caller, require_scope
-from api.deps import HoldsDep, RuntimeDep
-from api.downloads import download_name
-from api.errors import Conflict, NotFound
-from api.idempotency import create_once, earlier_job, fingerprint
-from api.jobs import (
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import HoldsDep, RuntimeDep
+from pyexec.api.downloads import download_name
+from pyexec.api.errors import Conflict, NotFound
+from pyexec.api.idempotency import create_once, earlier_job, fingerprint
+from pyexec.api.jobs import (
     check_files,
     check_parent,
     check_plan,
@@ -22,12 +22,12 @@ from api.jobs import (
     load_job,
     wait_for_final,
 )
-from api.pagination import next_cursor, parse_cursor
-from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
-from core import repository
-from core.events import CANCEL_REQUESTED, STATUS
-from core.models import Job, JobStatus
-from core.runtime import Runtime
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
+from pyexec.core import repository
+from pyexec.core.events import CANCEL_REQUESTED, STATUS
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -20,7 +20,7 @@ from ipykernel.kernelbase import Kernel as KernelBase
 from traitlets import List, Unicode
 from traitlets.config import Config
 
-from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
+from pyexec.kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
 
 # No history database (a kernel lives for one job; In/Out stay in memory).
 KERNEL_CONFIG: dict[str, dict[str, Any]] = {

@@ -21,12 +21,12 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from traitlets import Any as AnyTrait
 
-from kernels.env import prepend_path
-from kernels.errors import KernelStartError
-from kernels.forkserver.provisioner import PROVISIONER_NAME
-from kernels.forkserver.server import START_TIMEOUT_S, ForkServer
-from kernels.jail import Jail
-from kernels.local import (
+from pyexec.kernels.env import prepend_path
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.forkserver.provisioner import PROVISIONER_NAME
+from pyexec.kernels.forkserver.server import START_TIMEOUT_S, ForkServer
+from pyexec.kernels.jail import Jail
+from pyexec.kernels.local import (
     CONNECTION_FILENAME,
     KERNEL_NAME,
     LOG_FILENAME,
@@ -35,8 +35,8 @@ from kernels.local import (
     _OneSpecManager,
     build_kernel_spec,
 )
-from kernels.sandbox import SandboxLease, SandboxPolicy
-from kernels.warmup import WARMUP_CODE
+from pyexec.kernels.sandbox import SandboxLease, SandboxPolicy
+from pyexec.kernels.warmup import WARMUP_CODE
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,7 @@ def _register_provisioner() -> None:
 
         factory.provisioners[PROVISIONER_NAME] = EntryPoint(
             name=PROVISIONER_NAME,
-            value="kernels.forkserver.provisioner:ForkServerProvisioner",
+            value="pyexec.kernels.forkserver.provisioner:ForkServerProvisioner",
             group="jupyter_client.kernel_provisioners",
         )
     if PROVISIONER_NAME not in factory.provisioners:

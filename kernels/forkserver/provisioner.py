@@ -18,8 +18,8 @@ from jupyter_client.connect import KernelConnectionInfo
 from jupyter_client.provisioning import LocalProvisioner
 
 if TYPE_CHECKING:
-    from kernels.forkserver.launcher import ForkServerKernelManager
-    from kernels.forkserver.server import ForkServer
+    from pyexec.kernels.forkserver.launcher import ForkServerKernelManager
+    from pyexec.kernels.forkserver.server import ForkServer
 
 PROVISIONER_NAME = "pyexec-forkserver"
 

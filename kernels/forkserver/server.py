@@ -20,8 +20,8 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kernels.errors import KernelStartError
-from kernels.forkserver import protocol
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.forkserver import protocol
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +121,8 @@ class ForkServer:
 
     async def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = self.wrap([self.python, "-m", "kernels.forkserver.zygote", str(theirs.fileno())])
+        zygote = "pyexec.kernels.forkserver.zygote"
+        command = self.wrap([self.python, "-m", zygote, str(theirs.fileno())])
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         try:

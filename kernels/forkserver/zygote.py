@@ -30,7 +30,7 @@ import tempfile
 import time
 from typing import Any
 
-from kernels.forkserver import protocol
+from pyexec.kernels.forkserver import protocol
 
 # Imported by every kernel at start-up or by the first typical cell.
 PRELOAD = (
@@ -95,8 +95,8 @@ class Zygote:
 
         # Forked kernels run untrusted code: no debugger (and no debugpy threads).
         ipykernel.debugger._is_debugpy_available = False  # type: ignore[attr-defined]
-        from kernels import linux
-        from kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
+        from pyexec.kernels import linux
+        from pyexec.kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
 
         if linux.is_linux():
             linux.libc()  # loaded once here, not in every child
@@ -212,7 +212,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
-                from kernels.forkserver.child import run_kernel
+                from pyexec.kernels.forkserver.child import run_kernel
 
                 os.close(read_fd)
                 os.close(joined_write)
@@ -292,7 +292,7 @@ def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
     """In a throw-away child: start a kernel app offline, run a cell, list new imports."""
     from traitlets.config import Config
 
-    from kernels.forkserver.child import KERNEL_CLASS, KERNEL_CONFIG, ForkedKernelApp
+    from pyexec.kernels.forkserver.child import KERNEL_CLASS, KERNEL_CONFIG, ForkedKernelApp
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)

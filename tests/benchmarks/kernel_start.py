@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kernels import (
+from pyexec.kernels import (
     WARMUP_CODE,
     ForkServerLauncher,
     Kernel,
@@ -25,7 +25,7 @@ from kernels import (
     SandboxPolicy,
     build_kernel_env,
 )
-from kernels.pool import _make_work_dir
+from pyexec.kernels.pool import _make_work_dir
 from tests.benchmarks.results import Samples
 
 __all__ = ["measure_idle_memory", "measure_kernel_ready"]

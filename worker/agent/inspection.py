@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from worker.agent.model import Column, FileSummary
-from worker.inputs import StagedFile
+from pyexec.worker.agent.model import Column, FileSummary
+from pyexec.worker.inputs import StagedFile
 
 INSPECTION_TAG = "pyexec-inspection"
 INSPECTION_MIME = "application/vnd.pyexec.inspection+json"

@@ -17,9 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kernels import Execution, Kernel
-from worker.agent.factory import open_model
-from worker.agent.followup import (
+from pyexec.kernels import Execution, Kernel
+from pyexec.worker.agent.factory import open_model
+from pyexec.worker.agent.followup import (
     FOLLOW_UP_TAG,
     PARENT_TAG,
     ParentRun,
@@ -28,14 +28,14 @@ from worker.agent.followup import (
     follow_up_heading,
     tags_of,
 )
-from worker.agent.grounding import revision_request, ungrounded_note, ungrounded_numbers
-from worker.agent.inspection import (
+from pyexec.worker.agent.grounding import revision_request, ungrounded_note, ungrounded_numbers
+from pyexec.worker.agent.inspection import (
     INSPECTION_METADATA,
     INSPECTION_TAG,
     inspection_code,
     parse_inspection,
 )
-from worker.agent.model import (
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -46,12 +46,12 @@ from worker.agent.model import (
     StepResult,
     ToolCall,
 )
-from worker.agent.prompts import LAST_STEP, NUDGE
-from worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
-from worker.outputs import strip_ansi
+from pyexec.worker.agent.prompts import LAST_STEP, NUDGE
+from pyexec.worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
+from pyexec.worker.outputs import strip_ansi
 
 if TYPE_CHECKING:
-    from worker.run import JobRun
+    from pyexec.worker.run import JobRun
 
 log = logging.getLogger("pyexec.agent")
 

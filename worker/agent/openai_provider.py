@@ -16,8 +16,8 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from core.settings import Settings
-from worker.agent.model import (
+from pyexec.core.settings import Settings
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -26,7 +26,7 @@ from worker.agent.model import (
     TokenUsage,
     ToolCall,
 )
-from worker.agent.prompts import (
+from pyexec.worker.agent.prompts import (
     FENCED_LAST_STEP,
     FENCED_NUDGE,
     FENCED_SYSTEM_PROMPT,

@@ -11,7 +11,7 @@ import httpx
 import nbclient
 import nbformat
 
-from notebooks import SETUP_TAG
+from pyexec.notebooks import SETUP_TAG
 from tests.integration.api.uploading import DATA, upload_ok
 from tests.servers import Server, run_job
 

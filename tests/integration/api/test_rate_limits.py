@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis
 
-from core.redis_keys import request_count_key
 from pyexec.admin import set_plan
+from pyexec.core.redis_keys import request_count_key
 from tests.integration.api.clocked_server import ClockedServer, clocked_server
 from tests.integration.scaled.deployment import deployed
 from tests.servers import Server

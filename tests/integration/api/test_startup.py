@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
-from core.migrate import SchemaOutOfDate, upgrade
-from core.settings import load_settings
-from core.storage import Storage
+from pyexec.api.app import create_app
+from pyexec.core.migrate import SchemaOutOfDate, upgrade
+from pyexec.core.settings import load_settings
+from pyexec.core.storage import Storage
 from tests.integration.sandbox.runtimes import (
     INSTALL_HINT,
     Runtime,

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
-from core.accounts import ensure_account, issue_api_key
-from core.db import Database
+from pyexec.core.accounts import ensure_account, issue_api_key
+from pyexec.core.db import Database
 from tests.servers import Server
 
 DATA = Path(__file__).resolve().parents[2] / "data"

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from core.events import BEGINNING
-from core.redis_client import connect
-from core.redis_events import RedisEvents
+from pyexec.core.events import BEGINNING
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_events import RedisEvents
 from tests.services import RedisServer
 
 GET_TIMEOUT = 5.0

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kernels import Kernel, KernelDiedError, KernelPool
+from pyexec.kernels import Kernel, KernelDiedError, KernelPool
 from tests.integration.kernels.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

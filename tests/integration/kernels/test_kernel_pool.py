@@ -8,8 +8,8 @@ from typing import Any
 import psutil
 import pytest
 
-from kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
-from kernels import kernel as kernel_module
+from pyexec.kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
+from pyexec.kernels import kernel as kernel_module
 from tests.integration.kernels.processes import eventually, gone
 from tests.integration.kernels.wedged import withhold_replies
 

@@ -18,7 +18,7 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from kernels import (
+from pyexec.kernels import (
     ForkServerLauncher,
     Kernel,
     KernelLimits,

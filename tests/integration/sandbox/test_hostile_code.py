@@ -434,7 +434,7 @@ def test_kill_every_process_it_can(client: httpx.Client, isolation: dict) -> Non
 @pytest.mark.parametrize("server", ["forkserver", "forkserver-unprivileged"], indirect=True)
 def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx.Client) -> None:
     assert server.proc is not None
-    zygotes = descendants_with(server.proc.pid, "kernels.forkserver.zygote")
+    zygotes = descendants_with(server.proc.pid, "pyexec.kernels.forkserver.zygote")
     assert zygotes
     # bwrap and the zygote inside it both match; killing one can take the other with it.
     killed = 0

@@ -19,7 +19,7 @@ import httpx
 import pytest
 import redis
 
-from core.redis_keys import held_key
+from pyexec.core.redis_keys import held_key
 from tests.integration.scaled.deployment import (
     FAST_RECOVERY,
     Deployment,

@@ -24,18 +24,18 @@ import pytest_asyncio
 import xlwt
 from nbclient import NotebookClient
 
-from core import repository
-from core.events import CANCEL_REQUESTED
-from core.migrate import upgrade
-from core.models import Job
-from core.runtime import Runtime
-from core.settings import load_settings
-from kernels import KernelPool, LocalLauncher
+from pyexec.core import repository
+from pyexec.core.events import CANCEL_REQUESTED
+from pyexec.core.migrate import upgrade
+from pyexec.core.models import Job
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import load_settings
+from pyexec.kernels import KernelPool, LocalLauncher
+from pyexec.worker.agent.openai_provider import OpenAIModel, make_client
+from pyexec.worker.inputs import DirectoryInputs
+from pyexec.worker.kernel_pool import job_pool
+from pyexec.worker.run import WorkerContext, run_job
 from tests.llm_server import ScriptedLLM, final_answer, run_python
-from worker.agent.openai_provider import OpenAIModel, make_client
-from worker.inputs import DirectoryInputs
-from worker.kernel_pool import job_pool
-from worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

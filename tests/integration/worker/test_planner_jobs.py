@@ -25,15 +25,15 @@ import pytest
 import pytest_asyncio
 from nbclient import NotebookClient
 
-from core import repository
-from core.migrate import upgrade
-from core.models import Job, JobStatus
-from core.runtime import Runtime
-from core.settings import load_settings
-from kernels import LocalLauncher
-from worker.inputs import DirectoryInputs
-from worker.kernel_pool import job_pool
-from worker.run import WorkerContext, run_job
+from pyexec.core import repository
+from pyexec.core.migrate import upgrade
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import load_settings
+from pyexec.kernels import LocalLauncher
+from pyexec.worker.inputs import DirectoryInputs
+from pyexec.worker.kernel_pool import job_pool
+from pyexec.worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.events import BEGINNING, InProcessEvents, is_final_status_event
+from pyexec.core.events import BEGINNING, InProcessEvents, is_final_status_event
 
 
 async def _drain(inbox: asyncio.Queue) -> list[dict]:

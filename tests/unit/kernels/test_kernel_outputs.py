@@ -1,4 +1,4 @@
-from kernels.outputs import OutputCollector
+from pyexec.kernels.outputs import OutputCollector
 
 
 def test_consecutive_streams_of_one_name_merge_but_announce_chunks() -> None:

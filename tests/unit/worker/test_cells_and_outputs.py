@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import base64
 
-from worker.cells import split_cells
-from worker.outputs import TEXT_CAP_BYTES, OutputCollector, cap_text, result_text
+from pyexec.worker.cells import split_cells
+from pyexec.worker.outputs import TEXT_CAP_BYTES, OutputCollector, cap_text, result_text
 
 
 def test_percent_markers_split_cells() -> None:

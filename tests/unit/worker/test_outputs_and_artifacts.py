@@ -3,8 +3,8 @@ from __future__ import annotations
 import base64
 import json
 
-from worker.artifacts import ArtifactBudget
-from worker.outputs import (
+from pyexec.worker.artifacts import ArtifactBudget
+from pyexec.worker.outputs import (
     MAX_OUTPUTS_PER_CELL,
     NOTEBOOK_TEXT_CAP_BYTES,
     TABLE_MIME,

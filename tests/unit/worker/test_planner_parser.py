@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from pyexec.worker.agent.planner import PlanError, plan
+from pyexec.worker.agent.planner.query import AggRef, Cond, Expr, Group, Query
 from tests.unit.worker.planner_support import table
-from worker.agent.planner import PlanError, plan
-from worker.agent.planner.query import AggRef, Cond, Expr, Group, Query
 
 SALES = table("sales.csv")
 CUSTOMERS = table("customers.csv")

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.agent.planner.markdown import fmt, plural, table
-from worker.agent.planner.parser import Refusal
-from worker.agent.planner.query import Expr, Query, q
-from worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.markdown import fmt, plural, table
+from pyexec.worker.agent.planner.parser import Refusal
+from pyexec.worker.agent.planner.query import Expr, Query, q
+from pyexec.worker.agent.planner.tables import Table
 
 MAX_LISTED = 20
 
@@ -538,7 +538,7 @@ def exists_answer(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def _split(split: dict[str, Any], index_header: str | None = None) -> str:
-    from worker.agent.planner.markdown import split_table
+    from pyexec.worker.agent.planner.markdown import split_table
 
     return split_table(split, index_header, as_is=True)
 
@@ -1147,7 +1147,7 @@ def correlation_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     matrix = data["matrix"]
     if len(matrix["columns"]) < 2:
         return "There are fewer than two numeric columns: nothing to correlate."
-    from worker.agent.planner.markdown import split_table
+    from pyexec.worker.agent.planner.markdown import split_table
 
     text = f"**{name} correlation matrix** ({scope(ctx, data)}):\n\n" + split_table(matrix, "")
     strongest = [p for p in data["pairs"] if p[2] is not None][:3]

@@ -17,10 +17,10 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from worker.agent.model import ModelError
-from worker.agent.planner.columns import stem
-from worker.agent.planner.lexer import Token
-from worker.agent.planner.query import (
+from pyexec.worker.agent.model import ModelError
+from pyexec.worker.agent.planner.columns import stem
+from pyexec.worker.agent.planner.lexer import Token
+from pyexec.worker.agent.planner.query import (
     AggRef,
     Cond,
     Expr,
@@ -29,9 +29,9 @@ from worker.agent.planner.query import (
     Prep,
     Query,
 )
-from worker.agent.planner.tables import Table
-from worker.agent.planner.units import Unit, build_units
-from worker.agent.planner.words import FILLER, INTRO, PRESENTATION, ROW_NOUNS, UNITS
+from pyexec.worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.units import Unit, build_units
+from pyexec.worker.agent.planner.words import FILLER, INTRO, PRESENTATION, ROW_NOUNS, UNITS
 
 
 class PlanError(ModelError):

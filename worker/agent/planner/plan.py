@@ -12,14 +12,14 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import PurePath
 
-from worker.agent.model import Column
-from worker.agent.planner.columns import stem
-from worker.agent.planner.compiler import State, compile_query, state_cell
-from worker.agent.planner.lexer import Token, split_clauses, tokens
-from worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
-from worker.agent.planner.query import Measure, Query
-from worker.agent.planner.tables import Table
-from worker.agent.planner.units import build_units
+from pyexec.worker.agent.model import Column
+from pyexec.worker.agent.planner.columns import stem
+from pyexec.worker.agent.planner.compiler import State, compile_query, state_cell
+from pyexec.worker.agent.planner.lexer import Token, split_clauses, tokens
+from pyexec.worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
+from pyexec.worker.agent.planner.query import Measure, Query
+from pyexec.worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.units import build_units
 
 CAPABILITIES = """\
 Without a language model, PyExec's offline planner answers requests like these, on the \
