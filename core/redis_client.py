@@ -32,7 +32,7 @@ def connect(url: str, *, patient: bool = False) -> ArqRedis:
         ExponentialBackoff(cap=PATIENT_BACKOFF_CAP_SECONDS if patient else 0.2, base=0.05),
         -1 if patient else QUICK_RETRIES,
     )
-    client = ArqRedis.from_url(
+    client: ArqRedis = ArqRedis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,

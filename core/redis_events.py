@@ -291,8 +291,9 @@ class RedisEvents(JobEvents):
                 confirmation.set_result(None)
             job_id = _job_of(channel)
             # After a reconnect the listeners may have missed events: read them from the log.
-            for inbox in list(self._inboxes.get(job_id, ())) if job_id else ():
-                self._spawn(self._catch_up(job_id, inbox))
+            if job_id:
+                for inbox in list(self._inboxes.get(job_id, ())):
+                    self._spawn(self._catch_up(job_id, inbox))
         elif kind == "message":
             job_id = _job_of(channel)
             inboxes = self._inboxes.get(job_id) if job_id else None
@@ -338,6 +339,6 @@ def _job_of(channel: str) -> str | None:
 
 
 def _event(event_id: StreamId, payload: str | bytes) -> Event:
-    event = json.loads(payload)
+    event: dict[str, Any] = json.loads(payload)
     event["id"] = format_stream_id(event_id)
     return event

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -60,7 +60,7 @@ async def find_active_key(session: AsyncSession, key_hash: str) -> tuple[ApiKey,
 
 
 async def touch_api_key(session: AsyncSession, key_id: str, when: datetime) -> None:
-    await session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))  # type: ignore[call-overload]
+    await session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))
 
 
 async def touch_api_key_if_stale(
@@ -69,7 +69,7 @@ async def touch_api_key_if_stale(
     """Set last_used_at unless it was set after `stale_before`: one conditional write, so that
     concurrent requests of one key do not all write."""
     await session.exec(
-        update(ApiKey)  # type: ignore[call-overload]
+        update(ApiKey)
         .where(
             col(ApiKey.id) == key_id,
             or_(col(ApiKey.last_used_at).is_(None), col(ApiKey.last_used_at) <= stale_before),
@@ -80,7 +80,7 @@ async def touch_api_key_if_stale(
 
 async def set_account_plan(session: AsyncSession, account_id: str, plan: str) -> None:
     await session.exec(
-        update(Account).where(col(Account.id) == account_id).values(plan=plan)  # type: ignore[call-overload]
+        update(Account).where(col(Account.id) == account_id).values(plan=plan)
     )
 
 
@@ -101,7 +101,7 @@ async def revoke_api_key(
     query = update(ApiKey).where(col(ApiKey.id) == key_id, col(ApiKey.revoked_at).is_(None))
     if account_id is not None:
         query = query.where(col(ApiKey.account_id) == account_id)
-    result = await session.exec(query.values(revoked_at=when))  # type: ignore[call-overload]
+    result = await session.exec(query.values(revoked_at=when))
     return bool(result.rowcount)
 
 
@@ -118,7 +118,10 @@ async def count_request(
     new count, or None when the limit had been reached.
     """
     dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    inserts: dict[str, Callable[[Any], sqlite.Insert | postgresql.Insert]] = {
+        "sqlite": sqlite.insert, "postgresql": postgresql.insert
+    }
+    insert = inserts.get(dialect)
     if insert is None:
         raise NotImplementedError(f"no atomic request counter for {dialect}")
     table = RequestCount.__table__  # type: ignore[attr-defined]
@@ -132,13 +135,14 @@ async def count_request(
         )
         .returning(table.c.count)
     )
-    result = await session.exec(stmt)  # type: ignore[call-overload]
-    return result.scalar_one_or_none()
+    result = await session.exec(stmt)
+    count: int | None = result.scalar_one_or_none()
+    return count
 
 
 async def delete_request_counts_before(session: AsyncSession, account_id: str, day: date) -> None:
     """Forget the account's counts of the days before `day`."""
-    await session.exec(  # type: ignore[call-overload]
+    await session.exec(
         delete(RequestCount).where(
             col(RequestCount.account_id) == account_id, col(RequestCount.day) < day
         )
@@ -169,7 +173,7 @@ async def delete_idempotency_keys_before(
     session: AsyncSession, account_id: str, before: datetime
 ) -> None:
     await session.exec(
-        delete(IdempotencyKey).where(  # type: ignore[call-overload]
+        delete(IdempotencyKey).where(
             col(IdempotencyKey.account_id) == account_id, col(IdempotencyKey.created_at) < before
         )
     )
@@ -261,7 +265,7 @@ async def list_jobs(
 async def claim_job(session: AsyncSession, job_id: str) -> bool:
     """pending → running, atomically: exactly one of two deliveries of a job wins."""
     result = await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.pending.value)
         .values(status=JobStatus.running.value, started_at=utcnow(), attempts=Job.attempts + 1)
     )
@@ -271,7 +275,7 @@ async def claim_job(session: AsyncSession, job_id: str) -> bool:
 async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **values: Any) -> bool:
     """running|pending → a final status; a job that is already final is left as it is."""
     result = await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(
             col(Job.id) == job_id,
             col(Job.status).not_in([s.value for s in FINAL_STATUSES]),
@@ -283,7 +287,7 @@ async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **va
 
 async def cancel_pending(session: AsyncSession, job_id: str) -> bool:
     result = await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.pending.value)
         .values(
             status=JobStatus.cancelled.value,
@@ -297,7 +301,7 @@ async def cancel_pending(session: AsyncSession, job_id: str) -> bool:
 
 async def request_cancel(session: AsyncSession, job_id: str) -> None:
     await session.exec(
-        update(Job).where(col(Job.id) == job_id).values(cancel_requested=True)  # type: ignore[call-overload]
+        update(Job).where(col(Job.id) == job_id).values(cancel_requested=True)
     )
 
 
@@ -316,7 +320,7 @@ async def requeue_job(session: AsyncSession, job_id: str, *, refund_attempt: boo
     if refund_attempt:
         values["attempts"] = Job.attempts - 1
     await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.running.value)
         .values(**values)
     )
@@ -329,7 +333,7 @@ async def requeue_orphan(session: AsyncSession, job_id: str, attempts: int) -> b
     higher count, so two recoverers (or a recoverer and a fresh run) never both win.
     """
     result = await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(
             col(Job.id) == job_id,
             col(Job.status) == JobStatus.running.value,
@@ -343,7 +347,7 @@ async def requeue_orphan(session: AsyncSession, job_id: str, attempts: int) -> b
 async def fail_orphan(session: AsyncSession, job_id: str, attempts: int, message: str) -> bool:
     """running → failed for a job whose worker died and that has no attempts left."""
     result = await session.exec(
-        update(Job)  # type: ignore[call-overload]
+        update(Job)
         .where(
             col(Job.id) == job_id,
             col(Job.status) == JobStatus.running.value,
@@ -358,7 +362,7 @@ async def delete_job(session: AsyncSession, job_id: str) -> bool:
     """Delete a job that has ended, giving back what it stored; a pending or running job is
     left alone (False)."""
     result = await session.exec(
-        delete(Job)  # type: ignore[call-overload]
+        delete(Job)
         .where(col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES]))
         .returning(col(Job.account_id), col(Job.stored_bytes))
     )
@@ -419,7 +423,7 @@ async def list_files(
 
 async def delete_file(session: AsyncSession, file_id: str, account_id: str) -> bool:
     result = await session.exec(
-        delete(File)  # type: ignore[call-overload]
+        delete(File)
         .where(col(File.id) == file_id, col(File.account_id) == account_id)
         .returning(col(File.bytes))
     )
@@ -442,14 +446,14 @@ async def reserve_storage(
     query = update(Account).where(col(Account.id) == account_id)
     if limit is not None:
         query = query.where(col(Account.storage_bytes) + n <= limit)
-    result = await session.exec(  # type: ignore[call-overload]
+    result = await session.exec(
         query.values(storage_bytes=col(Account.storage_bytes) + n)
     )
     if not result.rowcount:
         return False
     if job_id is not None:
         await session.exec(
-            update(Job)  # type: ignore[call-overload]
+            update(Job)
             .where(col(Job.id) == job_id)
             .values(stored_bytes=col(Job.stored_bytes) + n)
         )
@@ -459,7 +463,7 @@ async def reserve_storage(
 async def release_storage(session: AsyncSession, account_id: str, n: int) -> None:
     if n:
         await session.exec(
-            update(Account)  # type: ignore[call-overload]
+            update(Account)
             .where(col(Account.id) == account_id)
             .values(
                 storage_bytes=case(
@@ -475,7 +479,7 @@ async def release_job_storage(session: AsyncSession, job_id: str) -> None:
     if job is not None and job.stored_bytes:
         await release_storage(session, job.account_id, job.stored_bytes)
         await session.exec(
-            update(Job)  # type: ignore[call-overload]
+            update(Job)
             .where(col(Job.id) == job_id)
             .values(stored_bytes=0)
         )

@@ -111,9 +111,8 @@ def utcnow() -> datetime:
 def nb_timestamp(value: Any) -> str:
     """Format a message header date exactly like nbclient does for `metadata.execution`."""
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = value.astimezone(UTC) if value.tzinfo is not None else value
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return str(value)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
@@ -29,7 +29,7 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", examples=["ci"])
     scopes: list[Scope] = Field(
-        default_factory=lambda: list(ALL_SCOPES),
+        default_factory=lambda: list(get_args(Scope)),
         min_length=1,
         max_length=len(ALL_SCOPES),
         description="Default: all scopes. Only scopes the calling key has can be given.",

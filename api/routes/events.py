@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
@@ -88,7 +88,9 @@ async def _stream(runtime: Runtime, job: Job, caller: Caller, since: str) -> Asy
             return  # the job was deleted meanwhile: the stream just ends
 
 
-async def _frames(runtime: Runtime, job: Job, caller: Caller, since: str) -> AsyncIterator[str]:
+async def _frames(
+    runtime: Runtime, job: Job, caller: Caller, since: str
+) -> AsyncGenerator[str, None]:
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
     loop = asyncio.get_running_loop()
     async with runtime.events.subscribe(job.id, since=since) as inbox:

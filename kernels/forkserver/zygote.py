@@ -94,7 +94,7 @@ class Zygote:
         import ipykernel.debugger
 
         # Forked kernels run untrusted code: no debugger (and no debugpy threads).
-        ipykernel.debugger._is_debugpy_available = False  # type: ignore[attr-defined]
+        ipykernel.debugger._is_debugpy_available = False
         from pyexec.kernels import linux
         from pyexec.kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
 
@@ -301,15 +301,16 @@ def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
         from jupyter_client.connect import write_connection_file
 
         connection_file = os.path.join(tmp, "k.json")
-        ports = dict(shell_port=1, iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
-        write_connection_file(connection_file, transport="ipc", ip=f"{tmp}/k", **ports)
+        write_connection_file(connection_file, transport="ipc", ip=f"{tmp}/k", shell_port=1,
+                              iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
         config = Config(KERNEL_CONFIG)
         config.IPKernelApp.connection_file = connection_file
         config.IPKernelApp.parent_handle = os.getppid()
         config.IPKernelApp.kernel_class = KERNEL_CLASS
         os.environ["HOME"] = tmp
         app = ForkedKernelApp.instance(config=config)
-        app.initialize([])
+        app.initialize([])  # type: ignore[no-untyped-call]  # ipykernel is unannotated
+        assert app.shell is not None  # initialize() made it
         for cell in (warmup, REHEARSAL_CELL):
             if cell:
                 app.shell.run_cell(cell, store_history=False, silent=True)

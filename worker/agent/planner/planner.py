@@ -92,8 +92,9 @@ def _ran(code: str, steps: list[StepResult]) -> StepResult | None:
 def _profiles(step: StepResult) -> dict[str, Any]:
     for output in step.outputs:
         data = output.get("data") or {}
-        if PROFILE_MIME in data and isinstance(data[PROFILE_MIME], dict):
-            return data[PROFILE_MIME]
+        profile = data.get(PROFILE_MIME)
+        if isinstance(profile, dict):
+            return profile
     raise ModelError("looking at the columns' values displayed nothing to read back")
 
 
