@@ -13,6 +13,7 @@ from typing import Any
 
 import zmq
 
+from pyexec.kernels.cell_outputs import OUTPUT_MSG_TYPES, CellOutputCollector
 from pyexec.kernels.errors import KernelDiedError, KernelStartError
 from pyexec.kernels.execution import (
     NO_REPLY_ERROR,
@@ -26,7 +27,6 @@ from pyexec.kernels.execution import (
 )
 from pyexec.kernels.files import KernelFiles
 from pyexec.kernels.launcher import LaunchedKernel
-from pyexec.kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
 
 log = logging.getLogger(__name__)
 
@@ -285,7 +285,7 @@ class _CellRun:
         self.on_output = on_output
         self.silent = silent
         self.store_history = store_history
-        self.collector = OutputCollector()
+        self.collector = CellOutputCollector()
         self.timing: dict[str, str] = {}
         self.reply: dict[str, Any] | None = None
         self.idle = False

@@ -26,7 +26,7 @@ from pyexec.worker.artifacts import ArtifactBudget
 from pyexec.worker.cells import split_cells
 from pyexec.worker.files import InputUnavailable
 from pyexec.worker.inputs import InputStager, NoInputs, StagedFile
-from pyexec.worker.outputs import OutputCollector, cap_cell_outputs, result_text
+from pyexec.worker.job_outputs import JobOutputCollector, cap_cell_outputs, result_text
 from pyexec.worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
@@ -60,7 +60,7 @@ class JobRun:
     ctx: WorkerContext
     job: Job
     cells: list[CellRecord] = field(default_factory=list)
-    collector: OutputCollector = field(init=False)
+    collector: JobOutputCollector = field(init=False)
     stored: JobStorage = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
@@ -72,7 +72,7 @@ class JobRun:
     skipped_artifacts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.collector = OutputCollector(self.job.id)
+        self.collector = JobOutputCollector(self.job.id)
         self.stored = JobStorage(self.runtime, self.job)
 
     @property

@@ -48,7 +48,7 @@ from pyexec.worker.agent.model import (
 )
 from pyexec.worker.agent.prompts import LAST_STEP, NUDGE
 from pyexec.worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
-from pyexec.worker.outputs import strip_ansi
+from pyexec.worker.job_outputs import strip_ansi
 
 if TYPE_CHECKING:
     from pyexec.worker.run import JobRun

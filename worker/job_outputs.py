@@ -142,7 +142,7 @@ class ImageArtifact:
 
 
 @dataclass
-class OutputCollector:
+class JobOutputCollector:
     """Accumulates one job's outputs across cells; images become numbered artifacts.
 
     Each cell has a text budget (TEXT_CAP_BYTES over all its text, HTML, markdown and JSON)
