@@ -8,6 +8,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,6 @@ from pyexec.kernels.execution import (
     describe_exit,
     format_seconds,
     nb_timestamp,
-    utcnow,
 )
 from pyexec.kernels.files import KernelFiles
 from pyexec.kernels.launcher import LaunchedKernel
@@ -296,7 +296,7 @@ class _CellRun:
 
     async def run(self) -> Execution:
         kernel = self.kernel
-        started_at = utcnow()
+        started_at = datetime.now(UTC)
         t0 = time.monotonic()
         # Sending is synchronous and the readers only run when we await, so subscribing
         # right after cannot miss a message. stop_on_error=False: with one cell at a time
@@ -328,7 +328,7 @@ class _CellRun:
                 watch.cancel()
         if (note := self.collector.finish()) is not None and self.on_output is not None:
             await self._notify(note)
-        finished_at = utcnow()
+        finished_at = datetime.now(UTC)
         status, error = self._outcome()
         return Execution(
             status=status,
@@ -456,7 +456,9 @@ class _CellRun:
 
     def _stamp(self, key: str, msg: dict[str, Any]) -> None:
         date = (msg.get("header") or {}).get("date")
-        self.timing[key] = nb_timestamp(date) if date is not None else nb_timestamp(utcnow())
+        self.timing[key] = (
+            nb_timestamp(date) if date is not None else nb_timestamp(datetime.now(UTC))
+        )
 
     async def _notify(self, output: dict[str, Any]) -> None:
         assert self.on_output is not None

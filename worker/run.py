@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from pyexec.core import repository
+from pyexec.core.clock import utcnow
 from pyexec.core.events import CANCEL_REQUESTED, STATUS
 from pyexec.core.files import detect_media_type, human_bytes
-from pyexec.core.models import Job, JobStatus, utcnow
+from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 from pyexec.kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
 from pyexec.kernels.warmup import WARMUP_CODE

@@ -10,7 +10,8 @@ from sqlalchemy import and_, delete, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pyexec.core.models import FINAL_STATUSES, Account, Job, JobStatus, utcnow
+from pyexec.core.clock import utcnow
+from pyexec.core.models import FINAL_STATUSES, Account, Job, JobStatus
 from pyexec.core.repository.storage import release_storage
 
 
