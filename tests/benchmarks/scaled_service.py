@@ -23,8 +23,8 @@ from tests.benchmarks.pyexec_service import (
     run_code_job,
 )
 from tests.benchmarks.results import Samples
-from tests.integration.scaled.deployment import Deployment
-from tests.services import PostgresCluster, RedisServer
+from tests.support.deployment import Deployment
+from tests.support.services import PostgresCluster, RedisServer
 
 POOL_SIZE = 2
 THROUGHPUT_JOBS = 20

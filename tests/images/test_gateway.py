@@ -1,9 +1,10 @@
 """The kernel image under a real Enterprise Gateway 3.3: launch, cells, interrupt, delete.
 
-EG starts the image with podman (DistributedProcessProxy on localhost, see gateway.py) and
-the image's launcher hands its kernel to EG over EG's own protocol, as in a kernel pod. This
-is where the ipykernel pin (6.x, images/kernel/requirements.txt) is checked against EG's
-jupyter_client 6.1: every request below goes through EG's ZeroMQ session.
+EG starts the image with podman (DistributedProcessProxy on localhost, see
+tests/support/gateway.py) and the image's launcher hands its kernel to EG over EG's own
+protocol, as in a kernel pod. This is where the ipykernel pin (6.x,
+images/kernel/requirements.txt) is checked against EG's jupyter_client 6.1: every request
+below goes through EG's ZeroMQ session.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ import httpx
 import pytest
 import websockets
 
-from tests.images.gateway import CONTAINER_PREFIX, KERNEL_NAME, Channels, Gateway
-from tests.images.podman import podman
+from tests.support.gateway import CONTAINER_PREFIX, KERNEL_NAME, Channels, Gateway
+from tests.support.podman import podman
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -29,9 +29,9 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from tests.images.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
-from tests.servers import free_port
-from tests.services import RedisServer
+from tests.support.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
+from tests.support.servers import free_port
+from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.timeout(1800)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
 FIRST_RUN_TIMEOUT_S = 900.0  # a cold pip cache downloads everything
 

@@ -21,7 +21,7 @@ from pyexec.api.app import create_app
 from pyexec.core.migrate import SchemaOutOfDate, upgrade
 from pyexec.core.settings import load_settings
 from pyexec.core.storage import Storage
-from tests.integration.sandbox.runtimes import (
+from tests.support.runtimes import (
     INSTALL_HINT,
     Runtime,
     RuntimeServer,
@@ -30,7 +30,7 @@ from tests.integration.sandbox.runtimes import (
     shared_python,
     unprivileged_user,
 )
-from tests.servers import PYEXEC, ROOT, Server, run_job
+from tests.support.servers import PYEXEC, ROOT, Server, run_job
 
 # Tries of a broken kernel start: 0.5 s, then doubling (kernels.pool); the third fails ~2 s in.
 BROKEN_FOR_S = 120.0

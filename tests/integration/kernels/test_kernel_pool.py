@@ -10,8 +10,8 @@ import pytest
 
 from pyexec.kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
 from pyexec.kernels import kernel as kernel_module
-from tests.integration.kernels.processes import eventually, gone
-from tests.integration.kernels.wedged import withhold_replies
+from tests.support.processes import eventually, gone
+from tests.support.wedged import withhold_replies
 
 
 async def test_every_lease_gets_a_fresh_kernel_and_work_dir(tmp_path: Path, make_pool: Any) -> None:

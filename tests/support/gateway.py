@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.images.podman import KERNEL_IMAGE, LIMITS, PODMAN
-from tests.servers import free_port
+from tests.support.podman import KERNEL_IMAGE, LIMITS, PODMAN
+from tests.support.servers import free_port
 
 EG_VERSION = "3.3.0"
 EG_VENV = Path(sys.executable).parent.parent / f"enterprise-gateway-{EG_VERSION}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pyexec"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
 KERNELSPEC = ROOT / "kernelspecs" / "pyexec-python-k8s"
