@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-# Debian packages the tests and benchmarks start throwaway servers from (tests/services.py),
+# Debian packages the tests and benchmarks start throwaway servers from (tests/support/services.py),
 # and the interpreter the tests run an unprivileged service with
-# (tests/integration/sandbox/runtimes.py).
+# (tests/support/runtimes.py).
 SERVICE_PACKAGES := redis-server postgresql python3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 

@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from pyexec.core.models import utcnow
+from pyexec.core.clock import utcnow
 from pyexec.core.queue import JobQueue
 from pyexec.core.redis_keys import QUEUE, QUEUE_WAKE_CHANNEL, RUN_JOB_TASK, arq_job_key
 

@@ -33,6 +33,7 @@ _WHERE = {
     "Execution": "pyexec.kernels.execution",
     "ExecutionError": "pyexec.kernels.execution",
     "ExecutionStatus": "pyexec.kernels.execution",
+    "strip_ansi": "pyexec.kernels.execution",
     "Collected": "pyexec.kernels.files",
     "FileUnavailableError": "pyexec.kernels.files",
     "FoundFile": "pyexec.kernels.files",
@@ -60,7 +61,12 @@ if TYPE_CHECKING:
         KernelStartError,
         PoolClosedError,
     )
-    from pyexec.kernels.execution import Execution, ExecutionError, ExecutionStatus
+    from pyexec.kernels.execution import (
+        Execution,
+        ExecutionError,
+        ExecutionStatus,
+        strip_ansi,
+    )
     from pyexec.kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
     from pyexec.kernels.forkserver import ForkServerLauncher
     from pyexec.kernels.kernel import Kernel, OutputCallback
@@ -111,4 +117,5 @@ __all__ = [
     "SandboxPolicy",
     "SandboxUnavailableError",
     "build_kernel_env",
+    "strip_ansi",
 ]

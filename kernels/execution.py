@@ -104,10 +104,6 @@ class Execution:
             raise KernelDiedError(message)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def nb_timestamp(value: Any) -> str:
     """Format a message header date exactly like nbclient does for `metadata.execution`."""
     if isinstance(value, datetime):

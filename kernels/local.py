@@ -52,11 +52,11 @@ KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
 # installable kernelspec's launch.py does the same from its resource dir).
 JAIL_LAUNCHER = ("-m", "pyexec.kernels.jail")
 # How long the jail's launcher may take to report the kernel's pid in its PID namespace.
-REPORT_TIMEOUT_S = 30.0
+REPORT_TIMEOUT_SECONDS = 30.0
 # The client connects before the kernel binds; libzmq's default 100 ms retry would then add
 # up to 100 ms to every start.
 RECONNECT_IVL_MS = 5
-KILL_WAIT_S = 5.0
+KILL_WAIT_SECONDS = 5.0
 CONNECTION_FILENAME = "kernel.json"
 LOG_FILENAME = "kernel.log"
 LOG_TAIL_BYTES = 2000
@@ -322,7 +322,7 @@ class LocalLauncher(KernelLauncher):
                 os.close(report[1])
         if report is not None and lease is not None:
             try:
-                pid = await asyncio.to_thread(_read_report, report[0], REPORT_TIMEOUT_S)
+                pid = await asyncio.to_thread(_read_report, report[0], REPORT_TIMEOUT_SECONDS)
             finally:
                 os.close(report[0])
             # None: the launcher failed before the fork; the kernel's log says why.
@@ -472,7 +472,7 @@ async def _kill(provisioner: KernelProvisionerBase) -> int | None:
         await provisioner.kill()
     except Exception:
         log.exception("killing kernel %s failed", provisioner.kernel_id)
-    deadline = time.monotonic() + KILL_WAIT_S
+    deadline = time.monotonic() + KILL_WAIT_SECONDS
     while (status := await provisioner.poll()) is None:
         if time.monotonic() > deadline:
             log.warning("kernel %s did not exit after SIGKILL", provisioner.kernel_id)

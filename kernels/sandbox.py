@@ -102,12 +102,12 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Without bubblewrap, the mount namespace can only hide what it knows about.
 DENY_LIST = ("/root", "/home", "/run", "/var/tmp", "/srv", "/mnt", "/media")
 SMALL_TMPFS_MB = 1  # a tmpfs that only holds the mount points of kept dirs
-PROBE_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_SECONDS = 20.0
 # A local kernel enters its jail before exec, while it maps almost nothing; the fresh
 # interpreter then maps about this much with pandas and numpy imported.
 EXEC_BASE_ADDRESS_SPACE_MB = 1024
 # How long killing a kernel's PID namespace may take before it counts as not verified.
-NAMESPACE_KILL_WAIT_S = 10.0
+NAMESPACE_KILL_WAIT_SECONDS = 10.0
 DOCS = "docs/isolation.md"
 
 
@@ -298,7 +298,7 @@ class SandboxLease:
             self._uid.release(clean=clean)
 
 
-def _kill_and_wait(pidfd: int, timeout: float = NAMESPACE_KILL_WAIT_S) -> bool:
+def _kill_and_wait(pidfd: int, timeout: float = NAMESPACE_KILL_WAIT_SECONDS) -> bool:
     with contextlib.suppress(ProcessLookupError):
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     poller = select.poll()
@@ -742,7 +742,7 @@ async def _run_probe(command: Sequence[str]) -> tuple[bool, str, str]:
     except OSError as exc:
         return False, "", str(exc)
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
             out, err = await proc.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

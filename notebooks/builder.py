@@ -11,7 +11,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from pyexec.notebooks.cell_ids import derive_cell_id, is_valid_cell_id
 from pyexec.notebooks.metadata import as_utc, jsonable, notebook_metadata
-from pyexec.notebooks.outputs import OutputAssembler
+from pyexec.notebooks.output_assembly import OutputAssembler
 from pyexec.notebooks.transcript import CellRecord, Transcript
 
 __all__ = ["TITLE_TAG", "build_notebook"]

@@ -11,9 +11,10 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pyexec.core import repository
 from pyexec.core.accounts import ensure_account, issue_api_key
+from pyexec.core.clock import utcnow
 from pyexec.core.db import Database
 from pyexec.core.keys import hash_key
-from pyexec.core.models import ALL_SCOPES, Account, ApiKey, Plan, utcnow
+from pyexec.core.models import ALL_SCOPES, Account, ApiKey, Plan
 from pyexec.core.settings import Settings
 
 DEMO_EMAIL = "demo@pyexec.local"

@@ -18,7 +18,7 @@ from pyexec.kernels import (
 )
 from pyexec.kernels.forkserver import forkserver_support
 from pyexec.worker.inputs import EXCEL_SETUP_CODE
-from pyexec.worker.outputs import TABLE_SETUP_CODE
+from pyexec.worker.job_outputs import TABLE_SETUP_CODE
 
 log = logging.getLogger("pyexec.worker")
 

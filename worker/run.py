@@ -14,9 +14,10 @@ from typing import Any
 from urllib.parse import quote
 
 from pyexec.core import repository
+from pyexec.core.clock import utcnow
 from pyexec.core.events import CANCEL_REQUESTED, STATUS
 from pyexec.core.files import detect_media_type, human_bytes
-from pyexec.core.models import Job, JobStatus, utcnow
+from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 from pyexec.kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
 from pyexec.kernels.warmup import WARMUP_CODE
@@ -26,7 +27,7 @@ from pyexec.worker.artifacts import ArtifactBudget
 from pyexec.worker.cells import split_cells
 from pyexec.worker.files import InputUnavailable
 from pyexec.worker.inputs import InputStager, NoInputs, StagedFile
-from pyexec.worker.outputs import OutputCollector, cap_cell_outputs, result_text
+from pyexec.worker.job_outputs import JobOutputCollector, cap_cell_outputs, result_text
 from pyexec.worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
@@ -60,7 +61,7 @@ class JobRun:
     ctx: WorkerContext
     job: Job
     cells: list[CellRecord] = field(default_factory=list)
-    collector: OutputCollector = field(init=False)
+    collector: JobOutputCollector = field(init=False)
     stored: JobStorage = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
@@ -72,7 +73,7 @@ class JobRun:
     skipped_artifacts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.collector = OutputCollector(self.job.id)
+        self.collector = JobOutputCollector(self.job.id)
         self.stored = JobStorage(self.runtime, self.job)
 
     @property

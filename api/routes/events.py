@@ -23,7 +23,7 @@ from pyexec.api.auth import Caller
 from pyexec.api.deps import HoldsDep, RuntimeDep
 from pyexec.api.errors import InvalidRequest, NotFound
 from pyexec.api.holds import HeldStreamingResponse
-from pyexec.api.jobs import RECHECK_SECONDS, load_job
+from pyexec.api.job_reads import RECHECK_SECONDS, load_job
 from pyexec.api.routes.jobs import ERRORS, JobsRead, job_out
 from pyexec.core.events import BEGINNING, Event, is_final_status_event
 from pyexec.core.models import Job, JobStatus

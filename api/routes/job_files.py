@@ -21,7 +21,7 @@ from pyexec.api.downloads import (
     download_name,
 )
 from pyexec.api.errors import Conflict, NotFound
-from pyexec.api.jobs import load_job
+from pyexec.api.job_reads import load_job
 from pyexec.api.schemas import BINARY_CONTENT, ErrorBody, error_responses
 from pyexec.core import repository
 from pyexec.core.models import Job, JobStatus

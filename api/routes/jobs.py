@@ -12,18 +12,17 @@ from pyexec.api.deps import HoldsDep, RuntimeDep
 from pyexec.api.downloads import download_name
 from pyexec.api.errors import Conflict, NotFound
 from pyexec.api.idempotency import create_once, earlier_job, fingerprint
-from pyexec.api.jobs import (
+from pyexec.api.job_reads import load_job, wait_for_final
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
+from pyexec.api.submission import (
     check_files,
     check_parent,
     check_plan,
     check_submission,
     derive_title,
     job_timeout,
-    load_job,
-    wait_for_final,
 )
-from pyexec.api.pagination import next_cursor, parse_cursor
-from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
 from pyexec.core import repository
 from pyexec.core.events import CANCEL_REQUESTED, STATUS
 from pyexec.core.models import Job, JobStatus

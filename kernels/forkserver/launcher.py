@@ -24,7 +24,7 @@ from traitlets import Any as AnyTrait
 from pyexec.kernels.env import prepend_path
 from pyexec.kernels.errors import KernelStartError
 from pyexec.kernels.forkserver.provisioner import PROVISIONER_NAME
-from pyexec.kernels.forkserver.server import START_TIMEOUT_S, ForkServer
+from pyexec.kernels.forkserver.server import START_TIMEOUT_SECONDS, ForkServer
 from pyexec.kernels.jail import Jail
 from pyexec.kernels.local import (
     CONNECTION_FILENAME,
@@ -66,7 +66,7 @@ class ForkServerLauncher(LocalLauncher):
         *,
         runtime_dir: Path | None = None,
         sandbox: SandboxPolicy | None = None,
-        start_timeout: float = START_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_SECONDS,
     ) -> None:
         super().__init__(python, runtime_dir=runtime_dir, sandbox=sandbox)
         self.start_timeout = start_timeout

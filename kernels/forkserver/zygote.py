@@ -54,7 +54,7 @@ PRELOAD = (
     "tornado.platform.asyncio",
 )
 # How long a spawn waits for the child to report the kernel it forked into its namespace.
-REPORT_TIMEOUT_S = 10.0
+REPORT_TIMEOUT_SECONDS = 10.0
 # A rehearsal kernel runs this too, so the modules the first real cell would import (table
 # and figure rendering) are already in the zygote.
 REHEARSAL_CELL = """\
@@ -343,7 +343,7 @@ def _read_report(fd: int) -> int | None:
     the child failed first (its status pipe says why) or took too long."""
     data = b""
     try:
-        while b"\n" not in data and select.select([fd], [], [], REPORT_TIMEOUT_S)[0]:
+        while b"\n" not in data and select.select([fd], [], [], REPORT_TIMEOUT_SECONDS)[0]:
             chunk = os.read(fd, 64)
             if not chunk:
                 break

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyexec.kernels import Execution, Kernel
+from pyexec.kernels import Execution, Kernel, strip_ansi
 from pyexec.worker.agent.factory import open_model
 from pyexec.worker.agent.followup import (
     FOLLOW_UP_TAG,
@@ -48,7 +48,6 @@ from pyexec.worker.agent.model import (
 )
 from pyexec.worker.agent.prompts import LAST_STEP, NUDGE
 from pyexec.worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
-from pyexec.worker.outputs import strip_ansi
 
 if TYPE_CHECKING:
     from pyexec.worker.run import JobRun

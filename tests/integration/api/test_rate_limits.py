@@ -16,10 +16,10 @@ import redis
 
 from pyexec.admin import set_plan
 from pyexec.core.redis_keys import request_count_key
-from tests.integration.api.clocked_server import ClockedServer, clocked_server
-from tests.integration.scaled.deployment import deployed
-from tests.servers import Server
-from tests.services import PostgresCluster, RedisServer
+from tests.support.clocked_server import ClockedServer, clocked_server
+from tests.support.deployment import deployed
+from tests.support.servers import Server
+from tests.support.services import PostgresCluster, RedisServer
 
 QUOTA_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 

@@ -9,7 +9,7 @@ import pytest
 from pyexec.core.events import BEGINNING
 from pyexec.core.redis_client import connect
 from pyexec.core.redis_events import RedisEvents
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 GET_TIMEOUT = 5.0
 

@@ -13,7 +13,7 @@ from redis.exceptions import RedisError
 from pyexec.core.redis_client import connect
 from pyexec.core.redis_keys import QUEUE, RUN_JOB_TASK
 from pyexec.core.redis_queue import RedisQueue, queue_score
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from pyexec.core import repository
+from pyexec.core.clock import utcnow
 from pyexec.core.db import Database
 from pyexec.core.migrate import check_schema, current_revision, head_revision, upgrade
-from pyexec.core.models import Job, JobStatus, utcnow
+from pyexec.core.models import Job, JobStatus
 from pyexec.core.settings import load_settings
 
 

@@ -27,7 +27,7 @@ from pyexec.core.ratelimit import (
 from pyexec.core.redis_client import connect
 from pyexec.core.redis_keys import request_count_key
 from pyexec.core.redis_ratelimit import RedisRequestCounter
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 
 async def _database_counter(

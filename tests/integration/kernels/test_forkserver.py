@@ -18,7 +18,7 @@ from jupyter_client.connect import write_connection_file
 from pyexec.kernels import ForkServerLauncher, KernelPool
 from pyexec.kernels.forkserver import ForkServer
 from pyexec.kernels.jail import JAIL_FAILED_EXIT, Jail
-from tests.integration.kernels.processes import eventually, gone
+from tests.support.processes import eventually, gone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pyexec.kernels import Kernel, KernelDiedError, KernelPool
-from tests.integration.kernels.wedged import withhold_replies
+from tests.support.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -26,7 +26,7 @@ from pyexec.kernels import (
     LocalLauncher,
     SandboxPolicy,
 )
-from tests.integration.kernels.processes import eventually, gone
+from tests.support.processes import eventually, gone
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

@@ -20,14 +20,14 @@ import pytest
 import redis
 
 from pyexec.core.redis_keys import held_key
-from tests.integration.scaled.deployment import (
+from tests.support.deployment import (
     FAST_RECOVERY,
     Deployment,
     deployed,
     wait_final,
     wait_status,
 )
-from tests.services import PostgresCluster, RedisServer
+from tests.support.services import PostgresCluster, RedisServer
 
 PRO_LIMIT = 2
 PLANS = {

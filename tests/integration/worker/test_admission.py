@@ -16,7 +16,7 @@ from pyexec.core.redis_keys import held_key, running_key
 from pyexec.core.redis_queue import queue_score
 from pyexec.worker.admission import AccountSlots
 from pyexec.worker.leases import Leases
-from tests.services import RedisServer
+from tests.support.services import RedisServer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = "acct-1"

@@ -35,7 +35,7 @@ from pyexec.worker.agent.openai_provider import OpenAIModel, make_client
 from pyexec.worker.inputs import DirectoryInputs
 from pyexec.worker.kernel_pool import job_pool
 from pyexec.worker.run import WorkerContext, run_job
-from tests.llm_server import ScriptedLLM, final_answer, run_python
+from tests.support.llm_server import ScriptedLLM, final_answer, run_python
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import base64
 
 from pyexec.worker.cells import split_cells
-from pyexec.worker.outputs import TEXT_CAP_BYTES, OutputCollector, cap_text, result_text
+from pyexec.worker.job_outputs import TEXT_CAP_BYTES, JobOutputCollector, cap_text, result_text
 
 
 def test_percent_markers_split_cells() -> None:
@@ -23,7 +23,7 @@ def test_outputs_become_api_shapes_and_images_artifacts() -> None:
         "schema": {"fields": [{"name": "index"}, {"name": "a"}]},
         "data": [{"index": 0, "a": 1.5}, {"index": 1, "a": None}],
     }
-    collector = OutputCollector("job1")
+    collector = JobOutputCollector("job1")
     collector.add(1, {"output_type": "stream", "name": "stdout", "text": "hi\n"})
     collector.add(
         1,

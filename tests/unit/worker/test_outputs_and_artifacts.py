@@ -4,12 +4,12 @@ import base64
 import json
 
 from pyexec.worker.artifacts import ArtifactBudget
-from pyexec.worker.outputs import (
+from pyexec.worker.job_outputs import (
     MAX_OUTPUTS_PER_CELL,
     NOTEBOOK_TEXT_CAP_BYTES,
     TABLE_MIME,
     TEXT_CAP_BYTES,
-    OutputCollector,
+    JobOutputCollector,
     cap_cell_outputs,
     json_safe,
     table_of,
@@ -28,7 +28,7 @@ def _table_output(records: list[dict], total: int | None) -> dict:
 
 
 def test_table_total_rows_comes_from_the_metadata_not_the_rows_sent() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     records = [{"index": i, "x": i} for i in range(1_000)]
     collector.add(1, _table_output(records, total=250_000))
     table = collector.outputs[0]
@@ -61,7 +61,7 @@ def test_json_safe_turns_the_unknown_into_strings() -> None:
 
 
 def test_big_json_output_is_not_stored_whole() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     big = {"k": "v" * (TEXT_CAP_BYTES + 10)}
     collector.add(1, {"output_type": "display_data", "data": {"application/json": big}})
     collector.add(2, {"output_type": "display_data", "data": {"application/json": {"a": 1}}})
@@ -70,7 +70,7 @@ def test_big_json_output_is_not_stored_whole() -> None:
 
 
 def test_a_cells_text_shares_one_budget() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     collector.add(1, {"output_type": "stream", "name": "stdout", "text": "a" * 60_000})
     collector.add(1, {"output_type": "stream", "name": "stderr", "text": "b" * 60_000})
     collector.add(1, {"output_type": "execute_result", "data": {"text/plain": "c" * 10}})
@@ -85,7 +85,7 @@ def test_a_cells_text_shares_one_budget() -> None:
 
 
 def test_a_cell_keeps_a_bounded_number_of_outputs_and_its_error() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     for i in range(MAX_OUTPUTS_PER_CELL + 50):
         collector.add(1, {"output_type": "display_data", "data": {"text/markdown": f"{i}"}})
     collector.add(1, {"output_type": "error", "ename": "E", "evalue": "v", "traceback": []})
@@ -97,7 +97,7 @@ def test_a_cell_keeps_a_bounded_number_of_outputs_and_its_error() -> None:
 
 
 def test_rich_types_in_order_of_preference() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     collector.add(1, {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}})
     collector.add(1, {"output_type": "display_data", "data": {"text/markdown": "# x"}})
     collector.add(1, {"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}})
@@ -113,7 +113,7 @@ def test_rich_types_in_order_of_preference() -> None:
 
 
 def test_figures_move_aside_for_files_the_code_wrote() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     for _ in range(2):
         collector.add(1, {"output_type": "display_data", "data": {"image/png": PNG}})
     collector.avoid_names({"figure-1.png", "figure-3.png"})

@@ -7,7 +7,7 @@ import pytest
 
 from pyexec.worker.agent.planner import PlanError, plan
 from pyexec.worker.agent.planner.query import AggRef, Cond, Expr, Group, Query
-from tests.unit.worker.planner_support import table
+from tests.support.planner_tables import table
 
 SALES = table("sales.csv")
 CUSTOMERS = table("customers.csv")

@@ -24,7 +24,7 @@ from pyexec.core.clock import ManualClock
 from pyexec.core.migrate import upgrade
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings, load_settings
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 START_TIMEOUT_SECONDS = 30.0
 

@@ -24,7 +24,7 @@ import httpx
 if TYPE_CHECKING:
     from pyexec.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # `python -m pyexec` from the checkout, so that a test runs the code beside it.
 PYEXEC = [sys.executable, "-m", "pyexec"]
 READY_TIMEOUT_SECONDS = 90.0

@@ -14,7 +14,7 @@ from pyexec.worker.agent.model import Column, FileSummary
 from pyexec.worker.agent.planner.kernel_code import profile_cell
 from pyexec.worker.agent.planner.tables import Table, with_profile
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @cache

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyexec.kernels import strip_ansi
+
 TEXT_CAP_BYTES = 100_000  # per cell, over all its text outputs
 MAX_OUTPUTS_PER_CELL = 200
 # What a notebook keeps of one output's text: more than the job JSON (analysts scroll), but
@@ -17,7 +19,6 @@ MAX_OUTPUTS_PER_CELL = 200
 NOTEBOOK_TEXT_CAP_BYTES = 1_000_000
 TABLE_ROW_CAP = 1_000
 TRUNCATION_MARKER = "\n… [output truncated: {dropped} more bytes]"
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 TABLE_MIME = "application/vnd.dataresource+json"
 IMAGE_MIMES = {"image/png": "png", "image/svg+xml": "svg", "image/jpeg": "jpg", "image/gif": "gif"}
@@ -76,10 +77,6 @@ def _pyexec_tables():
 _pyexec_tables()
 del _pyexec_tables
 """
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def cap_text(text: str, limit: int = TEXT_CAP_BYTES) -> str:
@@ -142,7 +139,7 @@ class ImageArtifact:
 
 
 @dataclass
-class OutputCollector:
+class JobOutputCollector:
     """Accumulates one job's outputs across cells; images become numbered artifacts.
 
     Each cell has a text budget (TEXT_CAP_BYTES over all its text, HTML, markdown and JSON)
