@@ -14,7 +14,16 @@ from typing import Any
 from urllib.parse import quote
 
 from pyexec.core import repository
-from pyexec.core.events import CANCEL_REQUESTED, STATUS
+from pyexec.core.event_types import (
+    CancelRequested,
+    CellFinished,
+    CellOutput,
+    CellStarted,
+    JobEvent,
+    MarkdownAdded,
+    StatusChanged,
+    parse_event,
+)
 from pyexec.core.files import detect_media_type, human_bytes
 from pyexec.core.models import Job, JobStatus, utcnow
 from pyexec.core.runtime import Runtime
@@ -90,7 +99,7 @@ class JobRun:
         """The job as its input stager sees it (with a follow-up's ancestors' files)."""
         return inputs_of(self.job, self.parent)
 
-    async def publish(self, event: dict[str, Any]) -> None:
+    async def publish(self, event: JobEvent) -> None:
         await self.runtime.events.publish(self.job.id, event)
 
     async def execute_all(self, started: float) -> Outcome:
@@ -180,10 +189,10 @@ class JobRun:
             "metadata": dict(metadata or {}),
             "cell_id": cell_id,
         }
-        await self.publish({"type": "cell_started", "cell": index, "source": source})
+        await self.publish(CellStarted(cell=index, source=source))
 
         async def on_output(output: dict[str, Any]) -> None:
-            await self.publish({"type": "output", "cell": index, "output": output})
+            await self.publish(CellOutput(cell=index, output=output))
 
         execution = await kernel.execute(
             source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
@@ -201,7 +210,7 @@ class JobRun:
         )
         for output in execution.outputs if collect else ():
             self.collector.add(index, output)
-        await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        await self.publish(CellFinished(cell=index, status=execution.status))
         if execution.status == "cancelled" and self.cancel_requested.is_set():
             # What the cell printed before it was stopped stays, in the job and the notebook.
             raise JobCancelled
@@ -224,7 +233,7 @@ class JobRun:
                 cell_id=cell_id,
             )
         )
-        await self.publish({"type": "markdown", "cell": len(self.cells), "source": source})
+        await self.publish(MarkdownAdded(cell=len(self.cells), source=source))
 
     def outcome_of_agent(self, outcome: AgentOutcome) -> Outcome:
         usage = outcome.usage.as_dict() if outcome.usage is not None else {}
@@ -259,8 +268,8 @@ class JobRun:
                 self.cancel_requested.set()
                 return
             while True:
-                event = await inbox.get()
-                if event.get("type") == CANCEL_REQUESTED:
+                event = parse_event(await inbox.get())
+                if isinstance(event, CancelRequested):
                     self.cancel_requested.set()
                     return
 
@@ -413,7 +422,7 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
     if job is None:
         log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
         return
-    await runtime.events.publish(job_id, {"type": STATUS, "status": JobStatus.running.value})
+    await runtime.events.publish(job_id, StatusChanged(status=JobStatus.running.value))
     run = JobRun(ctx, job)
     started = time.monotonic()
     watcher = asyncio.create_task(run.watch_cancel())
@@ -460,10 +469,10 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             outcome.status,
             result=outcome.result,
             error_message=outcome.error_message,
-            outputs=run.collector.outputs,
+            outputs=run.collector.stored(),
             artifacts=artifacts,
             usage=usage,
             ungrounded_numbers=outcome.ungrounded_numbers,
         )
         await session.commit()
-    await runtime.events.publish(run.job.id, {"type": STATUS, "status": outcome.status.value})
+    await runtime.events.publish(run.job.id, StatusChanged(status=outcome.status.value))

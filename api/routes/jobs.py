@@ -25,7 +25,7 @@ from pyexec.api.jobs import (
 from pyexec.api.pagination import next_cursor, parse_cursor
 from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
 from pyexec.core import repository
-from pyexec.core.events import CANCEL_REQUESTED, STATUS
+from pyexec.core.event_types import CancelRequested, StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -105,7 +105,7 @@ async def create_job(
             await repository.add_job(session, job)
             await session.commit()
     # Published before the enqueue so that the job's event log starts with it.
-    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
+    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
     await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
@@ -177,9 +177,9 @@ async def _request_cancel(runtime: Runtime, job: Job) -> None:
             await repository.request_cancel(session, job.id)
         await session.commit()
     if cancelled:
-        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
+        await runtime.events.publish(job.id, StatusChanged(status=JobStatus.cancelled.value))
     else:
-        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+        await runtime.events.publish(job.id, CancelRequested())
 
 
 @router.get(
