@@ -30,6 +30,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from pyexec.core.event_types import JobEvent
 from pyexec.core.events import MAX_LOG_EVENTS, Event, JobEvents
 from pyexec.core.redis_keys import (
     EVENTS_CHANNEL_PREFIX,
@@ -118,8 +119,8 @@ class RedisEvents(JobEvents):
 
     # -- publishing --------------------------------------------------------------------
 
-    async def publish(self, job_id: str, event: Event) -> None:
-        payload = json.dumps(event, separators=(",", ":"), default=str)
+    async def publish(self, job_id: str, event: JobEvent) -> None:
+        payload = json.dumps(event.wire(), separators=(",", ":"), default=str)
         if not self._outbox:
             try:
                 await self._send(job_id, payload)

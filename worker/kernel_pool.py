@@ -17,8 +17,7 @@ from pyexec.kernels import (
     SandboxPolicy,
 )
 from pyexec.kernels.forkserver import forkserver_support
-from pyexec.worker.inputs import EXCEL_SETUP_CODE
-from pyexec.worker.job_outputs import TABLE_SETUP_CODE
+from pyexec.worker.kernel_source import prepare_code
 
 log = logging.getLogger("pyexec.worker")
 
@@ -76,6 +75,6 @@ def job_pool(launcher: KernelLauncher, work_root: Path, **options: Any) -> Kerne
     return KernelPool(
         launcher=launcher,
         work_root=work_root,
-        prepare_code=TABLE_SETUP_CODE + EXCEL_SETUP_CODE,
+        prepare_code=prepare_code(),
         **options,
     )

@@ -27,7 +27,7 @@ import time
 from redis.exceptions import RedisError
 
 from pyexec.core import repository
-from pyexec.core.events import STATUS
+from pyexec.core.event_types import StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.redis_queue import RedisQueue
 from pyexec.core.runtime import Runtime
@@ -60,7 +60,7 @@ async def recover_orphan(runtime: Runtime, job: Job) -> bool:
         log.warning("job %s lost its worker; running it again (attempt %d)", job.id, attempts + 1)
     else:
         log.warning("job %s lost its worker %d times; failing it", job.id, attempts)
-    await runtime.events.publish(job.id, {"type": STATUS, "status": status.value})
+    await runtime.events.publish(job.id, StatusChanged(status=status.value))
     return status is JobStatus.pending
 
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
+from pydantic import ValidationError
 
 from pyexec.api.auth import Caller
 from pyexec.api.deps import HoldsDep, RuntimeDep
@@ -25,11 +27,13 @@ from pyexec.api.errors import InvalidRequest, NotFound
 from pyexec.api.holds import HeldStreamingResponse
 from pyexec.api.job_reads import RECHECK_SECONDS, load_job
 from pyexec.api.routes.jobs import ERRORS, JobsRead, job_out
+from pyexec.core.event_types import parse_event
 from pyexec.core.events import BEGINNING, Event, is_final_status_event
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+log = logging.getLogger("pyexec.api")
 
 RESULT = "result"
 KEEPALIVE_SECONDS = 15.0
@@ -125,9 +129,17 @@ async def _frames(
 
 
 def _frame(event: Event) -> str:
-    data = {k: v for k, v in event.items() if k != "id"}
     lines = [f"id: {event['id']}"] if "id" in event else []
-    lines += [f"event: {event.get('type', 'message')}", f"data: {_json(data)}"]
+    try:
+        typed = parse_event(event)
+    except ValidationError:
+        # Of a kind this version does not know (a newer worker's): passed on as it came.
+        log.warning("event of an unknown kind on job %s's stream", event.get("type"))
+        data = {k: v for k, v in event.items() if k != "id"}
+        kind = str(event.get("type", "message"))
+    else:
+        data, kind = typed.wire(), typed.type
+    lines += [f"event: {kind}", f"data: {_json(data)}"]
     return "\n".join(lines) + "\n\n"
 
 

@@ -24,7 +24,7 @@ from pyexec.api.submission import (
     job_timeout,
 )
 from pyexec.core import repository
-from pyexec.core.events import CANCEL_REQUESTED, STATUS
+from pyexec.core.event_types import CancelRequested, StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -104,7 +104,7 @@ async def create_job(
             await repository.add_job(session, job)
             await session.commit()
     # Published before the enqueue so that the job's event log starts with it.
-    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
+    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
     await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
@@ -176,9 +176,9 @@ async def _request_cancel(runtime: Runtime, job: Job) -> None:
             await repository.request_cancel(session, job.id)
         await session.commit()
     if cancelled:
-        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
+        await runtime.events.publish(job.id, StatusChanged(status=JobStatus.cancelled.value))
     else:
-        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+        await runtime.events.publish(job.id, CancelRequested())
 
 
 @router.get(

@@ -25,7 +25,7 @@ import xlwt
 from nbclient import NotebookClient
 
 from pyexec.core import repository
-from pyexec.core.events import CANCEL_REQUESTED
+from pyexec.core.event_types import CancelRequested
 from pyexec.core.migrate import upgrade
 from pyexec.core.models import Job
 from pyexec.core.runtime import Runtime
@@ -322,7 +322,7 @@ async def test_cancel_while_waiting_for_the_model(harness: Harness) -> None:
         async with harness.runtime.db.session() as session:
             await repository.request_cancel(session, job.id)
             await session.commit()
-        await harness.runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+        await harness.runtime.events.publish(job.id, CancelRequested())
 
     started = asyncio.get_running_loop().time()
     job, _ = await harness.run(f"Wait {k}", after_start=cancel_once_asked)

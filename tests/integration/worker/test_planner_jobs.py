@@ -31,6 +31,7 @@ from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import load_settings
 from pyexec.kernels import LocalLauncher
+from pyexec.worker.agent.planner import OfflinePlanner
 from pyexec.worker.inputs import DirectoryInputs
 from pyexec.worker.kernel_pool import job_pool
 from pyexec.worker.run import WorkerContext, run_job
@@ -89,7 +90,9 @@ async def worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
     async with runtime.db.session() as session:
         account = await repository.create_account(session, "planner@example.com", "business")
         await session.commit()
-    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=DirectoryInputs(DATA))
+    ctx = WorkerContext(
+        runtime=runtime, pool=pool, model=OfflinePlanner(), inputs=DirectoryInputs(DATA)
+    )
     try:
         yield Worker(runtime, ctx, account.id)
     finally:

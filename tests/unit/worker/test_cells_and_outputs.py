@@ -38,12 +38,12 @@ def test_outputs_become_api_shapes_and_images_artifacts() -> None:
         2,
         {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["\x1b[31mboom\x1b[0m"]},
     )
-    types = [o["type"] for o in collector.outputs]
+    types = [o["type"] for o in collector.stored()]
     assert types == ["text", "table", "image", "error"]
-    assert collector.outputs[1]["rows"] == [[0, 1.5], [1, None]]
-    assert collector.outputs[2]["url"] == "/v1/jobs/job1/artifacts/figure-1.png"
-    assert "data" not in collector.outputs[2] and collector.images[0].data == b"\x89PNG fake"
-    assert collector.outputs[3]["traceback"] == "boom"
+    assert collector.stored()[1]["rows"] == [[0, 1.5], [1, None]]
+    assert collector.stored()[2]["url"] == "/v1/jobs/job1/artifacts/figure-1.png"
+    assert "data" not in collector.stored()[2] and collector.images[0].data == b"\x89PNG fake"
+    assert collector.stored()[3]["traceback"] == "boom"
 
 
 def test_result_prefers_last_plain_result_then_stdout() -> None:
