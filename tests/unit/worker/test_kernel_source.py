@@ -11,8 +11,8 @@ import pytest
 
 from pyexec.worker.agent.inspection import HEAD_ROWS, INSPECTION_MIME, inspection_code
 from pyexec.worker.inputs import StagedFile
-from pyexec.worker.kernel_source import kernel_source, prepare_code
 from pyexec.worker.job_outputs import TABLE_MIME, TABLE_ROW_CAP
+from pyexec.worker.kernel_source import kernel_source, prepare_code
 
 
 @pytest.mark.parametrize("name", ["tables", "excel", "inspection"])
