@@ -51,6 +51,10 @@ What the service does as root on paths a kernel can write, and why each is safe
   bytes than listed.
 * Work and runtime dirs deleted (`shutil.rmtree`, descriptor-based, never follows a link),
   after the kernel's processes are killed.
+* What a crashed pool left (`kernels.workroot.sweep`, when the next pool starts): the same
+  descriptor-based `rmtree`. The work root, the pool dirs and their lock files are the
+  service's (0711), so a kernel can neither add nor swap them; a directory a kernel made
+  unreadable is chmodded only through an `O_PATH | O_NOFOLLOW` descriptor, never a path.
 * Processes killed: by cgroup, by process group and as U (`purge`); as a normal user, the
   kernel's PID namespace through a pidfd of its first process (`SandboxLease.kill_all`):
   signals, not paths.
