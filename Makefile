@@ -13,10 +13,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The client (clients/python) owns the `pyexec` command: installed after the server, whose
+# older versions had it, so that reinstalling the server cannot take the command away.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./clients/python
 	@touch $(STAMP)
 
 # Kernels are sandboxed with bubblewrap where it is installed (README, "Isolation").
