@@ -150,7 +150,7 @@ def cancel_job(ctx: Context, job_id: str) -> Operation[JobData]:
     return ctx.make_job(response.json())
 
 
-def delete(ctx: Context, endpoint: ep.Endpoint, **params: str) -> Operation[None]:
+def delete(ctx: Context, endpoint: ep.Endpoint, /, **params: str) -> Operation[None]:
     yield from call(Request("DELETE", endpoint.path(**params), idempotent=True), ctx.policy)
 
 
@@ -305,7 +305,7 @@ def _key_created(data: Mapping[str, Any]) -> ApiKeyCreated:
 # --- downloads -------------------------------------------------------------------------------
 
 
-def read_bytes(ctx: Context, endpoint: ep.Endpoint, **params: str) -> Operation[bytes]:
+def read_bytes(ctx: Context, endpoint: ep.Endpoint, /, **params: str) -> Operation[bytes]:
     request = Request("GET", endpoint.path(**params), idempotent=True)
     response = yield from call(request, ctx.policy)
     return response.content
@@ -316,6 +316,7 @@ def download(
     endpoint: ep.Endpoint,
     path: str | os.PathLike[str] | None,
     fallback_name: str,
+    /,
     **params: str,
 ) -> Operation[Path]:
     """Save a download at `path` (a file, or a directory for the server's file name; None: the

@@ -139,8 +139,11 @@ class Jobs:
         op = ops.read_bytes(self._client._ctx, ep.JOB_ARTIFACT, job_id=job_id, name=name)
         return self._client._run(op)
 
-    def _download(self, endpoint: ep.Endpoint, path: PathArg, name: str, **params: str) -> Path:
-        return self._client._run(ops.download(self._client._ctx, endpoint, path, name, **params))
+    def _download(
+        self, endpoint: ep.Endpoint, path: PathArg, fallback: str, /, **params: str
+    ) -> Path:
+        op = ops.download(self._client._ctx, endpoint, path, fallback, **params)
+        return self._client._run(op)
 
 
 class AsyncJobs:
@@ -235,9 +238,9 @@ class AsyncJobs:
         return await self._client._run(op)
 
     async def _download(
-        self, endpoint: ep.Endpoint, path: PathArg, name: str, **params: str
+        self, endpoint: ep.Endpoint, path: PathArg, fallback: str, /, **params: str
     ) -> Path:
-        op = ops.download(self._client._ctx, endpoint, path, name, **params)
+        op = ops.download(self._client._ctx, endpoint, path, fallback, **params)
         return await self._client._run(op)
 
 
