@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -22,6 +23,8 @@ USAGE = 2  # bad arguments, no API key, a local file missing, JupyterLab not ins
 API_ERROR = 3  # the API answered with an error
 UNREACHABLE = 4  # the server could not be reached
 INTERRUPTED = 130
+
+PIPE_WIDTH = 160
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -72,7 +75,9 @@ def print_json(value: Any) -> None:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    # Piped into another program, lines are not cut at 80 columns.
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH
+    return Console(highlight=False, width=width)
 
 
 def stderr_console() -> Console:

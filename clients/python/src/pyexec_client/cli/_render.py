@@ -6,6 +6,7 @@ Every string from the server is drawn as plain text (never as rich markup) after
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -116,7 +117,8 @@ def last_error(job: JobData) -> ErrorOutput | None:
 
 def jobs_table(jobs: list[JobData]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("ID", "STATUS", "TITLE", "CREATED", "TOOK"):
+    table.add_column("ID", **_id_column(j.id for j in jobs))
+    for name in ("STATUS", "TITLE", "CREATED", "TOOK"):
         table.add_column(name, overflow="fold" if name == "TITLE" else "ellipsis")
     for job in jobs:
         took = ""
@@ -134,7 +136,9 @@ def jobs_table(jobs: list[JobData]) -> Table:
 
 def files_table(files: list[FileObject]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("ID", "FILENAME", "SIZE", "TYPE", "CREATED"):
+    table.add_column("ID", **_id_column(f.id for f in files))
+    table.add_column("FILENAME", overflow="fold")
+    for name in ("SIZE", "TYPE", "CREATED"):
         table.add_column(name)
     for f in files:
         table.add_row(
@@ -149,8 +153,9 @@ def files_table(files: list[FileObject]) -> Table:
 
 def keys_table(keys: list[ApiKey]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for name in ("ID", "NAME", "PREFIX", "SCOPES", "CREATED", "LAST USED"):
-        table.add_column(name)
+    table.add_column("ID", **_id_column(k.id for k in keys))
+    for name in ("NAME", "PREFIX", "SCOPES", "CREATED", "LAST USED"):
+        table.add_column(name, overflow="fold")
     for k in keys:
         table.add_row(
             Text(k.id),
@@ -161,6 +166,11 @@ def keys_table(keys: list[ApiKey]) -> Table:
             Text(when(k.last_used_at) if k.last_used_at else "never"),
         )
     return table
+
+
+def _id_column(ids: Iterable[str]) -> dict[str, Any]:
+    # Ids are copied into the next command: never cut, never wrapped.
+    return {"no_wrap": True, "min_width": max((len(i) for i in ids), default=2)}
 
 
 def when(value: datetime | None) -> str:
