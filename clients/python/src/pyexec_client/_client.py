@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import platform
+import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import Any, TypeVar
 
@@ -23,6 +23,10 @@ T = TypeVar("T")
 # Generous for reads (a bundle is zipped on request), short for connecting. Long polls and
 # event streams set their own.
 DEFAULT_TIMEOUT = httpx.Timeout(120.0, connect=10.0)
+USER_AGENT = (
+    f"pyexec-client/{__version__} (Python {'.'.join(map(str, sys.version_info[:3]))};"
+    f" httpx {httpx.__version__})"
+)
 
 
 class _Base:
@@ -48,8 +52,7 @@ class _Base:
         self.max_retries = max_retries
         self._headers = {
             "Authorization": f"Bearer {self.api_key}",
-            "User-Agent": f"pyexec-client/{__version__} (Python {platform.python_version()};"
-            f" httpx {httpx.__version__})",
+            "User-Agent": USER_AGENT,
             **(default_headers or {}),
         }
         self._policy = RetryPolicy(max_retries=max_retries)

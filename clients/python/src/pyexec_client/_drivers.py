@@ -3,7 +3,6 @@ one over an `httpx.AsyncClient`. They do the I/O an operation asks for and nothi
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -69,6 +68,8 @@ def _upload_chunks(upload: Upload) -> Iterator[bytes]:
 
 
 async def _upload_chunks_async(upload: Upload) -> AsyncIterator[bytes]:
+    import asyncio
+
     # File reads go to a thread: a slow disk must not stall the event loop.
     yield upload.head()
     await asyncio.to_thread(upload.file.seek, upload.start)
@@ -207,6 +208,8 @@ class AsyncDriver:
     async def _perform(
         self, step: Step, opened: dict[int, tuple[httpx.Response, AsyncIterator[str]]]
     ) -> Any:
+        import asyncio  # here: the blocking client never pays for importing it
+
         if isinstance(step, Send):
             upload = step.request.upload
             content = _upload_chunks_async(upload) if upload is not None else None

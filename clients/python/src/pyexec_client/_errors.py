@@ -6,7 +6,6 @@ A job that fails is not an exception (it is a job whose `status` is `failed`); o
 
 from __future__ import annotations
 
-import email.utils
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -168,6 +167,8 @@ def retry_after_seconds(headers: httpx.Headers) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # an HTTP date is rare: its parser is imported when one comes
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):

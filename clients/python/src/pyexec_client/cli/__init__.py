@@ -23,8 +23,14 @@ CLIENT_COMMANDS = frozenset({"submit", "jobs", "files", "keys", "open", "login",
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    passed_on: list[str] = []
+    if argv[:1] == ["open"] and "--" in argv:  # `pyexec open JOB -- <jupyter lab's options>`
+        cut = argv.index("--")
+        argv, passed_on = argv[:cut], argv[cut + 1 :]
     parser = build_parser(with_plugins=not argv or argv[0] not in {*CLIENT_COMMANDS, "--version"})
     args = parser.parse_args(argv)
+    if passed_on:
+        args.jupyter_args = passed_on
     run = getattr(args, "pyexec_run", None)
     if run is None:
         parser.print_help()

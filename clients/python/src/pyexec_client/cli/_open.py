@@ -36,15 +36,13 @@ def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
     opener.add_argument(
         "--no-lab", action="store_true", help="only download and unzip; print the notebook's path"
     )
-    opener.add_argument("jupyter_args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
     add_connection_options(opener)
-    opener.set_defaults(pyexec_run=_open)
+    # What follows `--` on the command line (split off by `main`, argparse would take it).
+    opener.set_defaults(pyexec_run=_open, jupyter_args=[])
 
 
 def _open(args: argparse.Namespace) -> int:
     extra = list(args.jupyter_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
     parent = Path(args.dir).expanduser()
     parent.mkdir(parents=True, exist_ok=True)
     client = client_from(args)
