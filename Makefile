@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools
+.PHONY: run test bench lint install services clean sandbox-tools browser
 
 install: $(STAMP)
 
@@ -40,7 +40,14 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(STAMP) sandbox-tools services
+# The client's JupyterLab round trip drives Debian's Chromium with Playwright from PyPI (which
+# must never download a browser of its own).
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium for the tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+		-y -qq --no-install-recommends chromium; }
+
+test: $(STAMP) sandbox-tools services browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
