@@ -243,7 +243,9 @@ def test_a_finished_job_displays_itself_in_a_notebook(sdk: PyExec, tmp_path: Pat
 
 
 async def test_the_async_client_does_the_same(async_sdk: AsyncPyExec, tmp_path: Path) -> None:
-    job = await async_sdk.jobs.create(code=CODE, files=[sales(tmp_path)], priority=7)
+    # One file may be given alone.
+    job = await async_sdk.jobs.create(code=CODE, files=sales(tmp_path), priority=7)
+    assert len(job.file_ids) == 1
     kinds = [type(e).__name__ async for e in async_sdk.jobs.stream(job.id)]
     assert kinds[0] == "StatusEvent" and kinds[-1] == "ResultEvent"
     await job.wait(timeout=120)

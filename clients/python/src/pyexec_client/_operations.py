@@ -92,6 +92,8 @@ def create_job(
         raise ValueError(
             f"priority must be an integer from 1 to 10 (10 is the most urgent), not {priority!r}"
         )
+    if isinstance(files, str | os.PathLike | FileObject):
+        files = [files]  # one file given alone, not its name's characters one by one
     # Every local file is found before anything is uploaded: a typo costs no upload.
     refs = [_file_ref(f) for f in files]
     file_ids = []

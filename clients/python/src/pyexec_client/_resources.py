@@ -55,6 +55,8 @@ class Jobs:
         (`file_…`) and `FileObject`s are used as they are. `priority` 1-10 (10 first),
         `parent` a finished job (or its id) to continue from. The request carries an
         `Idempotency-Key` (one is made when not given), so a retry never makes a second job.
+        To repeat a call yourself with the same `idempotency_key`, give file ids, not paths:
+        each call uploads its paths again, and new file ids make it another job (409).
         """
         op = ops.create_job(
             self._client._ctx,
