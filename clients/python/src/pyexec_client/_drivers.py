@@ -98,9 +98,11 @@ class BlockingDriver:
         raise AssertionError("unreachable")
 
     def iterate(self, op: Operation[Any]) -> Iterator[Any]:
-        for kind, value in self._drive(op):
-            if kind == _EMIT:
-                yield value
+        # Closed with the iteration, even one left early: the operation's response goes too.
+        with contextlib.closing(self._drive(op)) as steps:
+            for kind, value in steps:
+                if kind == _EMIT:
+                    yield value
 
     def _drive(self, op: Operation[Any]) -> Iterator[tuple[str, Any]]:
         opened: dict[int, tuple[httpx.Response, Iterator[str]]] = {}
