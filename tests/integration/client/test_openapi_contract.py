@@ -1,6 +1,6 @@
 """The SDK held against the running server's /openapi.json, so that neither drifts silently:
 every /v1 operation has its SDK methods (on both clients), every parameter a way to pass it,
-and every field of the job, output, file and key schemas a place in the SDK's models."""
+and every field of the job, output, file, key and account schemas a place in the SDK's models."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from pyexec_client import (
+    Account,
+    AccountUsage,
     ApiKey,
     ApiKeyCreated,
     APIStatusError,
@@ -19,6 +21,7 @@ from pyexec_client import (
     AsyncPyExec,
     FileObject,
     JobData,
+    PlanLimits,
     PyExec,
     Usage,
 )
@@ -41,6 +44,9 @@ MODELS: dict[str, type[Any]] = {
     "ApiKeyCreated": ApiKeyCreated,
     "Artifact": Artifact,
     "Usage": Usage,
+    "AccountOut": Account,
+    "PlanLimitsOut": PlanLimits,
+    "AccountUsage": AccountUsage,
 }
 
 

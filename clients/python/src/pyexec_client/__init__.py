@@ -29,6 +29,8 @@ from pyexec_client._errors import (
 )
 from pyexec_client._version import __version__
 from pyexec_client.models import (
+    Account,
+    AccountUsage,
     ApiKey,
     ApiKeyCreated,
     Artifact,
@@ -48,6 +50,7 @@ from pyexec_client.models import (
     Output,
     OutputEvent,
     Page,
+    PlanLimits,
     ResultEvent,
     StatusEvent,
     TableOutput,
@@ -62,6 +65,8 @@ __all__ = [
     "APIConnectionError",
     "APIStatusError",
     "APITimeoutError",
+    "Account",
+    "AccountUsage",
     "ApiKey",
     "ApiKeyCreated",
     "Artifact",
@@ -91,6 +96,7 @@ __all__ = [
     "Page",
     "PayloadTooLargeError",
     "PermissionDeniedError",
+    "PlanLimits",
     "PyExec",
     "PyExecError",
     "RateLimitError",

@@ -13,7 +13,16 @@ from pyexec_client._drivers import AsyncDriver, BlockingDriver
 from pyexec_client._errors import ConfigurationError
 from pyexec_client._operations import Context
 from pyexec_client._protocol import Operation
-from pyexec_client._resources import ApiKeys, AsyncApiKeys, AsyncFiles, AsyncJobs, Files, Jobs
+from pyexec_client._resources import (
+    AccountResource,
+    ApiKeys,
+    AsyncAccountResource,
+    AsyncApiKeys,
+    AsyncFiles,
+    AsyncJobs,
+    Files,
+    Jobs,
+)
 from pyexec_client._retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from pyexec_client._version import __version__
 from pyexec_client.models import AsyncJob, Job
@@ -88,6 +97,7 @@ class PyExec(_Base):
         self.jobs = Jobs(self)
         self.files = Files(self)
         self.api_keys = ApiKeys(self)
+        self.account = AccountResource(self)
 
     def _run(self, op: Operation[T]) -> T:
         return self._driver.run(op)
@@ -130,6 +140,7 @@ class AsyncPyExec(_Base):
         self.jobs = AsyncJobs(self)
         self.files = AsyncFiles(self)
         self.api_keys = AsyncApiKeys(self)
+        self.account = AsyncAccountResource(self)
 
     async def _run(self, op: Operation[T]) -> T:
         return await self._driver.run(op)

@@ -42,6 +42,7 @@ FILE_CONTENT = Endpoint("GET", "/v1/files/{file_id}/content", ("files.download",
 CREATE_KEY = Endpoint("POST", "/v1/api-keys", ("api_keys.create",))
 LIST_KEYS = Endpoint("GET", "/v1/api-keys", ("api_keys.list",))
 REVOKE_KEY = Endpoint("DELETE", "/v1/api-keys/{key_id}", ("api_keys.revoke",))
+GET_ACCOUNT = Endpoint("GET", "/v1/account", ("account.get",))
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     CREATE_JOB,
@@ -62,4 +63,5 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     CREATE_KEY,
     LIST_KEYS,
     REVOKE_KEY,
+    GET_ACCOUNT,
 )

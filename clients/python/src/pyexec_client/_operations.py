@@ -36,6 +36,7 @@ from pyexec_client._protocol import (
 from pyexec_client._retry import RetryPolicy, call, connection_error
 from pyexec_client._sse import SseDecoder
 from pyexec_client.models import (
+    Account,
     ApiKey,
     ApiKeyCreated,
     FileObject,
@@ -302,6 +303,15 @@ def _key_created(data: Mapping[str, Any]) -> ApiKeyCreated:
     created = ApiKeyCreated.from_dict(data)
     assert isinstance(created, ApiKeyCreated)
     return created
+
+
+# --- the account -----------------------------------------------------------------------------
+
+
+def get_account(ctx: Context) -> Operation[Account]:
+    request = Request("GET", ep.GET_ACCOUNT.path(), idempotent=True)
+    response = yield from call(request, ctx.policy)
+    return Account.from_dict(response.json())
 
 
 # --- downloads -------------------------------------------------------------------------------

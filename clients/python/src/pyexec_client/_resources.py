@@ -1,4 +1,4 @@
-"""`client.jobs`, `client.files` and `client.api_keys`, for both clients.
+"""`client.jobs`, `client.files`, `client.api_keys` and `client.account`, for both clients.
 
 Each method hands one operation of `_operations` to its client's driver: the blocking and the
 asyncio versions differ only in `await`.
@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, cast
 from pyexec_client import _endpoints as ep
 from pyexec_client import _operations as ops
 from pyexec_client.models import (
+    Account,
     ApiKey,
     ApiKeyCreated,
     AsyncJob,
@@ -360,3 +361,22 @@ class AsyncApiKeys:
 
     async def revoke(self, key_id: str) -> None:
         await self._client._run(ops.delete(self._client._ctx, ep.REVOKE_KEY, key_id=key_id))
+
+
+class AccountResource:
+    def __init__(self, client: PyExec) -> None:
+        self._client = client
+
+    def get(self) -> Account:
+        """The calling key's account: its plan, the plan's limits, the requests made this UTC
+        day (this one counted) and the storage used. Any valid key may read it."""
+        return self._client._run(ops.get_account(self._client._ctx))
+
+
+class AsyncAccountResource:
+    def __init__(self, client: AsyncPyExec) -> None:
+        self._client = client
+
+    async def get(self) -> Account:
+        """See `AccountResource.get`."""
+        return await self._client._run(ops.get_account(self._client._ctx))

@@ -1,4 +1,5 @@
-"""Typed values of the API: jobs and their outputs, files, API keys, and a job's events.
+"""Typed values of the API: jobs and their outputs, files, API keys, the account, and a job's
+events.
 
 Each is a dataclass read from the API's JSON. Fields the server adds later are kept in
 `extra` rather than failing, so an older SDK keeps working against a newer server.
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 JobStatus = Literal["pending", "running", "completed", "failed", "cancelled"]
 FINAL_STATUSES: frozenset[str] = frozenset({"completed", "failed", "cancelled"})
+
+Plan = Literal["free", "pro", "business"]
 
 Scope = Literal["jobs:read", "jobs:write", "files:read", "files:write", "keys:manage"]
 ALL_SCOPES: tuple[str, ...] = (
@@ -471,6 +474,77 @@ class ApiKeyCreated(ApiKey):
     """A new key: `key` is shown this once (and kept out of the repr)."""
 
     key: str = field(repr=False)
+
+
+# --- the account -------------------------------------------------------------------------
+
+
+@dataclass(kw_only=True)
+class PlanLimits:
+    """What the account's plan allows; `requests_per_day` None means unlimited."""
+
+    requests_per_day: int | None = None
+    max_running_jobs: int
+    max_job_timeout_seconds: int
+    max_upload_bytes: int  # one file
+    max_storage_bytes: int  # files, artifacts and notebooks in all
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(kw_only=True)
+class AccountUsage:
+    """Where the account stands: requests this UTC day (None on an unlimited plan, which is
+    not counted) and the bytes it stores now."""
+
+    requests_today: int | None = None
+    requests_reset_at: datetime | None = None
+    storage_bytes: int = 0
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+
+@dataclass(kw_only=True)
+class Account:
+    """The account of the calling key: its plan, the plan's limits and today's usage."""
+
+    id: str
+    email: str
+    plan: Plan
+    limits: PlanLimits
+    usage: AccountUsage
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # The object as the API sent it, for `to_dict()` (what the CLI's --json prints).
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._raw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Account:
+        usage = dict(data.get("usage") or {})
+        reset_at = parse_datetime(usage.get("requests_reset_at"))
+        return _build(
+            cls,
+            data,
+            limits=_build(PlanLimits, data.get("limits") or {}),
+            usage=_build(AccountUsage, usage, requests_reset_at=reset_at),
+        )
+
+    @property
+    def unlimited(self) -> bool:
+        """Whether the plan counts no requests (no daily limit)."""
+        return self.limits.requests_per_day is None
+
+    @property
+    def requests_remaining(self) -> int | None:
+        """Requests left this UTC day (this one counted); None when unlimited."""
+        if self.limits.requests_per_day is None or self.usage.requests_today is None:
+            return None
+        return max(0, self.limits.requests_per_day - self.usage.requests_today)
+
+    @property
+    def storage_remaining(self) -> int:
+        """Bytes that may still be stored before uploads and artifacts are refused."""
+        return max(0, self.limits.max_storage_bytes - self.usage.storage_bytes)
 
 
 @dataclass

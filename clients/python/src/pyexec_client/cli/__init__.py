@@ -18,7 +18,9 @@ from importlib.metadata import entry_points
 from pyexec_client._version import __version__
 
 PLUGIN_GROUP = "pyexec.commands"
-CLIENT_COMMANDS = frozenset({"submit", "jobs", "files", "keys", "open", "login", "logout"})
+CLIENT_COMMANDS = frozenset(
+    {"submit", "jobs", "files", "keys", "account", "open", "login", "logout"}
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
-    from pyexec_client.cli import _files_keys, _jobs, _login, _open
+    from pyexec_client.cli import _account, _files_keys, _jobs, _login, _open
 
     parser = argparse.ArgumentParser(
         prog="pyexec",
@@ -53,7 +55,7 @@ def build_parser(*, with_plugins: bool = True) -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"pyexec-client {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (_jobs, _files_keys, _open, _login):
+    for module in (_jobs, _files_keys, _account, _open, _login):
         module.add_commands(sub)
     for choice in sub.choices.values():
         _mark_client_commands(choice)

@@ -7,7 +7,7 @@ Every string from the server is drawn as plain text (never as rich markup) after
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rich import box
@@ -19,6 +19,7 @@ from rich.text import Text
 
 from pyexec_client.cli._common import safe_text
 from pyexec_client.models import (
+    Account,
     ApiKey,
     ErrorOutput,
     FileObject,
@@ -166,6 +167,65 @@ def keys_table(keys: list[ApiKey]) -> Table:
             Text(when(k.last_used_at) if k.last_used_at else "never"),
         )
     return table
+
+
+# Used past this share of a limit, the figure is drawn in yellow; at the limit, in red.
+NEAR_LIMIT = 0.8
+
+
+def account_table(account: Account, now: datetime | None = None) -> Table:
+    """The account as label and value rows: who, which plan, today's requests and the storage
+    against the plan's limits, and the plan's other limits."""
+    limits, usage = account.limits, account.usage
+    table = Table(box=None, show_header=False, pad_edge=False, padding=(0, 3, 0, 0))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    table.add_row("ACCOUNT", Text(account.id))
+    table.add_row("EMAIL", Text(safe_text(account.email)))
+    table.add_row("PLAN", Text(safe_text(account.plan)))
+    if limits.requests_per_day is None or usage.requests_today is None:
+        requests = Text("unlimited (not counted)")
+    else:
+        used, limit = usage.requests_today, limits.requests_per_day
+        requests = _against(f"{used:,} of {limit:,}", used, limit)
+        requests.append(f", {max(0, limit - used):,} left")
+        if usage.requests_reset_at is not None:
+            requests.append(f", resets {when(usage.requests_reset_at)}", style="dim")
+            requests.append(f" ({_until(usage.requests_reset_at, now)})", style="dim")
+    table.add_row("REQUESTS TODAY", requests)
+    stored, quota = usage.storage_bytes, limits.max_storage_bytes
+    storage = _against(f"{human_bytes(stored)} of {human_bytes(quota)}", stored, quota)
+    storage.append(f", {human_bytes(account.storage_remaining)} left")
+    table.add_row("STORAGE", storage)
+    table.add_row("RUNNING JOBS", Text(f"up to {limits.max_running_jobs:,} at once"))
+    table.add_row("JOB TIMEOUT", Text(f"up to {human_seconds(limits.max_job_timeout_seconds)}"))
+    table.add_row("UPLOADS", Text(f"up to {human_bytes(limits.max_upload_bytes)} a file"))
+    return table
+
+
+def _against(text: str, used: int, limit: int) -> Text:
+    style = ""
+    if used >= limit:
+        style = "bold red"
+    elif used >= NEAR_LIMIT * limit:
+        style = "yellow"
+    return Text(text, style=style)
+
+
+def _until(moment: datetime, now: datetime | None) -> str:
+    seconds = int((moment - (now or datetime.now(UTC))).total_seconds())
+    if seconds <= 0:
+        return "now"
+    hours, minutes = divmod((seconds + 59) // 60, 60)
+    return f"in {hours} h {minutes} min" if hours else f"in {minutes} min"
+
+
+def human_seconds(seconds: int) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds // 60} min"
+    return f"{seconds:,} s"
 
 
 def _id_column(ids: Iterable[str]) -> dict[str, Any]:
