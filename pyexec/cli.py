@@ -34,7 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run(args)
 
 
-def register(commands: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the operator commands to the client's `pyexec` command (entry point group
     `pyexec.commands`). Its own `keys` manages the caller's keys over the API, so the
     operator's key commands are `accounts keys` there; `pyexec-server keys` still works."""
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_commands(
-    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
     *,
     operator_keys_at_top: bool,
 ) -> None:

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -15,7 +16,7 @@ __all__ = ["measure_client_import"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = "import time; t = time.perf_counter(); import pyexec_client; print(time.perf_counter() - t)"
-INSTALL_TIMEOUT_S = 600
+INSTALL_TIMEOUT_SECONDS = 600
 
 
 def _measure(runs: int) -> Samples:
@@ -23,10 +24,16 @@ def _measure(runs: int) -> Samples:
         venv = Path(tmp) / "venv"
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         python = str(venv / "bin" / "python")
+        # From a copy: pip builds in the source tree and would leave build/ in the checkout.
+        source = shutil.copytree(
+            ROOT / "clients/python",
+            Path(tmp) / "source",
+            ignore=shutil.ignore_patterns("build", "*.egg-info"),
+        )
         subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", str(ROOT / "clients/python")],
+            [python, "-m", "pip", "install", "--quiet", str(source)],
             check=True,
-            timeout=INSTALL_TIMEOUT_S,
+            timeout=INSTALL_TIMEOUT_SECONDS,
         )
         subprocess.run([python, "-c", "import pyexec_client"], check=True, cwd=tmp)  # .pyc
         values = [

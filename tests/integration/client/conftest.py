@@ -10,7 +10,7 @@ import pytest
 
 from pyexec_client import AsyncPyExec, PyExec
 from tests.integration.client.fault_proxy import FaultProxy
-from tests.servers import Server
+from tests.support.servers import Server
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import uvicorn
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "upgrade", "host"}
 

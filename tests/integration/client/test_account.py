@@ -21,7 +21,7 @@ from pyexec_client import (
     PyExec,
 )
 from tests.integration.client.test_cli import PYEXEC
-from tests.servers import Server
+from tests.support.servers import Server
 
 
 def free_key(server: Server) -> tuple[str, str]:

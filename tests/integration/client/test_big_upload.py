@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 SIZE = 200 * 1024 * 1024
 # Peak RSS may grow by this much at most during the upload (the file is 200 MiB).

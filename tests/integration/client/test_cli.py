@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, Server, free_port
+from tests.support.servers import ROOT, Server, free_port
 
 PYEXEC = str(Path(sys.executable).parent / "pyexec")
 PYEXEC_SERVER = str(Path(sys.executable).parent / "pyexec-server")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pyexec_client import PyExec
-from tests.servers import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 # What the client may bring along: httpx and its dependencies, rich and its.
 ALLOWED = {
@@ -37,6 +38,13 @@ ALLOWED = {
 @pytest.fixture(scope="module")
 def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("client-venv") / "venv"
+    # Built from a copy: pip builds in the source tree, and a build/ left in the checkout holds
+    # stale copies of the package that tests/unit/test_names.py would read.
+    source = shutil.copytree(
+        ROOT / "clients/python",
+        venv.parent / "source",
+        ignore=shutil.ignore_patterns("build", "*.egg-info"),
+    )
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
     installed = subprocess.run(
         [
@@ -45,7 +53,7 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "pip",
             "install",
             "--quiet",
-            str(ROOT / "clients/python"),
+            str(source),
         ],
         capture_output=True,
         text=True,

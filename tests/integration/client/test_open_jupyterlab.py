@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from pyexec_client import PyExec
-from tests.servers import Server, free_port
+from tests.support.servers import Server, free_port
 
 PYEXEC = str(Path(sys.executable).parent / "pyexec")
 CHROMIUM = "/usr/bin/chromium"

@@ -27,7 +27,7 @@ from pyexec_client import (
 )
 from pyexec_client._endpoints import ENDPOINTS
 from pyexec_client.models import _OUTPUTS
-from tests.servers import Server
+from tests.support.servers import Server
 
 # Where the SDK takes a parameter under another name than the API's.
 RENAMED = {

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 SALES = "region,units,revenue\nnorth,3,30.5\nsouth,5,52.0\nnorth,7,71.25\neast,1,9.99\n"
 

@@ -17,7 +17,7 @@ from pyexec_client import (
     ResultEvent,
 )
 from tests.integration.client.fault_proxy import CutStream, FaultProxy, LoseResponse, Respond
-from tests.servers import Server
+from tests.support.servers import Server
 
 LIMITED = {"error": {"code": "rate_limited", "message": "Daily request limit", "status": 429}}
 

@@ -9,8 +9,8 @@ import pytest
 
 from pyexec_client import OutputEvent, PyExec, ResultEvent, StatusEvent
 from tests.integration.client.fault_proxy import CutStream, FaultProxy
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, deployed
-from tests.services import PostgresCluster, RedisServer
+from tests.support.deployment import FAST_RECOVERY, Deployment, deployed
+from tests.support.services import PostgresCluster, RedisServer
 
 
 @pytest.fixture(scope="module")

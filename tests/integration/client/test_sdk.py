@@ -28,7 +28,7 @@ from pyexec_client import (
     WaitTimeoutError,
 )
 from tests.integration.client.fault_proxy import FaultProxy
-from tests.servers import Server
+from tests.support.servers import Server
 
 SALES = "region,units,revenue\nnorth,3,30.5\nsouth,5,52.0\nnorth,7,71.25\neast,1,9.99\n"
 CODE = """\

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterator
-from typing import Any, TypeVar
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator
+from typing import Any, TypeVar, cast
 
 import httpx
 
@@ -93,7 +93,7 @@ class BlockingDriver:
         with contextlib.closing(self._drive(op)) as steps:
             for kind, value in steps:
                 if kind == _RETURN:
-                    return value
+                    return cast(T, value)
                 raise StreamingOperationError("this operation emits values: iterate it")
         raise AssertionError("unreachable")
 
@@ -104,7 +104,7 @@ class BlockingDriver:
                 if kind == _EMIT:
                     yield value
 
-    def _drive(self, op: Operation[Any]) -> Iterator[tuple[str, Any]]:
+    def _drive(self, op: Operation[Any]) -> Generator[tuple[str, Any], None, None]:
         opened: dict[int, tuple[httpx.Response, Iterator[str]]] = {}
         try:
             result: Any = None
@@ -173,7 +173,7 @@ class AsyncDriver:
         async with contextlib.aclosing(self._drive(op)) as steps:
             async for kind, value in steps:
                 if kind == _RETURN:
-                    return value
+                    return cast(T, value)
                 raise StreamingOperationError("this operation emits values: iterate it")
         raise AssertionError("unreachable")
 
@@ -183,7 +183,7 @@ class AsyncDriver:
                 if kind == _EMIT:
                     yield value
 
-    async def _drive(self, op: Operation[Any]) -> AsyncIterator[tuple[str, Any]]:
+    async def _drive(self, op: Operation[Any]) -> AsyncGenerator[tuple[str, Any], None]:
         opened: dict[int, tuple[httpx.Response, AsyncIterator[str]]] = {}
         try:
             result: Any = None

@@ -191,7 +191,8 @@ def _page(ctx: Context, endpoint: ep.Endpoint, **params: Any) -> Operation[dict[
     response = yield from call(
         Request("GET", endpoint.path(), params=params, idempotent=True), ctx.policy
     )
-    return response.json()
+    data: dict[str, Any] = response.json()
+    return data
 
 
 def stream_events(ctx: Context, job_id: str, last_event_id: str | None = None) -> Operation[None]:

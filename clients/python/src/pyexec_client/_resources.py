@@ -28,6 +28,7 @@ from pyexec_client.models import (
 
 if TYPE_CHECKING:
     from pyexec_client._client import AsyncPyExec, PyExec
+    from pyexec_client._protocol import Operation
 
 PathArg = str | os.PathLike[str] | None
 DEFAULT_PAGE_SIZE = 20
@@ -94,7 +95,7 @@ class Jobs:
         """
         ctx = self._client._ctx
 
-        def pages(cursor: str | None) -> ops.Operation[Page[Any]]:
+        def pages(cursor: str | None) -> Operation[Page[Any]]:
             return ops.list_jobs_page(ctx, status=status, limit=page_size, cursor=cursor)
 
         return self._client._iterate(ops.list_all(pages, limit))
@@ -198,7 +199,7 @@ class AsyncJobs:
         """`async for job in client.jobs.list():` see `Jobs.list`."""
         ctx = self._client._ctx
 
-        def pages(cursor: str | None) -> ops.Operation[Page[Any]]:
+        def pages(cursor: str | None) -> Operation[Page[Any]]:
             return ops.list_jobs_page(ctx, status=status, limit=page_size, cursor=cursor)
 
         return self._client._iterate(ops.list_all(pages, limit))
@@ -263,7 +264,7 @@ class Files:
         """This account's files, newest first, fetching pages as the iteration needs them."""
         ctx = self._client._ctx
 
-        def pages(cursor: str | None) -> ops.Operation[Page[Any]]:
+        def pages(cursor: str | None) -> Operation[Page[Any]]:
             return ops.list_files_page(ctx, limit=page_size, cursor=cursor)
 
         return self._client._iterate(ops.list_all(pages, limit))
@@ -304,7 +305,7 @@ class AsyncFiles:
     ) -> AsyncIterator[FileObject]:
         ctx = self._client._ctx
 
-        def pages(cursor: str | None) -> ops.Operation[Page[Any]]:
+        def pages(cursor: str | None) -> Operation[Page[Any]]:
             return ops.list_files_page(ctx, limit=page_size, cursor=cursor)
 
         return self._client._iterate(ops.list_all(pages, limit))

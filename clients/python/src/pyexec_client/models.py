@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import pandas
@@ -32,7 +32,18 @@ ALL_SCOPES: tuple[str, ...] = (
     "keys:manage",
 )
 
-M = TypeVar("M")
+
+
+class _Model(Protocol):
+    """A dataclass of this module: built from keyword arguments, `extra` among them."""
+
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+M = TypeVar("M", bound=_Model)
+Item = TypeVar("Item")
 _NOT_FIELDS = frozenset({"extra", "_raw", "_client"})
 
 
@@ -44,11 +55,11 @@ def parse_datetime(value: Any) -> datetime | None:
 
 def _build(cls: type[M], data: Mapping[str, Any], **converted: Any) -> M:
     """An instance of dataclass `cls` from `data`; unknown keys go to its `extra`."""
-    names = {f.name for f in dataclasses.fields(cls)} - _NOT_FIELDS  # type: ignore[arg-type]
+    names = {f.name for f in dataclasses.fields(cls)} - _NOT_FIELDS
     values = {k: v for k, v in data.items() if k in names}
     values.update(converted)
     extra = {k: v for k, v in data.items() if k not in names}
-    if any(f.name == "_raw" for f in dataclasses.fields(cls)):  # type: ignore[arg-type]
+    if any(f.name == "_raw" for f in dataclasses.fields(cls)):
         values["_raw"] = dict(data)
     return cls(**values, extra=extra)
 
@@ -548,10 +559,10 @@ class Account:
 
 
 @dataclass
-class Page(Generic[M]):
+class Page(Generic[Item]):
     """One page of a list; pass `next_cursor` for the next (None on the last page)."""
 
-    data: list[M]
+    data: list[Item]
     next_cursor: str | None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
 from pyexec_client._version import __version__
@@ -72,7 +72,7 @@ def _mark_client_commands(parser: argparse.ArgumentParser) -> None:
                 _mark_client_commands(child)
 
 
-def _add_plugins(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _add_plugins(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for entry in entry_points(group=PLUGIN_GROUP):
         try:
             entry.load()(sub)
@@ -83,7 +83,9 @@ def _add_plugins(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-
             )
 
 
-def _run_client_command(run: object, args: argparse.Namespace) -> int:
+def _run_client_command(
+    run: Callable[[argparse.Namespace], int | None], args: argparse.Namespace
+) -> int:
     from pyexec_client._errors import (
         APIConnectionError,
         APIStatusError,
@@ -105,7 +107,7 @@ def _run_client_command(run: object, args: argparse.Namespace) -> int:
         return code
 
     try:
-        return int(run(args) or 0)  # type: ignore[operator]
+        return int(run(args) or 0)
     except (UsageError, ConfigurationError) as exc:
         return fail(str(exc), USAGE)
     except (FileNotFoundError, IsADirectoryError, PermissionError, ValueError) as exc:

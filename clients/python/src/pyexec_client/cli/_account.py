@@ -14,7 +14,7 @@ from pyexec_client.cli._common import (
 )
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     account = sub.add_parser(
         "account",
         help="your account: its plan, limits and usage today",

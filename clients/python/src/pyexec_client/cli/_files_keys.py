@@ -19,7 +19,7 @@ from pyexec_client.cli._common import (
 from pyexec_client.models import ALL_SCOPES
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     files = sub.add_parser("files", help="upload, list, download and delete files")
     files_sub = files.add_subparsers(dest="files_command", required=True, metavar="COMMAND")
 

@@ -29,7 +29,7 @@ from pyexec_client.models import JobData, JobEvent, ResultEvent
 STATUSES = ("pending", "running", "completed", "failed", "cancelled")
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     submit = sub.add_parser(
         "submit",
         help="submit a job: a prompt, code, or both, with files",

@@ -24,7 +24,7 @@ from pyexec_client._errors import PermissionDeniedError
 from pyexec_client.cli._common import OK, UsageError, stderr_console
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     login = sub.add_parser(
         "login",
         help="store the server's URL and your API key (mode 0600)",

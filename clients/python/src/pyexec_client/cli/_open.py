@@ -18,7 +18,7 @@ from pyexec_client.cli._common import OK, UsageError, add_connection_options, cl
 MAX_BUNDLE_MEMBERS = 100_000
 
 
-def add_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     opener = sub.add_parser(
         "open",
         help="unzip a job's bundle and open its notebook in JupyterLab",

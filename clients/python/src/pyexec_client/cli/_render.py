@@ -6,7 +6,7 @@ Every string from the server is drawn as plain text (never as rich markup) after
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -116,7 +116,7 @@ def last_error(job: JobData) -> ErrorOutput | None:
     return errors[-1] if errors else None
 
 
-def jobs_table(jobs: list[JobData]) -> Table:
+def jobs_table(jobs: Sequence[JobData]) -> Table:
     table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
     table.add_column("ID", **_id_column(j.id for j in jobs))
     for name in ("STATUS", "TITLE", "CREATED", "TOOK"):
