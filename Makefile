@@ -17,7 +17,7 @@ SERVICE_PACKAGES := redis-server postgresql python3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test bench bench-analyst lint install services clean sandbox-tools docs images \
-	image-tools test-images helm
+	image-tools test-images helm browser
 
 # A venv made for another directory (a moved or copied checkout) imports that one's code:
 # the stamp holds the directory it was made for, and a mismatch makes it again.
@@ -27,10 +27,13 @@ endif
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The client (clients/python) owns the `pyexec` command: installed after the server, whose
+# older versions had it, so that reinstalling the server cannot take the command away.
+$(STAMP): pyproject.toml clients/python/pyproject.toml
 	@test -x $(BIN)/python || "$(PYTHON)" -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -e ./clients/python
 	@echo "$(CURDIR)" > $(STAMP)
 
 $(DEV_STAMP): $(STAMP)
@@ -60,7 +63,14 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(DEV_STAMP) sandbox-tools services helm lint
+# The client's JupyterLab round trip drives Debian's Chromium with Playwright from PyPI (which
+# must never download a browser of its own).
+browser:
+	@command -v chromium >/dev/null || { echo "installing chromium for the tests"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
+		-y -qq --no-install-recommends chromium; }
+
+test: $(DEV_STAMP) sandbox-tools services helm browser lint
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 

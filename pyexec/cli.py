@@ -31,6 +31,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    return run(args)
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add the operator commands to the client's `pyexec` command (entry point group
+    `pyexec.commands`). Its own `keys` manages the caller's keys over the API, so the
+    operator's key commands are `accounts keys` there; `pyexec-server keys` still works."""
+    _add_commands(commands, operator_keys_at_top=False)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run a parsed command: settings, logging, and errors as one-line messages."""
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -60,24 +72,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="pyexec", description=__doc__)
-    sub = parser.add_subparsers(dest="command")
+    _add_commands(parser.add_subparsers(dest="command"), operator_keys_at_top=True)
+    return parser
 
-    serve = sub.add_parser("serve", help="run API, worker and kernel pool in one process")
+
+def _add_commands(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    *,
+    operator_keys_at_top: bool,
+) -> None:
+    def command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = sub.add_parser(name, **kwargs)
+        parser.set_defaults(pyexec_run=run)
+        return parser
+
+    serve = command("serve", help="run API, worker and kernel pool in one process")
     serve.set_defaults(func=_serve)
 
-    api = sub.add_parser("api", help="scaled out: serve HTTP, enqueue jobs on Redis (REDIS_URL)")
+    api = command("api", help="scaled out: serve HTTP, enqueue jobs on Redis (REDIS_URL)")
     api.set_defaults(func=_api)
 
-    worker = sub.add_parser(
+    worker = command(
         "worker", help="scaled out: run jobs from Redis (REDIS_URL) with this process's kernels"
     )
     worker.set_defaults(func=_worker)
 
-    migrate = sub.add_parser("migrate", help="bring the database to the latest schema")
+    migrate = command("migrate", help="bring the database to the latest schema")
     migrate.set_defaults(func=_migrate)
 
     plans = ["free", "pro", "business"]
-    accounts = sub.add_parser("accounts", help="manage accounts and their plans")
+    accounts = command("accounts", help="manage accounts, their plans and their API keys")
     accounts_sub = accounts.add_subparsers(dest="accounts_command", required=True)
     acc_create = accounts_sub.add_parser("create", help="create an account")
     acc_create.add_argument("--email", required=True)
@@ -87,8 +111,15 @@ def _parser() -> argparse.ArgumentParser:
     set_plan.add_argument("--email", required=True)
     set_plan.add_argument("--plan", choices=plans, required=True)
     set_plan.set_defaults(func=_accounts_set_plan)
+    _add_key_commands(
+        accounts_sub.add_parser("keys", help="manage any account's API keys (on the database)"),
+        plans,
+    )
+    if operator_keys_at_top:
+        _add_key_commands(command("keys", help="manage API keys"), plans)
 
-    keys = sub.add_parser("keys", help="manage API keys")
+
+def _add_key_commands(keys: argparse.ArgumentParser, plans: list[str]) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create an API key; the key is the last line")
     create.add_argument("--email", required=True)
@@ -108,7 +139,6 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys_sub.add_parser("revoke", help="revoke a key: it fails from the next request on")
     revoke.add_argument("key_id", metavar="ID")
     revoke.set_defaults(func=_keys_revoke)
-    return parser
 
 
 def _check_model(settings: Settings) -> None:

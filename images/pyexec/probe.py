@@ -36,7 +36,7 @@ def worker_alive() -> bool:
             state = (proc / "stat").read_text().rsplit(")", 1)[1].split()[0]
         except OSError:
             continue
-        if any(a.endswith(b"pyexec") for a in argv) and b"worker" in argv:
+        if any(a.endswith((b"pyexec", b"pyexec-server")) for a in argv) and b"worker" in argv:
             return state not in ("Z", "T", "X")
     return False
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from tests.benchmarks.client_import import measure_client_import
 from tests.benchmarks.kernel_start import measure_idle_memory, measure_kernel_ready
 from tests.benchmarks.papermill_cold import measure_papermill
 from tests.benchmarks.pyexec_service import measure_pyexec_http
@@ -103,6 +104,10 @@ async def _scaled_cancel(runs: int, ctx: BenchContext) -> Samples:
     return await measure_scaled_cancel(runs, ctx.services)
 
 
+async def _client_import(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_client_import(runs)
+
+
 @dataclass(frozen=True)
 class Benchmark:
     key: str
@@ -138,6 +143,7 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("m", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
     Benchmark("n", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
     Benchmark("o", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
+    Benchmark("p", "import pyexec_client (client SDK), fresh venv", _client_import),
 )
 
 RATIOS: tuple[Ratio, ...] = (
@@ -154,6 +160,7 @@ GOALS: tuple[Goal, ...] = (
     Goal("e", "<=", 0.060, why="fork-server kernel ready"),
     Goal("f", ">=", 20, unit="jobs/s", why="fresh isolated kernel per job"),
     Goal("h", "<=", 25, unit="MB", why="unique memory per idle kernel"),
+    Goal("p", "<=", 0.5, why="the SDK imports well under a second"),
 )
 
 

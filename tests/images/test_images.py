@@ -52,7 +52,7 @@ KERNEL_POD_LIKE = [
 def test_api_image_runs_as_non_root_without_compilers() -> None:
     config = json.loads(podman("image", "inspect", API_IMAGE).stdout)[0]["Config"]
     assert config["User"] == "10001:10001"
-    assert config["Entrypoint"] == ["tini", "--", "pyexec"]
+    assert config["Entrypoint"] == ["tini", "--", "pyexec-server"]
     found = podman(
         "run", "--rm", *LIMITS, "--entrypoint", "sh", API_IMAGE, "-c",
         "for c in gcc cc c++ make ld; do command -v $c; done; true",

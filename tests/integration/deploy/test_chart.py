@@ -341,7 +341,7 @@ def test_worker_autoscaling_on_queue_depth(keda: bool) -> None:
 def test_notes_say_how_to_reach_the_api_and_get_a_key() -> None:
     notes = helm("install", "pyexec", str(CHART), "--dry-run=client", "--namespace", NAMESPACE)
     assert "port-forward service/pyexec-api" in notes
-    assert "pyexec keys create" in notes
+    assert "pyexec-server keys create" in notes
     assert "WARNING: this release runs the chart's own single-replica PostgreSQL and Redis" in notes
 
 
