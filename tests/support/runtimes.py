@@ -92,8 +92,19 @@ def make_runtime(where: Path, *, base_python: str | None = None) -> Runtime:
             ignore=shutil.ignore_patterns("__pycache__"),
         )
     (theirs / "pyexec-src.pth").write_text(f"{src}\n")
+    _copy_entry_points(ours, theirs)
     _install_missing(venv / "bin/python")
     return Runtime(where, venv / "bin/python", src)
+
+
+def _copy_entry_points(ours: Path, theirs: Path) -> None:
+    """The runtime's own record of PyExec, so that its entry points (the fork server's kernel
+    provisioner, the commands) resolve as in an install."""
+    [installed] = ours.glob("pyexec-*.dist-info")
+    record = theirs / installed.name
+    record.mkdir()
+    shutil.copy(installed / "METADATA", record / "METADATA")
+    shutil.copy(installed / "entry_points.txt", record / "entry_points.txt")
 
 
 def _install_missing(python: Path) -> None:
