@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
-from core.events import STATUS
+from core.events import CANCEL_REQUESTED, STATUS
 from core.models import Job, JobStatus
 from core.plans import PlanLimits
 from core.runtime import Runtime
@@ -142,6 +142,65 @@ async def check_files(
                 details=[{"field": "file_ids", "problem": f"two files are named {names}"}],
             )
         seen[name.casefold()] = file_id
+
+
+async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: PlanLimits) -> Job:
+    """The job a submission makes, checked against the plan, its parent and its files; not
+    stored yet. Raises the error of the first check it fails."""
+    check_submission(body, runtime)
+    check_plan(body, limits)
+    inherited = await check_parent(runtime, account_id, body.parent_job_id)
+    await check_files(runtime, account_id, body.file_ids, inherited)
+    return Job(
+        account_id=account_id,
+        title=derive_title(body),
+        prompt=body.prompt,
+        code=body.code,
+        priority=body.priority,
+        timeout_seconds=job_timeout(body, limits, runtime.settings.job_default_timeout),
+        file_ids=body.file_ids,
+        parent_job_id=body.parent_job_id,
+    )
+
+
+async def start_job(runtime: Runtime, job: Job) -> None:
+    """Announce and enqueue a job whose row is committed."""
+    # Published before the enqueue so that the job's event log starts with it.
+    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
+    # Commit first, then enqueue: a crash in between leaves a pending row that start-up
+    # recovery re-queues, never a queued id without a row.
+    await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
+
+
+async def request_cancel(runtime: Runtime, job: Job) -> None:
+    """A pending job is cancelled here and now; a running one is told to stop."""
+    async with runtime.db.session() as session:
+        # The worker skips a cancelled job if it is still queued.
+        cancelled = await repository.cancel_pending(session, job.id)
+        if not cancelled:
+            await repository.request_cancel(session, job.id)
+        await session.commit()
+    if cancelled:
+        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
+    else:
+        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+
+
+async def delete_ended_job(runtime: Runtime, job: Job) -> None:
+    """Delete a final job's row, then its stored bytes; 409 while it runs."""
+    if not JobStatus(job.status).is_final:
+        raise Conflict(
+            f"Job {job.id} is still {job.status}: cancel it (POST /v1/jobs/{job.id}/cancel), "
+            "then delete it once it has ended."
+        )
+    async with runtime.db.session() as session:
+        deleted = await repository.delete_job(session, job.id)
+        await session.commit()
+    if not deleted:
+        raise NotFound(f"No such job: {job.id}")
+    # Row first, then bytes: a failure in between leaves bytes nobody can reach, never a
+    # job whose notebook is gone.
+    await runtime.storage.delete_job(job.id)
 
 
 async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:

@@ -16,7 +16,10 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from api.errors import InvalidRequest, PayloadTooLarge
+from core import repository
 from core.files import detect_media_type, human_bytes, sanitize_filename
+from core.models import File, new_file_id
+from core.runtime import Runtime
 from core.storage import IncomingFile, Storage, UploadTooLarge
 
 FILE_FIELD = "file"
@@ -186,3 +189,29 @@ async def receive_upload(request: Request, storage: Storage, limit: int) -> Rece
     filename = sanitize_filename(part.filename)
     media_type = detect_media_type(filename, incoming.head, part.content_type)
     return Received(filename=filename, media_type=media_type, incoming=incoming)
+
+
+async def store_upload(request: Request, runtime: Runtime, account_id: str, limit: int) -> File:
+    """Receive an upload and keep it as the account's file (its bytes, then its row)."""
+    received = await receive_upload(request, runtime.storage, limit)
+    incoming = received.incoming
+    file = File(
+        id=new_file_id(),
+        account_id=account_id,
+        filename=received.filename,
+        bytes=incoming.bytes,
+        media_type=received.media_type,
+        sha256=incoming.sha256,
+    )
+    try:
+        # Bytes first, then the row: a crash in between leaves an unreferenced file, never
+        # a row whose bytes are missing.
+        await incoming.commit(file.id)
+        async with runtime.db.session() as session:
+            await repository.add_file(session, file)
+            await session.commit()
+    except BaseException:
+        await incoming.discard()
+        await runtime.storage.delete_file(file.id)
+        raise
+    return file

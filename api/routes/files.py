@@ -13,9 +13,9 @@ from api.downloads import UNTRUSTED_HEADERS, content_disposition
 from api.errors import NotFound
 from api.pagination import next_cursor, parse_cursor
 from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
-from api.uploads import receive_upload
+from api.uploads import store_upload
 from core import repository
-from core.models import File, new_file_id
+from core.models import File
 from core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
@@ -56,28 +56,7 @@ UPLOAD_BODY = {
     "and the name. Over the upload limit: `413`, and nothing is kept.",
 )
 async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep) -> JSONResponse:
-    limit = caller.limits.max_upload_bytes
-    received = await receive_upload(request, runtime.storage, limit)
-    incoming = received.incoming
-    file = File(
-        id=new_file_id(),
-        account_id=caller.account.id,
-        filename=received.filename,
-        bytes=incoming.bytes,
-        media_type=received.media_type,
-        sha256=incoming.sha256,
-    )
-    try:
-        # Bytes first, then the row: a crash in between leaves an unreferenced file, never
-        # a row whose bytes are missing.
-        await incoming.commit(file.id)
-        async with runtime.db.session() as session:
-            await repository.add_file(session, file)
-            await session.commit()
-    except BaseException:
-        await incoming.discard()
-        await runtime.storage.delete_file(file.id)
-        raise
+    file = await store_upload(request, runtime, caller.account.id, caller.limits.max_upload_bytes)
     return JSONResponse(
         FileOut.from_file(file).model_dump(mode="json"),
         status_code=201,
@@ -122,10 +101,13 @@ async def get_file(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> File
     summary="Download a file's bytes",
 )
 async def get_file_content(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> Response:
-    file = await load_file(runtime, file_id, caller.account.id)
+    return file_content_response(runtime, await load_file(runtime, file_id, caller.account.id))
+
+
+def file_content_response(runtime: Runtime, file: File) -> Response:
     path = runtime.storage.file_path(file.id)
     if not path.is_file():
-        raise NotFound(f"File {file_id} has no stored content.")
+        raise NotFound(f"File {file.id} has no stored content.")
     return FileResponse(
         path,
         media_type=file.media_type,
