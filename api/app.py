@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from api.auth import AuthenticationMiddleware
+from api.dashboard import install_dashboard
 from api.errors import install_error_handlers
 from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
 from api.routes import api_keys, events, files, job_files, jobs, service
@@ -68,6 +69,8 @@ def create_app(
     app.include_router(job_files.router)
     app.include_router(files.router)
     app.include_router(api_keys.router)
+    # The web dashboard at / (pages for people; sessions never authenticate /v1).
+    install_dashboard(app)
     _document_errors_as_400(app)
     return app
 

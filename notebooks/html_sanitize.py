@@ -64,12 +64,28 @@ def _allowed_attribute(tag: str, name: str, value: str) -> bool:
     return name in _GLOBAL_ATTRIBUTES or name in _TAG_ATTRIBUTES.get(tag, frozenset())
 
 
-def clean_html_filter() -> Callable[[str], str]:
-    """A replacement for the template's `clean_html` filter, with an allowlist for notebooks."""
-    sanitizer = SanitizeHTML(tags=_TAGS, attributes=_allowed_attribute, strip=True)
+_STYLE_ELEMENT = re.compile(r"<style\b.*?</style\s*>", re.IGNORECASE | re.DOTALL)
+
+
+def clean_html_filter(*, styles: bool = True) -> Callable[[str], str]:
+    """A replacement for the template's `clean_html` filter, with an allowlist for notebooks.
+
+    `styles=False` also drops `<style>` elements (their CSS, not shown as text) and `style`
+    attributes: for pages whose Content-Security-Policy forbids inline styles anyway.
+    """
+    tags = _TAGS if styles else [tag for tag in _TAGS if tag != "style"]
+
+    def allowed(tag: str, name: str, value: str) -> bool:
+        return (styles or name != "style") and _allowed_attribute(tag, name, value)
+
+    sanitizer = SanitizeHTML(tags=tags, attributes=allowed, strip=True)
 
     def clean_html(element: str | bytes) -> str:
         text = element.decode() if isinstance(element, bytes) else str(element)
+        if not styles:
+            # Removed before sanitising, which alone would keep the CSS as text; what is
+            # safe to show is still decided by the sanitiser.
+            text = _STYLE_ELEMENT.sub("", text)
         return str(sanitizer.sanitize_html_tags(text))
 
     return clean_html

@@ -9,7 +9,7 @@ import uvicorn
 from api.app import create_app
 from core.migrate import upgrade
 from core.settings import Settings
-from pyexec.admin import demo_key
+from pyexec.admin import DEMO_EMAIL, demo_key, sign_in_link
 from worker.arq_worker import arq_worker
 from worker.inprocess import embedded_worker
 
@@ -30,8 +30,10 @@ def serve(settings: Settings) -> int:
     )
     server = uvicorn.Server(config)
     url = f"http://{settings.host}:{settings.port}"
+    link = asyncio.run(sign_in_link(settings, DEMO_EMAIL, url))
     print(
         f"\nPyExec is starting at {url}  (API docs: {url}/docs)\n"
+        f"Dashboard: {link}  (signs you in once; valid 10 minutes)\n"
         f"Demo API key: {key}\n"
         f"Try:  curl -H 'Authorization: Bearer {key}' -d '{{\"code\": \"print(6*7)\"}}' "
         f"{url}/v1/jobs\n",

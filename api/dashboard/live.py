@@ -1,0 +1,154 @@
+"""A job's page, live: its events as Server-Sent Events carrying HTML that htmx swaps in.
+
+The stream follows the job like `GET /v1/jobs/{id}/events` does (the logged events first,
+then live ones, resumable by Last-Event-ID, the database deciding what is final), but each
+event is rendered here, escaped and sanitised, into out-of-band swaps: the status badge, a
+new cell, an output appended to its cell. When the job ends, a last `done` event carries the
+job's whole final body and the page closes the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from starlette.responses import Response, StreamingResponse
+
+from api.dashboard.jobs import job_view, render_job_body
+from api.dashboard.outputs import highlight_python, notebook_output_view
+from api.dashboard.sessions import Visitor, find_visitor
+from api.dashboard.templating import DashboardRoute, templates
+from api.deps import RuntimeDep
+from api.errors import NotFound
+from api.jobs import load_job
+from core.events import (
+    BEGINNING,
+    CANCEL_REQUESTED,
+    CELL_FINISHED,
+    CELL_STARTED,
+    OUTPUT,
+    STATUS,
+    Event,
+    is_final_status_event,
+)
+from core.models import Job, JobStatus
+from core.runtime import Runtime
+
+router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
+
+# The same rhythm as the API's stream: check the database when quiet, keep proxies awake.
+DATABASE_CHECK_SECONDS = 2.0
+KEEPALIVE_SECONDS = 15.0
+RECONNECT_MILLISECONDS = 1000
+UPDATE = "update"
+DONE = "done"
+
+
+@router.get("/jobs/{job_id}/live")
+async def job_live(
+    request: Request,
+    job_id: str,
+    runtime: RuntimeDep,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> Response:
+    visitor = await find_visitor(request, runtime)
+    if visitor is None:
+        # 204 makes EventSource stop reconnecting; the page's next load signs in.
+        return Response(status_code=204)
+    try:
+        job = await load_job(runtime, job_id, visitor.account.id)
+    except NotFound:
+        return Response(status_code=204)
+    since = last_event_id if last_event_id and runtime.events.is_event_id(last_event_id) else None
+    return StreamingResponse(
+        _stream(request, runtime, job, visitor, since or BEGINNING),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+async def _stream(
+    request: Request, runtime: Runtime, job: Job, visitor: Visitor, since: str
+) -> AsyncIterator[str]:
+    async with contextlib.aclosing(_frames(request, runtime, job, visitor, since)) as frames:
+        try:
+            async for frame in frames:
+                yield frame
+        except NotFound:
+            return  # deleted meanwhile
+
+
+async def _frames(
+    request: Request, runtime: Runtime, job: Job, visitor: Visitor, since: str
+) -> AsyncIterator[str]:
+    yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
+    loop = asyncio.get_running_loop()
+    async with runtime.events.subscribe(job.id, since=since) as inbox:
+        job = await load_job(runtime, job.id, visitor.account.id)
+        if JobStatus(job.status).is_final:
+            yield await _done(request, runtime, job, visitor)
+            return
+        quiet_since = loop.time()
+        while True:
+            try:
+                async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+                    event = await inbox.get()
+            except TimeoutError:
+                job = await load_job(runtime, job.id, visitor.account.id)
+                if JobStatus(job.status).is_final:
+                    yield await _done(request, runtime, job, visitor)
+                    return
+                if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
+                    quiet_since = loop.time()
+                    yield ": keep-alive\n\n"
+                continue
+            quiet_since = loop.time()
+            html = render_event(event)
+            if html:
+                yield sse_frame(UPDATE, html, event.get("id"))
+            if is_final_status_event(event):
+                job = await load_job(runtime, job.id, visitor.account.id)
+                yield await _done(request, runtime, job, visitor)
+                return
+
+
+async def _done(request: Request, runtime: Runtime, job: Job, visitor: Visitor) -> str:
+    view = await job_view(runtime, job)
+    return sse_frame(DONE, render_job_body(request, view, visitor))
+
+
+def sse_frame(event: str, html: str, event_id: Any = None) -> str:
+    # Every line of the payload gets its own `data:` prefix, so no text of a job (already
+    # escaped as HTML) can end the frame or start a field of its own.
+    lines = [f"id: {event_id}"] if event_id is not None else []
+    lines.append(f"event: {event}")
+    lines += [f"data: {line}" for line in html.splitlines() or [""]]
+    return "\n".join(lines) + "\n\n"
+
+
+def render_event(event: Event) -> str:
+    """An event as out-of-band swaps for the job's page; '' for events it does not show."""
+    kind = event.get("type")
+    cell = event.get("cell") if isinstance(event.get("cell"), int) else None
+    context: dict[str, Any] = {"kind": kind, "cell": cell}
+    if kind == STATUS:
+        status = str(event.get("status", ""))
+        if status not in {s.value for s in JobStatus}:
+            return ""
+        context["status"] = status
+    elif kind == CELL_STARTED and cell is not None:
+        context["code"] = highlight_python(str(event.get("source") or ""))
+    elif kind == OUTPUT and cell is not None:
+        raw = event.get("output")
+        view = notebook_output_view(raw, cell) if isinstance(raw, dict) else None
+        if view is None:
+            return ""
+        context["output"] = view
+    elif kind == CELL_FINISHED and cell is not None:
+        context["state"] = str(event.get("status") or "")
+    elif kind != CANCEL_REQUESTED:
+        return ""
+    return templates.get_template("_live_event.html").render(**context)

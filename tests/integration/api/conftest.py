@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import Server
+
+# The dashboard's own server (SQLite): sign-up open, small sign-in limits (cheap to reach),
+# and a free plan that takes uploads of at most 2,000 bytes.
+DASHBOARD_ENV = {
+    "PYEXEC_SIGNUP": "open",
+    "PYEXEC_SIGNIN_ACCOUNT_ATTEMPTS": "3",
+    "PYEXEC_SIGNIN_IP_ATTEMPTS": "5",
+    "PYEXEC_PLANS": json.dumps({"free": {"max_upload_bytes": 2000}}),
+}
+
+
+@pytest.fixture(scope="session")
+def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    srv = Server(Path(tmp_path_factory.mktemp("dashboard")), env_overrides=DASHBOARD_ENV).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
