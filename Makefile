@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools
+.PHONY: run test bench lint install services clean sandbox-tools browser
 
 install: $(STAMP)
 
@@ -37,9 +37,17 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(STAMP) sandbox-tools services
+# The dashboard's browser tests (tests/e2e) drive Debian's Chromium; nothing downloads one.
+browser:
+	@if ! [ -x /usr/bin/chromium ]; then \
+		echo "installing chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; \
+	fi
+
+test: $(STAMP) sandbox-tools services browser
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 bench: $(STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench

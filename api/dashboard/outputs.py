@@ -93,10 +93,19 @@ def _table_cell(renderer: Any, text: str, align: str | None = None, head: bool =
     return f"  <{tag}{aligned}>{text}</{tag}>\n"
 
 
+class _Renderer(mistune.HTMLRenderer):
+    def heading(self, text: str, level: int, **attrs: Any) -> str:
+        # A job's markdown sits under the page's own h1 and h2: its headings start at h3.
+        tag = f"h{min(level + 2, 6)}"
+        return f"<{tag}>{text}</{tag}>\n"
+
+
 @cache
 def _markdown() -> mistune.Markdown:
     # escape=True: raw HTML inside markdown is shown as text, never passed through.
-    md = mistune.create_markdown(escape=True, plugins=["table", "strikethrough"])
+    md = mistune.create_markdown(
+        renderer=_Renderer(escape=True), plugins=["table", "strikethrough"]
+    )
     md.renderer.register("table_cell", _table_cell)
     return md
 
