@@ -91,16 +91,19 @@ async def jobs_page(
     return page(request, "jobs.html", context)
 
 
-@router.get("/jobs/{job_id}/row")
-async def job_row(
-    request: Request, job_id: str, visitor: CurrentVisitor, runtime: RuntimeDep
+@router.get("/jobs/rows")
+async def job_rows(
+    request: Request,
+    visitor: CurrentVisitor,
+    runtime: RuntimeDep,
+    ids: Annotated[list[str], Query(max_length=PAGE_SIZE)],
 ) -> Response:
-    """One row of the list, polled while its job is not final (the answer stops the poll)."""
+    """The list's unfinished jobs, polled together (one request however many there are): each
+    row comes back as an out-of-band swap, with a poller for those still unfinished."""
     async with runtime.db.session() as session:
-        job = await repository.get_job(session, job_id, visitor.account.id)
-    if job is None:
-        return apply_page_headers(Response(""))  # deleted meanwhile: the row goes
-    return page(request, "_job_row.html", {"job": job})
+        found = [await repository.get_job(session, job_id, visitor.account.id) for job_id in ids]
+    jobs = [job for job in found if job is not None]
+    return page(request, "_job_rows_update.html", {"jobs": jobs})
 
 
 # ---- a new job ---------------------------------------------------------------------------

@@ -125,6 +125,7 @@ def _environment() -> jinja2.Environment:
         static=static_url,
         csrf_field=CSRF_FIELD,
         is_final=is_final,
+        final_statuses=[s.value for s in JobStatus if s.is_final],
         progress_text=progress_text,
         highlight=outputs.highlight_python,
     )

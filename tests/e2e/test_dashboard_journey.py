@@ -201,3 +201,33 @@ def _drain(fd: int, into: bytearray) -> None:
         if not chunk:
             return
         into.extend(chunk)
+
+
+def test_the_jobs_list_updates_statuses_live_and_searches_as_you_type(
+    tab: Watched, e2e_server: Server
+) -> None:
+    email = create_person(e2e_server)
+    sign_in(tab, email)
+    page = tab.page
+    with e2e_server.client(create_key(e2e_server, email)) as api:
+        api.post("/v1/jobs", json={"code": "1", "title": "Quarterly revenue"})
+        slow = api.post(
+            "/v1/jobs", json={"code": "import time; time.sleep(4)", "title": "Slow churn model"}
+        ).json()
+        assert api_wait(api, slow["id"], "running")["status"] == "running"
+    tab.goto("/jobs")
+    page.evaluate("window.__pageMark = 'kept'")
+    row = page.locator(f"#job-{slow['id']}")
+    expect(row.locator(".status")).to_have_text("running")
+    tab.screenshot("jobs-running")
+    expect(row.locator(".status")).to_have_text("completed", timeout=60_000)
+    assert page.evaluate("window.__pageMark") == "kept"  # updated in place
+    page.get_by_label("Search titles").fill("churn")
+    expect(page.locator(".job-table tbody tr")).to_have_count(1)
+    expect(page.locator(".job-table tbody")).to_contain_text("Slow churn model")
+    assert "q=churn" in page.url  # the search is in the address, for the back button
+    page.get_by_label("Status").select_option("failed")
+    expect(page.locator("#job-list")).to_contain_text("No jobs match")
+    assert page.evaluate("window.__pageMark") == "kept"
+    tab.screenshot("jobs-searched")
+    assert not tab.errors, tab.errors

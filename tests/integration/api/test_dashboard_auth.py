@@ -8,6 +8,7 @@ import asyncio
 import hashlib
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -347,3 +348,40 @@ def test_the_cli_sets_passwords_read_from_stdin_never_from_argv(server: Server) 
     )
     assert argv.returncode == 2
     v.close()
+
+
+async def test_behind_https_cookies_are_secure_and_only_that_origin_may_post(
+    tmp_path: Path,
+) -> None:
+    """PYEXEC_PUBLIC_URL=https://…: Secure, __Host- cookies; forms only from that origin."""
+    from api.app import create_app
+    from core.migrate import upgrade
+    from core.settings import load_settings
+    from pyexec.admin import create_account
+
+    public = "https://pyexec.example.com"
+    settings = load_settings(data_dir=tmp_path, public_url=public + "/")
+    assert settings.public_url == public
+    await asyncio.to_thread(upgrade, settings.db_url)
+    email = new_email()
+    await create_account(settings, email, "pro", PASSWORD)
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=public) as client,
+    ):
+        page = await client.get("/signin")
+        anonymous = page.headers["set-cookie"]
+        assert anonymous.startswith("__Host-pyexec_csrf=") and "Secure" in anonymous
+        body = {"csrf_token": csrf_token(page.text), "email": email, "password": PASSWORD}
+        for origin in ("http://pyexec.example.com", "https://evil.example"):
+            refused = await client.post("/signin", data=body, headers={"Origin": origin})
+            assert refused.status_code == 403, origin
+        signed_in = await client.post("/signin", data=body, headers={"Origin": public})
+        assert signed_in.status_code == 303
+        cookie = next(c for c in signed_in.headers.get_list("set-cookie") if "pyexec_session" in c)
+        assert cookie.startswith("__Host-pyexec_session=")
+        assert {"secure", "httponly", "samesite=lax", "path=/"} <= {
+            part.strip().lower() for part in cookie.split(";")
+        }
+        assert (await client.get("/jobs")).status_code == 200

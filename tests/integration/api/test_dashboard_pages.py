@@ -74,8 +74,8 @@ def test_another_accounts_jobs_files_and_keys_are_not_found(server: Server) -> N
         assert response.status_code == 404, path
         assert "Not found" in response.text and job["title"] not in response.text
     assert v.get(f"/jobs/{job['id']}/live").status_code == 204
-    row = v.get(f"/jobs/{job['id']}/row")
-    assert row.status_code == 200 and row.text == ""
+    rows = v.get("/jobs/rows", params={"ids": job["id"]})
+    assert rows.status_code == 200 and job["id"] not in rows.text
     for path in (
         f"/jobs/{job['id']}/cancel",
         f"/jobs/{job['id']}/delete",
@@ -154,14 +154,19 @@ def test_the_jobs_list_filters_searches_and_pages(server: Server, person: Person
         assert refused.status_code == 400 and "<html" in refused.text
 
 
-def test_unfinished_jobs_poll_their_row_until_final(server: Server, person: Person) -> None:
+def test_unfinished_jobs_are_polled_together_until_final(server: Server, person: Person) -> None:
     job = person.api.post("/v1/jobs", json={"code": "import time; time.sleep(1.5)"}).json()
+    done = run_job(person.api, {"code": "1"})
     listing = person.visitor.get("/jobs").text
-    assert f'hx-get="/jobs/{job["id"]}/row"' in listing
+    # One poller for the unfinished jobs (not one per row), naming only those.
+    assert listing.count('hx-trigger="every 2s"') == 1
+    assert f'hx-get="/jobs/rows?ids={job["id"]}"' in listing
     person.api.get(f"/v1/jobs/{job['id']}", params={"wait": 30})
-    row = person.visitor.get(f"/jobs/{job['id']}/row")
-    assert row.status_code == 200 and row.text.lstrip().startswith("<tr")
-    assert "status-completed" in row.text and "hx-trigger" not in row.text
+    update = person.visitor.get("/jobs/rows", params={"ids": [job["id"], done["id"]]})
+    assert update.status_code == 200
+    assert f'<tr id="job-{job["id"]}" hx-swap-oob="true">' in update.text
+    assert "status-completed" in update.text
+    assert "job-poller" not in update.text  # all ended: the polling stops
 
 
 # ---- a job --------------------------------------------------------------------------------
