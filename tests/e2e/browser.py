@@ -121,6 +121,8 @@ def watched_page(
         extra_http_headers={"X-Forwarded-For": ip},
         accept_downloads=True,
     )
+    # For the copy button (the tests read back what it copied).
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
     try:
         yield Watched(context.new_page(), base_url, shots=shots).attach()
     finally:

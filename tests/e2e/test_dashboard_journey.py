@@ -128,6 +128,10 @@ def _create_use_and_revoke_a_key(tab: Watched, server: Server) -> None:
     shown = page.locator("#new-key")
     expect(shown).to_have_value(re.compile(r"^pyex_[A-Za-z0-9_-]{43}$"))
     key = shown.input_value()
+    copy = page.locator("button[data-copy]")
+    copy.click()
+    expect(copy).to_have_text("Copied")
+    assert page.evaluate("navigator.clipboard.readText()") == key
     expect(page.locator(".new-key")).to_contain_text("it is not shown again")
     expect(page.locator("#key-list")).to_contain_text("laptop")
     tab.screenshot("4-key-created")
