@@ -19,6 +19,7 @@ from api.errors import InvalidRequest, PayloadTooLarge
 from core import repository
 from core.files import detect_media_type, human_bytes, sanitize_filename
 from core.models import File, new_file_id
+from core.plans import PlanLimits
 from core.runtime import Runtime
 from core.storage import IncomingFile, Storage, UploadTooLarge
 
@@ -27,6 +28,7 @@ FILE_FIELD = "file"
 MULTIPART_SLACK_BYTES = 64 * 1024
 MAX_PART_HEADERS = 16
 MAX_HEADER_BYTES = 8 * 1024
+MAX_BOUNDARY_BYTES = 70
 
 
 @dataclass
@@ -111,7 +113,14 @@ def _boundary(request: Request) -> bytes:
             "(curl -F file=@data.csv ...).",
             details=[{"field": FILE_FIELD, "problem": "expected a multipart/form-data body"}],
         )
-    return options[b"boundary"]
+    boundary = options[b"boundary"]
+    if len(boundary) > MAX_BOUNDARY_BYTES:
+        raise InvalidRequest(
+            f"The multipart boundary is {len(boundary)} characters long; at most "
+            f"{MAX_BOUNDARY_BYTES} are allowed (RFC 2046).",
+            details=[{"field": FILE_FIELD, "problem": "multipart boundary too long"}],
+        )
+    return boundary
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -120,16 +129,8 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def receive_upload(request: Request, storage: Storage, limit: int) -> Received:
-    """Stream the body's `file` part into storage. The caller commits or discards it."""
-    boundary = _boundary(request)
-    body_limit = limit + MULTIPART_SLACK_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > body_limit:
-        raise _too_large(limit)
-
-    state = _Parse()
-    parser = MultipartParser(
+def _parser(boundary: bytes, state: _Parse) -> MultipartParser:
+    return MultipartParser(
         boundary,
         callbacks={
             "on_part_begin": state.on_part_begin,
@@ -144,6 +145,33 @@ async def receive_upload(request: Request, storage: Storage, limit: int) -> Rece
         max_header_count=MAX_PART_HEADERS,
         max_header_size=MAX_HEADER_BYTES,
     )
+
+
+def over_quota(quota: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The file would take this account over its plan's storage quota of "
+        f"{human_bytes(quota)} ({quota} bytes), which counts its files and its jobs' "
+        "artifacts and notebooks. Delete files or jobs to make room.",
+        details=[{"field": FILE_FIELD, "problem": "over the account's storage quota"}],
+    )
+
+
+async def receive_upload(request: Request, storage: Storage, limit: int) -> Received:
+    """Stream the body's `file` part into storage. The caller commits or discards it."""
+    boundary = _boundary(request)
+    body_limit = limit + MULTIPART_SLACK_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        raise _too_large(limit)
+
+    state = _Parse()
+    try:
+        parser = _parser(boundary, state)
+    except FormParserError as exc:
+        raise InvalidRequest(
+            f"Malformed multipart body: {exc}",
+            details=[{"field": FILE_FIELD, "problem": "malformed multipart body"}],
+        ) from None
     incoming = storage.incoming(limit)
     received = 0
     try:
@@ -191,9 +219,23 @@ async def receive_upload(request: Request, storage: Storage, limit: int) -> Rece
     return Received(filename=filename, media_type=media_type, incoming=incoming)
 
 
-async def store_upload(request: Request, runtime: Runtime, account_id: str, limit: int) -> File:
-    """Receive an upload and keep it as the account's file (its bytes, then its row)."""
-    received = await receive_upload(request, runtime.storage, limit)
+async def store_upload(
+    request: Request, runtime: Runtime, account_id: str, limits: PlanLimits
+) -> File:
+    """Receive an upload and keep it as the account's file (its bytes, then its row), within
+    the plan's upload limit and storage quota."""
+    quota = limits.max_storage_bytes
+    async with runtime.db.session() as session:
+        left = quota - await repository.storage_used(session, account_id)
+    # The smaller of the two limits applies while the body streams; the quota is checked
+    # again, atomically, when the file is counted in.
+    limit = min(limits.max_upload_bytes, max(left, 0))
+    try:
+        received = await receive_upload(request, runtime.storage, limit)
+    except PayloadTooLarge:
+        if limit < limits.max_upload_bytes:
+            raise over_quota(quota) from None
+        raise
     incoming = received.incoming
     file = File(
         id=new_file_id(),
@@ -208,6 +250,8 @@ async def store_upload(request: Request, runtime: Runtime, account_id: str, limi
         # a row whose bytes are missing.
         await incoming.commit(file.id)
         async with runtime.db.session() as session:
+            if not await repository.reserve_storage(session, account_id, file.bytes, quota):
+                raise over_quota(quota)
             await repository.add_file(session, file)
             await session.commit()
     except BaseException:

@@ -11,7 +11,7 @@ from core.events import InProcessEvents, JobEvents
 from core.queue import InProcessQueue, JobQueue
 from core.ratelimit import DatabaseRequestCounter, RequestCounter
 from core.settings import Settings, SettingsError
-from core.storage import Storage
+from core.storage import Storage, make_private_dir
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -24,7 +24,11 @@ class Runtime:
     events: JobEvents
     storage: Storage
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    # Facts /readyz shows beside its checks (e.g. "isolation": how kernels are sandboxed).
+    # Why a check fails, by the check's name: /readyz shows it while the check fails (e.g.
+    # "kernel_pool": how many kernel starts failed in a row, and the last error).
+    diagnoses: dict[str, Callable[[], object]] = field(default_factory=dict)
+    # Facts /readyz shows beside its checks only with PYEXEC_READYZ_DETAILS (e.g.
+    # "isolation": how kernels are sandboxed, with uid ranges and limits).
     details: dict[str, Callable[[], object]] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     # Daily request counts; by default in the database (atomic upsert).
@@ -41,7 +45,7 @@ class Runtime:
 
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         return cls(
             settings=settings,
             db=Database(settings.db_url),
@@ -61,7 +65,7 @@ class Runtime:
 
         if not settings.redis_url:
             raise SettingsError("REDIS_URL: the scaled-out deployment needs a Redis URL")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         db = Database(settings.db_url)
         return cls(
             settings=settings,

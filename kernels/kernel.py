@@ -24,6 +24,7 @@ from kernels.execution import (
     nb_timestamp,
     utcnow,
 )
+from kernels.files import KernelFiles
 from kernels.launcher import LaunchedKernel
 from kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
 
@@ -167,6 +168,20 @@ class Kernel:
             self._death = KernelDiedError("kernel was shut down")
         await self._launched.shutdown()
 
+    async def stop(self) -> bool:
+        """Kill the kernel and every process it started; it runs no cell afterwards, but its
+        work dir stays until the pool throws it away. True when the backend verified that
+        none of its processes is left (see `LaunchedKernel.kill`)."""
+        if self._death is None:
+            self._death = KernelDiedError("kernel was stopped")
+        return await self._launched.kill()
+
+    @property
+    def files(self) -> KernelFiles:
+        """Its work dir, as the service may touch it: inputs in before the job's code runs,
+        what the job wrote out once it is over (which stops the kernel)."""
+        return self._launched.files(self.work_dir, self.stop)
+
     async def is_alive(self) -> bool:
         return self._death is None and await self._launched.is_alive()
 
@@ -185,16 +200,20 @@ class Kernel:
         *,
         silent: bool = False,
         store_history: bool = True,
+        stop: asyncio.Event | None = None,
     ) -> Execution:
         """Run `code` and return what happened. Errors in user code are data, not raised.
 
+        `stop`: when it is set, the cell is interrupted (then the kernel killed, as after a
+        timeout) and the execution ends `cancelled`, with the outputs it had made.
         Raises KernelDiedError only when the kernel was already dead before this call, and
         re-raises CancelledError (after interrupting the kernel) when cancelled.
         """
         async with self._lock:
             if self._death is not None:
                 raise KernelDiedError(str(self._death), self._death.exit_status)
-            return await _CellRun(self, code, timeout, on_output, silent, store_history).run()
+            run = _CellRun(self, code, timeout, on_output, silent, store_history, stop)
+            return await run.run()
 
     # -- internals ---------------------------------------------------------------
 
@@ -241,6 +260,10 @@ class Kernel:
         return self._death
 
 
+# The channel name under which `execute(stop=...)` wakes its cell's wait.
+_STOP = "stop"
+
+
 class _CellRun:
     """The state of one `execute` call."""
 
@@ -252,8 +275,11 @@ class _CellRun:
         on_output: OutputCallback | None,
         silent: bool,
         store_history: bool,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.kernel = kernel
+        self.stop = stop
+        self.stopped = False
         self.code = code
         self.timeout = timeout
         self.on_output = on_output
@@ -284,6 +310,11 @@ class _CellRun:
             stop_on_error=False,
         )
         queue = kernel._subscribe(msg_id)
+        watch = None
+        if self.stop is not None:
+            # Wakes the wait below through the queue it already listens to.
+            watch = asyncio.create_task(self.stop.wait())
+            watch.add_done_callback(lambda _: queue.put_nowait((_STOP, {"msg_type": _STOP})))
         try:
             await self._wait(queue, t0)
         except asyncio.CancelledError:
@@ -293,6 +324,8 @@ class _CellRun:
             raise
         finally:
             kernel._unsubscribe(msg_id)
+            if watch is not None:
+                watch.cancel()
         if (note := self.collector.finish()) is not None and self.on_output is not None:
             await self._notify(note)
         finished_at = utcnow()
@@ -330,7 +363,8 @@ class _CellRun:
             if grace_deadline is not None and now >= grace_deadline:
                 log.warning("kernel %s ignored an interrupt; killing it", kernel.id)
                 await kernel._launched.kill()
-                await kernel._mark_dead("kernel killed after a cell timed out")
+                why = "was stopped" if self.stopped and not self.timed_out else "timed out"
+                await kernel._mark_dead(f"kernel killed after a cell {why}")
                 self.killed = True
                 return
             if settle_deadline is not None and now >= settle_deadline:
@@ -363,6 +397,8 @@ class _CellRun:
             except TimeoutError:
                 continue
             await self._handle(channel, msg)
+            if self.stopped and grace_deadline is None:
+                grace_deadline = time.monotonic() + kernel.interrupt_grace
             if settle_deadline is None and (self.reply is not None or self.idle):
                 settle_deadline = time.monotonic() + SETTLE_S
             if self.reply is None and self.idle and nudge_at is None:
@@ -390,6 +426,11 @@ class _CellRun:
 
     async def _handle(self, channel: str, msg: dict[str, Any]) -> None:
         msg_type = msg["msg_type"]
+        if channel == _STOP:
+            if not self.stopped and (self.reply is None or not self.idle):
+                self.stopped = True
+                await self._interrupt()
+            return
         if channel == "shell":
             if msg_type == "execute_reply":
                 self.reply = msg
@@ -432,6 +473,11 @@ class _CellRun:
     def _outcome(self) -> tuple[ExecutionStatus, ExecutionError | None]:
         reply_content = self.reply["content"] if self.reply is not None else {}
         reply_status = reply_content.get("status")
+        if self.stopped and not self.timed_out:
+            message = "the cell was stopped before it finished"
+            if self.killed:
+                message += "; the kernel ignored the interrupt and was killed"
+            return "cancelled", ExecutionError.synthetic("CellStopped", message)
         if self.died is not None:
             message = str(self.died)
             return "died", ExecutionError.synthetic("KernelDiedError", message)

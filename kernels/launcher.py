@@ -13,7 +13,9 @@ from pathlib import Path
 
 from jupyter_client.asynchronous import AsyncKernelClient
 
+from kernels.files import KernelFiles
 from kernels.sandbox import Isolation
+from kernels.workdir import HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):
@@ -59,8 +61,22 @@ class LaunchedKernel(ABC):
         """Ask the kernel to stop the running cell (KeyboardInterrupt in user code)."""
 
     @abstractmethod
-    async def kill(self) -> None:
-        """Kill the kernel and every process it started, and wait until they are gone."""
+    async def kill(self) -> bool:
+        """Kill the kernel and every process it started, and wait until they are gone.
+
+        True when the backend verified that no process of the kernel is left (a cgroup, a uid
+        of its own); False when it can only vouch for the kernel's own process group.
+        """
+
+    @property
+    def runs_as_service_user(self) -> bool:
+        """The kernel has the service's own rights (no uid of its own)."""
+        return True
+
+    def files(self, work_dir: Path, stop: StopKernel) -> KernelFiles:
+        """How the service moves files into and out of the kernel's work dir. By default the
+        work dir is on the service's disk, read only after `stop` (see `kernels.workdir`)."""
+        return HostWorkDir(work_dir, stop, must_stop=not self.runs_as_service_user)
 
     @abstractmethod
     async def shutdown(self) -> None:
@@ -84,6 +100,19 @@ class KernelLauncher(ABC):
     def isolation(self) -> Isolation | None:
         """How far kernels are isolated (None until the host has been probed)."""
         return None
+
+    @property
+    def troubleshooting(self) -> str:
+        """What to check when kernels keep failing to start (for the pool's ERROR line)."""
+        return "the kernel backend's configuration and its log"
+
+    async def check(self, work_root: Path) -> Isolation | None:
+        """Probe the host now, as the first launch would, and say what kernels will get.
+
+        Raises SandboxUnavailableError when the sandbox's mode refuses this host, so that a
+        service can refuse to start before it serves anything.
+        """
+        return self.isolation
 
     async def close(self) -> None:  # noqa: B027 - a no-op default is the right default
         """Release what the launcher holds itself (not the kernels: the pool owns those)."""

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
@@ -24,6 +25,8 @@ class AdminInputError(ValueError):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything the service writes (database, keys, files, notebooks) is its own user's.
+    os.umask(0o077)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):
@@ -121,9 +124,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_model(settings: Settings) -> None:
+    """The model's settings, before anything is printed or started (not when the worker first
+    opens the model, after the banner): SettingsError names the variable."""
+    from worker.agent.factory import llm_model_name
+
+    if settings.llm_configured:
+        try:
+            llm_model_name(settings)
+        except SettingsError as exc:
+            raise SettingsError(f"invalid configuration: {exc}") from None
+
+
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from pyexec.serve import serve
 
+    _check_model(settings)
     return serve(settings)
 
 
@@ -136,6 +152,7 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from pyexec.scaled import worker
 
+    _check_model(settings)
     return worker(settings)
 
 

@@ -18,15 +18,16 @@ from core.events import CANCEL_REQUESTED, STATUS
 from core.files import detect_media_type, human_bytes
 from core.models import Job, JobStatus, utcnow
 from core.runtime import Runtime
-from kernels import Execution, Kernel, KernelPool
+from kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
 from kernels.warmup import WARMUP_CODE
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
 from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
-from worker.artifacts import ArtifactBudget, Scan, find_written_files
+from worker.artifacts import ArtifactBudget
 from worker.cells import split_cells
 from worker.files import InputUnavailable
 from worker.inputs import InputStager, NoInputs, StagedFile
 from worker.outputs import OutputCollector, cap_cell_outputs, result_text
+from worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
 
@@ -51,6 +52,7 @@ class Outcome:
     status: JobStatus
     result: str | None = None
     error_message: str | None = None
+    ungrounded_numbers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -59,6 +61,7 @@ class JobRun:
     job: Job
     cells: list[CellRecord] = field(default_factory=list)
     collector: OutputCollector = field(init=False)
+    stored: JobStorage = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
     staged: list[StagedFile] = field(default_factory=list)
@@ -70,6 +73,7 @@ class JobRun:
 
     def __post_init__(self) -> None:
         self.collector = OutputCollector(self.job.id)
+        self.stored = JobStorage(self.runtime, self.job)
 
     @property
     def runtime(self) -> Runtime:
@@ -114,9 +118,12 @@ class JobRun:
         artifacts before the kernel and its work dir are thrown away."""
         async with self.ctx.pool.lease() as kernel:
             self.kernel = kernel
-            await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
+            # Of an earlier attempt: its files, and what they counted in the account's storage.
+            await self.runtime.storage.clear_artifacts(self.job.id)
+            if self.job.stored_bytes:
+                await self.stored.forget_earlier_attempt()
             # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
-            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.work_dir)
+            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.files)
             shutting_down = False
             try:
                 yield kernel
@@ -126,7 +133,7 @@ class JobRun:
             finally:
                 if not shutting_down:
                     try:
-                        await self.save_artifacts(kernel.work_dir)
+                        await self.save_artifacts(kernel.files)
                     except Exception:
                         log.exception("job %s: could not keep the files it wrote", self.job.id)
 
@@ -154,19 +161,9 @@ class JobRun:
         async def on_output(output: dict[str, Any]) -> None:
             await self.publish({"type": "output", "cell": index, "output": output})
 
-        task = asyncio.create_task(kernel.execute(source, timeout=timeout, on_output=on_output))
-        cancel_wait = asyncio.create_task(self.cancel_requested.wait())
-        try:
-            await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancel_wait.cancel()
-        if not task.done():
-            task.cancel()  # the kernel is interrupted by execute's cancellation handling
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.cells.append(CellRecord(cell_type="code", source=source, **extra))
-            raise JobCancelled
-        execution = task.result()
+        execution = await kernel.execute(
+            source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
+        )
         self.execution_ms += execution.duration_ms
         self.cells.append(
             CellRecord(
@@ -181,6 +178,9 @@ class JobRun:
         for output in execution.outputs if collect else ():
             self.collector.add(index, output)
         await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        if execution.status == "cancelled" and self.cancel_requested.is_set():
+            # What the cell printed before it was stopped stays, in the job and the notebook.
+            raise JobCancelled
         return execution
 
     async def add_markdown(
@@ -207,7 +207,11 @@ class JobRun:
             raise JobCancelled
         if outcome.error_message is not None:
             return Outcome(JobStatus.failed, error_message=outcome.error_message)
-        return Outcome(JobStatus.completed, result=outcome.result)
+        return Outcome(
+            JobStatus.completed,
+            result=outcome.result,
+            ungrounded_numbers=list(outcome.ungrounded_numbers),
+        )
 
     def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
         if execution.status == "timeout":
@@ -255,6 +259,7 @@ class JobRun:
         data = await asyncio.to_thread(lambda: notebook_to_bytes(build_notebook(transcript)))
         storage = self.runtime.storage
         await storage.write_bytes(storage.notebook_path(self.job.id), data)
+        await self.stored.add(len(data))
 
     def notebook_extra(self) -> dict[str, Any]:
         """What the bundle needs to re-run the notebook elsewhere, and what was left out."""
@@ -270,48 +275,76 @@ class JobRun:
             extra["skipped_artifacts"] = list(self.skipped_artifacts)
         return extra
 
-    async def save_artifacts(self, work_dir: Path | None = None) -> list[dict[str, Any]]:
-        """Figures, then the files the job wrote in `work_dir`, within the job's caps."""
+    async def save_artifacts(self, files: KernelFiles | None = None) -> list[dict[str, Any]]:
+        """Figures, then the files the job wrote in its kernel's work dir (which stops the
+        kernel for good), within the job's caps."""
         if self.artifacts is not None:
             return self.artifacts
+        if files is None:
+            return await self._keep_artifacts(Collected())
+        async with files.collect(exclude={staged.name for staged in self.staged}) as collected:
+            return await self._keep_artifacts(collected)
+
+    async def _keep_artifacts(self, collected: Collected) -> list[dict[str, Any]]:
         settings = self.runtime.settings
         storage = self.runtime.storage
         budget = ArtifactBudget(settings.artifact_max_files, settings.artifact_max_bytes)
-        scan = Scan([], [], False)
-        if work_dir is not None:
-            inputs = {staged.name for staged in self.staged}
-            scan = await asyncio.to_thread(find_written_files, work_dir, inputs)
-        self.collector.avoid_names({f.name for f in scan.files})
+        self.collector.avoid_names({f.name for f in collected.files})
         artifacts: list[dict[str, Any]] = []
         skipped: list[str] = []
+        if collected.refused:
+            skipped.append(f"the files the job wrote were not read: {collected.refused}")
+        images, files = [], []
         for image in self.collector.images:
             reason = budget.refuse(len(image.data))
             if reason is not None:
                 self.collector.left_out(image.name, f"not kept: {reason}")
                 skipped.append(f"{image.name} ({human_bytes(len(image.data))}): {reason}")
                 continue
-            await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
-            artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
-            artifacts[-1]["kind"] = "figure"
-        for written in scan.files:
+            images.append(image)
+        for written in collected.files:
             reason = budget.refuse(written.bytes)
             if reason is not None:
                 skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {reason}")
                 continue
+            files.append(written)
+        # The account's storage quota: what fits is counted in before it is written.
+        fits, why = await self.stored.reserve(
+            [len(i.data) for i in images] + [f.bytes for f in files]
+        )
+        for image, fit in zip(images, fits, strict=False):
+            if not fit:
+                self.collector.left_out(image.name, f"not kept: {why}")
+                skipped.append(f"{image.name} ({human_bytes(len(image.data))}): {why}")
+                continue
+            await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
+            artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
+            artifacts[-1]["kind"] = "figure"
+        for written, fit in zip(files, fits[len(images) :], strict=True):
+            if not fit:
+                skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {why}")
+                continue
             target = storage.artifact_path(self.job.id, written.name)
             try:
-                await storage.copy_in(written.path, target)
+                async with collected.open(written) as source:
+                    await storage.copy_stream(source, target, written.bytes)
                 head = await asyncio.to_thread(_head, target)
-            except OSError as exc:
-                skipped.append(f"{written.name}: could not be copied ({exc.strerror or exc})")
+            except (OSError, ValueError) as exc:
+                await self.stored.give_back(written.bytes)
+                error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                skipped.append(f"{written.name}: could not be copied ({error})")
                 continue
-            size = target.stat().st_size
             media_type = detect_media_type(written.name, head)
-            artifacts.append(self._artifact(written.name, media_type, size))
+            artifacts.append(self._artifact(written.name, media_type, written.bytes))
             artifacts[-1]["kind"] = "file"
-        skipped += [f"{name}: its name cannot be served" for name in scan.unusable]
-        if scan.truncated:
-            skipped.append("more files were written than PyExec examines; the rest were ignored")
+        skipped += collected.skipped
+        if collected.skipped_more:
+            skipped.append(f"{collected.skipped_more} more files could not be kept either")
+        if collected.truncated:
+            skipped.append(
+                "more files (or deeper folders) were written than PyExec examines; "
+                "the rest were ignored"
+            )
         if skipped:
             log.info("job %s: artifacts left out: %s", self.job.id, "; ".join(skipped))
             self.collector.note(
@@ -401,6 +434,7 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             outputs=run.collector.outputs,
             artifacts=artifacts,
             usage=usage,
+            ungrounded_numbers=outcome.ungrounded_numbers,
         )
         await session.commit()
     await runtime.events.publish(run.job.id, {"type": STATUS, "status": outcome.status.value})

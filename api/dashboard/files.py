@@ -65,7 +65,7 @@ async def upload(
     limit). The token comes in the X-CSRF-Token header (htmx) or the query (a plain form:
     the body is streamed, not parsed, so it cannot carry it)."""
     await check_csrf(request, runtime, visitor.csrf_token, request.query_params.get(CSRF_FIELD))
-    file = await store_upload(request, runtime, visitor.account.id, visitor.limits.max_upload_bytes)
+    file = await store_upload(request, runtime, visitor.account.id, visitor.limits)
     if target != "job":
         if request.headers.get("hx-request"):
             return apply_page_headers(Response(headers={"HX-Redirect": "/files?notice=uploaded"}))

@@ -139,14 +139,18 @@ class JobForm:
 
     def body(self) -> JobCreate:
         """The API's submission; pydantic's ValidationError names each bad field."""
-        return JobCreate(
-            title=self.title.strip() or None,
-            prompt=self.prompt if self.prompt.strip() else None,
-            code=self.code if self.code.strip() else None,
-            priority=self.priority,  # type: ignore[arg-type]
-            timeout_seconds=self.timeout_seconds or None,  # type: ignore[arg-type]
-            file_ids=list(self.file_ids),
-            parent_job_id=self.parent_job_id or None,
+        # Not strict, unlike a JSON body: a form's numbers arrive as text.
+        return JobCreate.model_validate(
+            {
+                "title": self.title.strip() or None,
+                "prompt": self.prompt if self.prompt.strip() else None,
+                "code": self.code if self.code.strip() else None,
+                "priority": self.priority,
+                "timeout_seconds": self.timeout_seconds or None,
+                "file_ids": list(self.file_ids),
+                "parent_job_id": self.parent_job_id or None,
+            },
+            strict=False,
         )
 
 

@@ -83,7 +83,7 @@ class CellView:
 @cache
 def _sanitizer() -> Any:
     # No inline styles: the page's CSP would refuse them anyway.
-    return clean_html_filter(styles=False)
+    return clean_html_filter()
 
 
 def _table_cell(renderer: Any, text: str, align: str | None = None, head: bool = False) -> str:

@@ -47,16 +47,20 @@ UPLOAD_BODY = {
     response_model=FileOut,
     responses={
         **ERRORS,
-        413: {"model": ErrorBody, "description": "Over the account's upload limit"},
+        413: {
+            "model": ErrorBody,
+            "description": "Over the account's upload limit, or its storage quota",
+        },
     },
     openapi_extra=UPLOAD_BODY,
     summary="Upload a file",
     description="Multipart field `file`. The filename is sanitised (no directories, no "
     "control characters, no leading dots); the media type is detected from the content "
-    "and the name. Over the upload limit: `413`, and nothing is kept.",
+    "and the name. Over the upload limit, or over the plan's storage quota (files, "
+    "artifacts and notebooks in all): `413` naming which, and nothing is kept.",
 )
 async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep) -> JSONResponse:
-    file = await store_upload(request, runtime, caller.account.id, caller.limits.max_upload_bytes)
+    file = await store_upload(request, runtime, caller.account.id, caller.limits)
     return JSONResponse(
         FileOut.from_file(file).model_dump(mode="json"),
         status_code=201,

@@ -134,6 +134,10 @@ def test_prompt_only_job_is_answered_by_the_offline_planner(client: httpx.Client
         ({"code": "1", "priority": 0}, "priority"),
         ({"code": "1", "priority": 11}, "priority"),
         ({"code": "1", "priority": "high"}, "priority"),
+        ({"code": "1", "priority": True}, "priority"),
+        ({"code": "1", "priority": "10"}, "priority"),
+        ({"code": "1", "timeout_seconds": "60"}, "timeout_seconds"),
+        ({"code": 1}, "code"),
         ({"code": "1", "title": "x" * 201}, "title"),
         ({"code": "1", "unknown": True}, "unknown"),
         ({"code": "1", "timeout_seconds": 0}, "timeout_seconds"),
@@ -149,6 +153,16 @@ def test_bad_bodies_are_400_with_field_details(
     error = resp.json()["error"]
     assert error["code"] == "invalid_request" and error["status"] == 400
     assert any(d["field"] == field for d in error["details"]), error
+
+
+def test_a_method_the_path_does_not_take_is_405_naming_those_it_does(
+    client: httpx.Client,
+) -> None:
+    resp = client.put("/v1/jobs", json={"code": "1"})
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+    assert resp.headers["allow"] == "GET, POST"
+    resp = client.patch("/v1/jobs/some-id")
+    assert resp.status_code == 405 and resp.headers["allow"] == "DELETE, GET"
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:
@@ -230,6 +244,29 @@ def test_cancel_running_then_final_is_409(client: httpx.Client) -> None:
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
     nb = client.get(f"/v1/jobs/{job['id']}/notebook")
     assert nb.status_code == 200
+
+
+def test_a_cancelled_cell_keeps_what_it_printed(client: httpx.Client) -> None:
+    code = "print('first cell')\n# %%\nprint('working', flush=True)\nimport time\ntime.sleep(600)"
+    job = client.post("/v1/jobs", json={"code": code}).json()
+    wait_for_output(client, job["id"], "working")
+    assert client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+    final = client.get(f"/v1/jobs/{job['id']}", params={"wait": 10}).json()
+    assert final["status"] == "cancelled"
+    texts = [o.get("text", "") for o in final["outputs"] if o["type"] == "text"]
+    assert texts[:2] == ["first cell\n", "working\n"], final["outputs"]
+    nb = nbformat.reads(client.get(f"/v1/jobs/{job['id']}/notebook").text, as_version=4)
+    stopped = [c for c in nb.cells if c.cell_type == "code"][1]
+    assert stopped.outputs[0]["text"] == "working\n"
+
+
+def wait_for_output(client: httpx.Client, job_id: str, text: str) -> None:
+    """Follow the job's events until an output carries `text`."""
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as events:
+        for line in events.iter_lines():
+            if line.startswith("data:") and '"output"' in line and text in line:
+                return
+    raise AssertionError(f"the job ended without printing {text!r}")
 
 
 def test_readme_python_client_works_as_written(server: Server, api_key: str) -> None:

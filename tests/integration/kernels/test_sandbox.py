@@ -25,7 +25,6 @@ from kernels import (
     KernelPool,
     LocalLauncher,
     SandboxPolicy,
-    hand_over,
 )
 from tests.integration.kernels.processes import eventually, gone
 
@@ -94,19 +93,19 @@ async def test_each_kernel_is_its_own_unprivileged_user(pool: KernelPool) -> Non
 
 async def test_a_kernel_sees_only_its_own_files(pool: KernelPool) -> None:
     need(pool, "uid", "filesystem")
-    work_root = pool.work_root
+    work_root, pool_dir = pool.work_root, pool.work_dir_root
     async with pool.lease() as victim, pool.lease() as attacker:
         await run(victim, "open('secret.txt', 'w').write('s3cret')")
         out = await run(
             attacker,
-            "import os\nfor path in [{victim!r}, {db!r}, {data!r}, '/root', {root!r}]:\n"
+            "import os\nfor path in [{victim!r}, {db!r}, {data!r}, '/root', {pool!r}]:\n"
             "    try:\n        print(path, os.listdir(path) if os.path.isdir(path) else "
             "open(path).read())\n"
             "    except OSError as e:\n        print(path, type(e).__name__)".format(
                 victim=str(victim.work_dir / "secret.txt"),
                 db=str(work_root.parent / "pyexec.db"),
                 data=str(work_root.parent),
-                root=str(work_root),
+                pool=str(pool_dir),
             ),
         )
     lines = out.splitlines()
@@ -119,7 +118,8 @@ async def test_a_kernel_sees_only_its_own_files(pool: KernelPool) -> None:
     interpreter = Path(sys.base_prefix)
     visible = [interpreter.parts[2]] if interpreter.parts[1:2] == ("root",) else []
     assert lines[3] in ("/root FileNotFoundError", f"/root {visible}")
-    assert lines[4] == f"{work_root} [{attacker.id!r}]"
+    # The pool's own dir in the work root (kernels.workroot) shows the kernel's dir only.
+    assert lines[4] == f"{pool_dir} [{attacker.id!r}]"
 
 
 async def test_service_processes_and_environment_are_invisible(pool: KernelPool) -> None:
@@ -195,27 +195,29 @@ async def test_the_kernel_runs_in_its_own_cgroups(pool: KernelPool) -> None:
     assert own["pids"].endswith(f"/{kernel.id}"), own
 
 
-async def test_files_pass_between_the_service_and_the_kernel(pool: KernelPool) -> None:
+async def test_files_pass_between_the_service_and_the_kernel(
+    pool: KernelPool, tmp_path: Path
+) -> None:
     need(pool, "uid")
+    source = tmp_path / "input.csv"
+    source.write_text("a,b\n1,2\n")
     async with pool.lease() as kernel:
-        staged = kernel.work_dir / "input.csv"
-        staged.write_text("a,b\n1,2\n")  # as shutil.copyfile would: root-owned, 0644
-        private = kernel.work_dir / "private.csv"
-        private.write_text("c\n3\n")
-        private.chmod(0o600)
+        await kernel.files.put("input.csv", source)
         out = await run(
             kernel,
             "import pandas as pd\nprint(pd.read_csv('input.csv').b.sum())\n"
-            "try:\n    open('private.csv').read()\nexcept OSError as e:\n    print(e.strerror)",
+            "try:\n    open('input.csv', 'a')\nexcept OSError as e:\n    print(e.strerror)",
         )
-        assert out == "2\nPermission denied\n"
-        hand_over(private, kernel.work_dir)
-        assert (await run(kernel, "print(open('private.csv').read())")) == "c\n3\n\n"
+        assert out == "2\nPermission denied\n"  # read-only for the job
         await run(kernel, "open('result.txt', 'w').write('from the kernel')")
         result = kernel.work_dir / "result.txt"
-        assert result.read_text() == "from the kernel"
         assert result.stat().st_uid in UIDS
         assert stat.S_IMODE(kernel.work_dir.stat().st_mode) == 0o700
+        async with kernel.files.collect(exclude={"input.csv"}) as collected:
+            assert not await kernel.is_alive()  # stopped before anything is read
+            assert [f.name for f in collected.files] == ["result.txt"]
+            async with collected.open(collected.files[0]) as f:
+                assert f.read() == b"from the kernel"
 
 
 async def test_a_ready_kernel_can_no_longer_touch_its_sockets(pool: KernelPool) -> None:
@@ -244,8 +246,8 @@ async def test_what_a_kernel_leaves_running_dies_with_it(pool: KernelPool) -> No
         uid, daemon = (int(x) for x in out.split())
         assert not gone(daemon)
     # Out of the kernel's process group and session, and still gone: its uid was emptied.
-    await eventually(lambda: gone(daemon), timeout=10)
-    await eventually(lambda: uid not in _running_uids(), timeout=10)
+    await eventually(lambda: gone(daemon))
+    await eventually(lambda: uid not in _running_uids())
 
 
 def _running_uids() -> set[int]:
