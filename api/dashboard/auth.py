@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
+from api.dashboard.forms import read_form
 from api.dashboard.security import CSRF_FIELD, apply_page_headers
 from api.dashboard.sessions import (
     anonymous_cookie,
@@ -53,7 +54,7 @@ def _redirect(location: str) -> Response:
 
 
 async def _anonymous_form(request: Request, runtime: Runtime) -> dict[str, str]:
-    form = await request.form()
+    form = await read_form(request)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     await check_csrf(
         request, runtime, request.cookies.get(anonymous_cookie(runtime), ""), values.get(CSRF_FIELD)

@@ -16,6 +16,7 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
+from api.dashboard.forms import read_form
 from api.dashboard.security import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -193,7 +194,7 @@ async def check_csrf(request: Request, runtime: Runtime, expected: str, given: s
 
 async def session_form(request: Request, visitor: Visitor, runtime: Runtime) -> FormData:
     """A signed-in visitor's url-encoded form, after its CSRF token and origin are checked."""
-    form = await request.form()
+    form = await read_form(request)
     token = form.get(CSRF_FIELD)
     await check_csrf(
         request, runtime, visitor.csrf_token, token if isinstance(token, str) else None
