@@ -21,9 +21,10 @@ from api.dashboard.jobs import job_view, render_job_body
 from api.dashboard.outputs import highlight_python, notebook_output_view
 from api.dashboard.sessions import Visitor, find_visitor
 from api.dashboard.templating import DashboardRoute, templates
-from api.deps import RuntimeDep
-from api.errors import NotFound
-from api.jobs import load_job
+from api.deps import HoldsDep, RuntimeDep
+from api.errors import NotFound, RateLimited
+from api.holds import RETRY_AFTER_SECONDS, HeldStreamingResponse
+from api.jobs import RECHECK_SECONDS, load_job
 from core.events import (
     BEGINNING,
     CANCEL_REQUESTED,
@@ -39,8 +40,8 @@ from core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
-# The same rhythm as the API's stream: check the database when quiet, keep proxies awake.
-DATABASE_CHECK_SECONDS = 2.0
+# The same rhythm as the API's stream: the database is asked only after a silence (RECHECK_
+# SECONDS, in case a final status event was lost), and proxies are kept awake.
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 1000
 UPDATE = "update"
@@ -52,6 +53,7 @@ async def job_live(
     request: Request,
     job_id: str,
     runtime: RuntimeDep,
+    holds: HoldsDep,
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> Response:
     visitor = await find_visitor(request, runtime)
@@ -63,11 +65,29 @@ async def job_live(
     except NotFound:
         return Response(status_code=204)
     since = last_event_id if last_event_id and runtime.events.is_event_id(last_event_id) else None
-    return StreamingResponse(
+    headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
+    account_id = visitor.account.id
+    try:
+        # A page's stream counts against the account's open streams, as the API's do.
+        holds.acquire("stream", account_id, runtime.settings.max_open_streams_per_account)
+    except RateLimited:
+        # EventSource gives up on an error status; a short stream that says why and asks to
+        # be retried later keeps the page following the job once a stream is free.
+        return StreamingResponse(
+            iter([_paused_frames()]), media_type="text/event-stream", headers=headers
+        )
+    return HeldStreamingResponse(
         _stream(request, runtime, job, visitor, since or BEGINNING),
         media_type="text/event-stream",
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        headers=headers,
+        holds=holds,
+        account_id=account_id,
     )
+
+
+def _paused_frames() -> str:
+    notice = templates.get_template("_live_event.html").render(kind="paused")
+    return f"retry: {RETRY_AFTER_SECONDS * 1000}\n\n" + sse_frame(UPDATE, notice)
 
 
 async def _stream(
@@ -94,7 +114,7 @@ async def _frames(
         quiet_since = loop.time()
         while True:
             try:
-                async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+                async with asyncio.timeout(RECHECK_SECONDS):
                     event = await inbox.get()
             except TimeoutError:
                 job = await load_job(runtime, job.id, visitor.account.id)
