@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from tests.integration.api.dashboard_client import (
     new_email,
     new_ip,
 )
+from tests.integration.api.uploading import read_response, send_until_answered
 from tests.servers import PYEXEC, ROOT, Server
 
 
@@ -227,6 +229,37 @@ def test_forms_without_their_token_or_from_elsewhere_are_refused(
     plain = stranger.client.post("/signin", data={"email": email, "password": PASSWORD})
     assert plain.status_code == 403 and stranger.session_cookie is None
     stranger.close()
+
+
+def _raw_form_head(server: Server, path: str, content_type: str, length: int | None) -> bytes:
+    framing = f"Content-Length: {length}" if length is not None else "Transfer-Encoding: chunked"
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\nAccept: text/html\r\n"
+        f"X-Forwarded-For: {new_ip()}\r\nContent-Type: {content_type}\r\n{framing}\r\n\r\n"
+    ).encode()
+
+
+def test_forms_over_4_mb_or_not_url_encoded_are_refused_unread(server: Server) -> None:
+    form = "application/x-www-form-urlencoded"
+    # Declared too large: refused before the body is read (anyone may post to /signin).
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(_raw_form_head(server, "/signin", form, 5 * 1024 * 1024) + b"email=" * 100)
+        status, body = read_response(sock)
+    assert status == 413 and b"Too large" in body and b"over 4 MB" in body
+    # Chunked, with no length: cut off once it passes 4 MB, not read to its end.
+    piece, pieces = b"a" * 65536, 1024  # 64 MB offered
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(_raw_form_head(server, "/signin", form, None))
+        sent = send_until_answered(sock, pieces, piece, chunked=True)
+        status, body = read_response(sock)
+    assert status == 413 and b"over 4 MB" in body
+    assert sent < pieces * len(piece) // 4, f"the server read {sent} bytes before refusing"
+    # A page's forms are url-encoded; a multipart body is not spooled anywhere.
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        multipart = "multipart/form-data; boundary=XYZ"
+        sock.sendall(_raw_form_head(server, "/signin", multipart, 64) + b"-" * 64)
+        status, body = read_response(sock)
+    assert status == 400 and b"not sent as a web form" in body
 
 
 def test_a_session_never_authenticates_the_api(server: Server, visitor: Visitor) -> None:
