@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -227,6 +228,42 @@ def test_the_live_stream_renders_a_running_job_and_resumes(server: Server, perso
     assert resumed_ids == [] or int(resumed_ids[0]) > int(ids[1])
     # A visitor who is not signed in gets no stream (204: EventSource stops retrying).
     assert httpx.get(f"{server.url}/jobs/{job['id']}/live").status_code == 204
+
+
+def test_a_pages_live_stream_counts_among_the_accounts_open_streams(
+    dashboard_server: Server,
+) -> None:
+    gen = _person(dashboard_server)  # PYEXEC_MAX_OPEN_STREAMS_PER_ACCOUNT=2 on this server
+    person = next(gen)
+    v = person.visitor
+    job = person.api.post("/v1/jobs", json={"code": "import time; time.sleep(600)"}).json()
+    live, events = f"/jobs/{job['id']}/live", f"/v1/jobs/{job['id']}/events"
+    try:
+        with v.client.stream("GET", live) as page, person.api.stream("GET", events) as api:
+            assert page.status_code == 200 and api.status_code == 200
+            lines = page.iter_lines()  # kept: a dropped iterator closes the response
+            assert next(lines) == "retry: 1000"
+            # The page's stream is one of the two: the API's next is refused...
+            with person.api.stream("GET", events) as third:
+                assert third.status_code == 429 and third.headers["retry-after"] == "5"
+            # ...and a page's is a short stream that says so and retries later.
+            paused = v.get(live, timeout=10)
+            assert paused.status_code == 200
+            assert paused.text.startswith("retry: 5000\n")
+            assert "Live updates are paused" in paused.text and "event: update" in paused.text
+        # Both closed: the page follows the job again (once the server has seen them go).
+        deadline = time.monotonic() + 30
+        while (first := _first_line(v, live)) != "retry: 1000" and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert first == "retry: 1000"
+    finally:
+        person.api.post(f"/v1/jobs/{job['id']}/cancel")
+        gen.close()
+
+
+def _first_line(visitor: Visitor, path: str) -> str:
+    with visitor.client.stream("GET", path) as response:
+        return next(response.iter_lines())
 
 
 @dataclass
