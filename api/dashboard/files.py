@@ -40,6 +40,7 @@ async def files_page(
         files = await repository.list_files(
             session, visitor.account.id, limit=PAGE_SIZE + 1, after=after
         )
+        stored = await repository.storage_used(session, visitor.account.id)
     return page(
         request,
         "files.html",
@@ -49,6 +50,7 @@ async def files_page(
             "next_cursor": next_cursor(files, PAGE_SIZE),
             "first_page": cursor is None,
             "limits": visitor.limits,
+            "stored": stored,
             "notice": NOTICES.get(notice or ""),
         },
     )

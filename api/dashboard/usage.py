@@ -1,5 +1,6 @@
-"""The usage page: today's API requests against the plan's daily limit and when it resets, a
-30-day chart of requests and of jobs by status, and the plan's limits.
+"""The usage page: today's API requests against the plan's daily limit and when it resets, the
+storage used against the plan's quota, a 30-day chart of requests and of jobs by status, and
+the plan's limits.
 
 Requests are the daily counters that rate-limit `/v1` (the database's or Redis's), read without
 counting; the dashboard's own pages are not API requests and count nothing.
@@ -45,6 +46,7 @@ async def usage_page(request: Request, visitor: CurrentVisitor, runtime: Runtime
     since = datetime.combine(first, time(0), tzinfo=now.tzinfo)
     async with runtime.db.session() as session:
         jobs = await repository.job_counts_by_day(session, account_id, since)
+        stored = await repository.storage_used(session, account_id)
     by_status = {
         status: {day: n for (day, s), n in jobs.items() if s == status} for status in STATUS_ORDER
     }
@@ -63,6 +65,8 @@ async def usage_page(request: Request, visitor: CurrentVisitor, runtime: Runtime
             else max(0, limits.requests_per_day - used),
             "resets_at": resets_at,
             "resets_in": seconds_text((resets_at - now).total_seconds()),
+            "stored": stored,
+            "storage_left": max(0, limits.max_storage_bytes - stored),
             "requests_chart": bar_chart(
                 f"API requests per day, last {CHART_DAYS} days",
                 days,

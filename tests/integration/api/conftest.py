@@ -9,13 +9,14 @@ import pytest
 from tests.servers import Server
 
 # The dashboard's own server (SQLite): sign-up open, small sign-in limits (cheap to reach),
-# two open event streams per account, and a free plan that takes uploads of at most 2,000 bytes.
+# two open event streams per account, and a free plan that takes uploads of at most 2,000 bytes
+# and stores at most 5,000.
 DASHBOARD_ENV = {
     "PYEXEC_SIGNUP": "open",
     "PYEXEC_MAX_OPEN_STREAMS_PER_ACCOUNT": "2",
     "PYEXEC_SIGNIN_ACCOUNT_ATTEMPTS": "3",
     "PYEXEC_SIGNIN_IP_ATTEMPTS": "5",
-    "PYEXEC_PLANS": json.dumps({"free": {"max_upload_bytes": 2000}}),
+    "PYEXEC_PLANS": json.dumps({"free": {"max_upload_bytes": 2000, "max_storage_bytes": 5000}}),
 }
 
 

@@ -17,6 +17,7 @@ import httpx
 import nbformat
 import pytest
 
+from core.files import human_bytes
 from tests.html_checks import assert_inert, elements
 from tests.integration.api.dashboard_client import Visitor, create_person, csrf_token
 from tests.servers import ROOT, Server, run_job
@@ -401,6 +402,39 @@ def test_files_upload_download_and_delete(dashboard_server: Server) -> None:
     deleted = v.post_form(f"/files/{file_id}/delete", token_from="/files")
     assert deleted.status_code == 303
     assert person.api.get(f"/v1/files/{file_id}").status_code == 404
+    gen.close()
+
+
+def test_storage_is_shown_against_the_plans_quota_and_uploads_stop_at_it(
+    dashboard_server: Server,
+) -> None:
+    gen = _person(dashboard_server, plan="free")  # stores at most 5,000 bytes on this server
+    person = next(gen)
+    v = person.visitor
+    quota = human_bytes(5000)
+    assert f"0 bytes <small>of {quota}</small>" in v.get("/usage").text
+    ids = []
+    for name in ("a.csv", "b.csv"):
+        made = v.client.post(
+            "/files", files={"file": (name, b"x" * 1900)}, headers=_htmx(v, "/files")
+        )
+        assert made.status_code == 200 and made.headers["hx-redirect"] == "/files?notice=uploaded"
+        ids.append(person.api.get("/v1/files").json()["data"][0]["id"])
+    usage = v.get("/usage").text
+    assert f"{human_bytes(3800)} <small>of {quota}</small>" in usage
+    assert f"{human_bytes(1200)} left." in usage and "Uploads and new artifacts" not in usage
+    assert f'<tr><th scope="row">Storage</th><td>{quota}</td></tr>' in usage
+    assert f"{human_bytes(3800)} of {quota} of storage used" in v.get("/files").text
+    # Under the upload limit, over what is left of the quota: refused, and nothing kept.
+    over = v.client.post(
+        "/files", files={"file": ("c.csv", b"x" * 1900)}, headers=_htmx(v, "/files")
+    )
+    assert over.status_code == 413 and "storage quota of 4.9 KB" in over.text
+    assert len(person.api.get("/v1/files").json()["data"]) == 2
+    assert person.api.get("/v1/account").json()["usage"]["storage_bytes"] == 3800
+    # Deleting a file frees its space.
+    assert v.post_form(f"/files/{ids[0]}/delete", token_from="/files").status_code == 303
+    assert f"{human_bytes(1900)} of {quota} of storage used" in v.get("/files").text
     gen.close()
 
 
