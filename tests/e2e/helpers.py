@@ -1,15 +1,27 @@
-"""Steps the browser tests share: signing in, waiting for a job's page to settle."""
+"""Steps the browser tests share: signing in, waiting for a job's page to settle, the docs'
+screenshots."""
 
 from __future__ import annotations
 
+import io
+import os
 import re
 import time
+from pathlib import Path
 
 import httpx
+from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.browser import TIMEOUT_MS, Watched
 from tests.integration.api.dashboard_client import PASSWORD
+from tests.servers import ROOT
+
+DOCS_IMAGES = ROOT / "docs" / "images"
+# The docs' screenshots are committed; a run rewrites them only when asked, so that `make
+# test` leaves the checkout as it found it.
+UPDATE_DOCS_SCREENSHOTS = os.environ.get("PYEXEC_UPDATE_DOCS_SCREENSHOTS") == "1"
+DOCS_SCREENSHOT_COLORS = 64
 
 JOB_URL = re.compile(r"/jobs/[0-9a-f-]{36}$")
 FINAL = ("completed", "failed", "cancelled")
@@ -59,3 +71,24 @@ def api_wait(api: httpx.Client, job_id: str, status: str, timeout: float = 90) -
         if job["status"] == status or time.monotonic() > deadline:
             return job
         time.sleep(0.1)
+
+
+def docs_screenshot(tab: Watched, name: str, bottom_of: str) -> Path | None:
+    """The page from its top down to the bottom of `bottom_of`, as a small PNG (a palette of
+    64 colours) for the docs: written to docs/images/ when PYEXEC_UPDATE_DOCS_SCREENSHOTS=1,
+    else among the test's screenshots. None when the test keeps no screenshots."""
+    target = DOCS_IMAGES if UPDATE_DOCS_SCREENSHOTS else tab.shots
+    if target is None:
+        return None
+    bottom = tab.page.locator(bottom_of).first.evaluate(
+        "el => el.getBoundingClientRect().bottom + window.scrollY"
+    )
+    width = tab.page.evaluate("document.documentElement.clientWidth")
+    raw = tab.page.screenshot(
+        full_page=True, clip={"x": 0, "y": 0, "width": width, "height": bottom + 24}
+    )
+    image = Image.open(io.BytesIO(raw)).convert("RGB").quantize(DOCS_SCREENSHOT_COLORS)
+    target.mkdir(parents=True, exist_ok=True)
+    path = target / f"{name}.png"
+    image.save(path, optimize=True)
+    return path

@@ -19,7 +19,14 @@ from playwright.sync_api import Browser, expect
 
 from tests.e2e.browser import Watched, watched_page
 from tests.e2e.conftest import new_ip
-from tests.e2e.helpers import JOB_URL, api_wait, record_statuses, sign_in, wait_for_status
+from tests.e2e.helpers import (
+    JOB_URL,
+    api_wait,
+    docs_screenshot,
+    record_statuses,
+    sign_in,
+    wait_for_status,
+)
 from tests.integration.api.dashboard_client import create_key, create_person
 from tests.llm_server import ScriptedLLM, final_answer, run_python
 from tests.servers import PYEXEC, READY_TIMEOUT_SECONDS, ROOT, Server
@@ -39,6 +46,8 @@ plt.tight_layout()
 plt.show()
 """
 ANSWER = "The table gives the mean, median and standard deviation of every numeric column."
+# The docs' screenshot of the finished job (README, docs/dashboard.md) stays small.
+DOCS_SCREENSHOT_MAX_BYTES = 150_000
 
 
 def _drop_file(tab: Watched, path: Path) -> None:
@@ -102,6 +111,9 @@ def test_upload_prompt_live_status_table_plot_and_notebook(
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 100", arg=plot.element_handle()
     )
+    shot = docs_screenshot(tab, "dashboard", ".outputs .output-image")
+    assert shot is not None and shot.read_bytes().startswith(b"\x89PNG")
+    assert shot.stat().st_size < DOCS_SCREENSHOT_MAX_BYTES, shot.stat().st_size
 
     with page.expect_download() as download:
         page.get_by_role("link", name="Notebook (.ipynb)").click()
