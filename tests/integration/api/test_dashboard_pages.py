@@ -8,6 +8,7 @@ import asyncio
 import io
 import re
 import time
+import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import pytest
 from core.files import human_bytes
 from tests.html_checks import assert_inert, elements
 from tests.integration.api.dashboard_client import Visitor, create_person, csrf_token
+from tests.llm_server import ScriptedLLM, final_answer, run_python
 from tests.servers import ROOT, Server, run_job
 
 
@@ -229,6 +231,30 @@ def test_the_live_stream_renders_a_running_job_and_resumes(server: Server, perso
     assert resumed_ids == [] or int(resumed_ids[0]) > int(ids[1])
     # A visitor who is not signed in gets no stream (204: EventSource stops retrying).
     assert httpx.get(f"{server.url}/jobs/{job['id']}/live").status_code == 204
+
+
+def test_an_answers_ungrounded_numbers_are_flagged_on_its_page(
+    dashboard_server: Server, dashboard_llm: ScriptedLLM
+) -> None:
+    gen = _person(dashboard_server)
+    person = next(gen)
+    k = f"[d-{uuid.uuid4().hex[:8]}]"
+    invented = "The mean is 16.92 and the median is 14.1."
+    # The model invents a median; asked once to check it, it repeats it.
+    dashboard_llm.script(
+        k,
+        run_python("print(sum([12.5, 31.25, 7.0]) / 3)"),
+        final_answer(invented),
+        final_answer(invented),
+    )
+    job = run_job(person.api, {"prompt": f"Mean and median of 12.5, 31.25 and 7 {k}"})
+    assert job["status"] == "completed" and job["ungrounded_numbers"] == ["14.1"], job
+    page = person.visitor.get(f"/jobs/{job['id']}").text
+    note = re.search(r'<div class="ungrounded" role="note">(.*?)</div>', page, re.S)
+    assert note, page
+    assert "Check this number:" in note.group(1) and "<code>14.1</code>" in note.group(1)
+    assert "16.92" not in note.group(1)  # that one was printed by a cell
+    gen.close()
 
 
 def test_a_pages_live_stream_counts_among_the_accounts_open_streams(
