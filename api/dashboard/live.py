@@ -40,8 +40,8 @@ from core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
-# The same rhythm as the API's stream: the database is asked only after a silence (RECHECK_
-# SECONDS, in case a final status event was lost), and proxies are kept awake.
+# The same rhythm as the API's stream: the database is asked only after RECHECK_SECONDS of
+# silence (in case a final status event was lost), and proxies are kept awake.
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 1000
 UPDATE = "update"
