@@ -15,13 +15,13 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from api.errors import InvalidRequest, PayloadTooLarge
-from core import repository
-from core.files import detect_media_type, human_bytes, sanitize_filename
-from core.models import File, new_file_id
-from core.plans import PlanLimits
-from core.runtime import Runtime
-from core.storage import IncomingFile, Storage, UploadTooLarge
+from pyexec.api.errors import InvalidRequest, PayloadTooLarge
+from pyexec.core import repository
+from pyexec.core.files import detect_media_type, human_bytes, sanitize_filename
+from pyexec.core.models import File, new_file_id
+from pyexec.core.plans import PlanLimits
+from pyexec.core.runtime import Runtime
+from pyexec.core.storage import IncomingFile, Storage, UploadTooLarge
 
 FILE_FIELD = "file"
 # Room for the multipart framing around the file: boundaries, part headers, small fields.

@@ -11,11 +11,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
-from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.asynchronous.client import AsyncKernelClient
 
-from kernels.files import KernelFiles
-from kernels.sandbox import Isolation
-from kernels.workdir import HostWorkDir, StopKernel
+from pyexec.kernels.files import KernelFiles
+from pyexec.kernels.sandbox import Isolation
+from pyexec.kernels.workdir import HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):

@@ -26,11 +26,11 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from kernels.files import (
+from pyexec.kernels.files import (
     MAX_DEPTH,
     MAX_FOUND_FILES,
     SKIPPED_DIRS,
@@ -152,7 +152,7 @@ def scan(work_dir: Path, exclude: frozenset[str] = frozenset()) -> Collected:
     return found
 
 
-def _walk(root: int, found: Collected) -> Iterator[tuple[str, int, list[str]]]:
+def _walk(root: int, found: Collected) -> Generator[tuple[str, int, list[str]], None, None]:
     """Depth first: (relative prefix, the directory's descriptor, its non-directory entries).
 
     At most MAX_DEPTH descriptors are open at once: a child is opened from its parent's
@@ -161,7 +161,8 @@ def _walk(root: int, found: Collected) -> Iterator[tuple[str, int, list[str]]]:
     stack: list[tuple[str, int, Iterator[str], bool]] = []
 
     def enter(prefix: str, fd: int) -> list[str]:
-        dirs, others = [], []
+        dirs: list[str] = []
+        others: list[str] = []
         with os.scandir(fd) as entries:
             for entry in entries:
                 try:

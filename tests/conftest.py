@@ -8,8 +8,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import Server
-from tests.services import PostgresCluster, RedisServer
+from tests.support.servers import Server
+from tests.support.services import PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).

@@ -7,24 +7,19 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.auth import Caller, require_scope
-from api.deps import HoldsDep, RuntimeDep
-from api.downloads import download_name
-from api.errors import Conflict, NotFound
-from api.idempotency import create_once, earlier_job, fingerprint
-from api.jobs import (
-    check_submission,
-    load_job,
-    new_job,
-    request_cancel,
-    start_job,
-    wait_for_final,
-)
-from api.pagination import next_cursor, parse_cursor
-from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
-from core import repository
-from core.models import Job, JobStatus
-from core.runtime import Runtime
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import HoldsDep, RuntimeDep
+from pyexec.api.downloads import download_name
+from pyexec.api.errors import Conflict, NotFound
+from pyexec.api.idempotency import create_once, earlier_job, fingerprint
+from pyexec.api.job_actions import request_cancel
+from pyexec.api.job_reads import load_job, wait_for_final
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
+from pyexec.api.submission import check_submission, new_job, start_job
+from pyexec.core import repository
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

@@ -11,9 +11,9 @@ import httpx
 import nbclient
 import nbformat
 
-from notebooks import SETUP_TAG
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import Server, run_job
+from pyexec.notebooks import SETUP_TAG
+from tests.support.servers import Server, run_job
+from tests.support.uploading import DATA, upload_ok
 
 TABLE = "application/vnd.dataresource+json"
 PANDAS_MAX_ROWS = 60  # what pandas' own table-schema repr holds in a plain kernel

@@ -13,7 +13,7 @@ import httpx
 import nbformat
 import pytest
 
-from tests.servers import ROOT, Server, run_job
+from tests.support.servers import ROOT, Server, run_job
 
 
 def test_quickstart_code_job_completes_with_table(client: httpx.Client) -> None:

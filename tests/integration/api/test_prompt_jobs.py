@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import Server, run_job
+from tests.support.servers import Server, run_job
+from tests.support.uploading import DATA, upload_ok
 
 SALES_CSV = DATA / "sales.csv"
 SALES = pd.read_csv(SALES_CSV)

@@ -6,7 +6,13 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from kernels import ForkServerLauncher, KernelLauncher, KernelPool, LocalLauncher, SandboxPolicy
+from pyexec.kernels import (
+    ForkServerLauncher,
+    KernelLauncher,
+    KernelPool,
+    LocalLauncher,
+    SandboxPolicy,
+)
 
 PoolFactory = Callable[..., KernelPool]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from kernels import Kernel, KernelDiedError, KernelPool
-from tests.integration.kernels.wedged import withhold_replies
+from pyexec.kernels import Kernel, KernelDiedError, KernelPool
+from tests.support.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -1,23 +1,20 @@
-"""What the jobs router does beyond HTTP: validating a submission, waiting for a final status."""
+"""Checking a job submission before its row exists: input, plan, parent and files; its title and
+time budget; the job it makes, and its start once the row is committed."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Sequence
 
-from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from api.schemas import MAX_CODE_BYTES, JobCreate
-from core import repository
-from core.events import CANCEL_REQUESTED, STATUS, is_final_status_event
-from core.models import Job, JobStatus
-from core.plans import PlanLimits
-from core.runtime import Runtime
+from pyexec.api.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from pyexec.api.schemas import MAX_CODE_BYTES, JobCreate
+from pyexec.core import repository
+from pyexec.core.event_types import StatusChanged
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.plans import PlanLimits
+from pyexec.core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
-# How often a held request looks at the database without an event telling it to.
-RECHECK_SECONDS = 15.0
 
 
 def derive_title(body: JobCreate) -> str:
@@ -168,71 +165,7 @@ async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: Pl
 async def start_job(runtime: Runtime, job: Job) -> None:
     """Announce and enqueue a job whose row is committed."""
     # Published before the enqueue so that the job's event log starts with it.
-    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
+    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
     await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
-
-
-async def request_cancel(runtime: Runtime, job: Job) -> None:
-    """A pending job is cancelled here and now; a running one is told to stop."""
-    async with runtime.db.session() as session:
-        # The worker skips a cancelled job if it is still queued.
-        cancelled = await repository.cancel_pending(session, job.id)
-        if not cancelled:
-            await repository.request_cancel(session, job.id)
-        await session.commit()
-    if cancelled:
-        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
-    else:
-        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
-
-
-async def delete_ended_job(runtime: Runtime, job: Job) -> None:
-    """Delete a final job's row, then its stored bytes; 409 while it runs."""
-    if not JobStatus(job.status).is_final:
-        raise Conflict(
-            f"Job {job.id} is still {job.status}: cancel it (POST /v1/jobs/{job.id}/cancel), "
-            "then delete it once it has ended."
-        )
-    async with runtime.db.session() as session:
-        deleted = await repository.delete_job(session, job.id)
-        await session.commit()
-    if not deleted:
-        raise NotFound(f"No such job: {job.id}")
-    # Row first, then bytes: a failure in between leaves bytes nobody can reach, never a
-    # job whose notebook is gone.
-    await runtime.storage.delete_job(job.id)
-
-
-async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:
-    async with runtime.db.session() as session:
-        job = await repository.get_job(session, job_id, account_id)
-    if job is None:
-        raise NotFound(f"No such job: {job_id}")
-    return job
-
-
-async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
-    """Hold until the job is final or `seconds` pass.
-
-    Event-driven: whoever sets a final status publishes it, and the database is read again
-    only then, and every RECHECK_SECONDS in case an event was lost (Redis restarted).
-    """
-    if seconds <= 0 or JobStatus(job.status).is_final:
-        return job
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    async with runtime.events.subscribe(job.id) as inbox:
-        # Read after subscribing, so that a change in between is not missed.
-        job = await load_job(runtime, job.id, job.account_id)
-        while not JobStatus(job.status).is_final:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
-                    while not is_final_status_event(await inbox.get()):
-                        pass
-            job = await load_job(runtime, job.id, job.account_id)
-    return job
