@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import case, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core.models import Account, SignInLink, SignInThrottle, WebSession
+from pyexec.core.models import Account, SignInLink, SignInThrottle, WebSession
 
 # How long the link `pyexec serve` prints stays valid (the issue: ten minutes, like a code).
 SIGN_IN_LINK_LIFETIME = timedelta(minutes=10)
@@ -40,7 +42,7 @@ def token_digest(token: str) -> str:
 
 async def set_password_hash(session: AsyncSession, account_id: str, password_hash: str) -> None:
     await session.exec(
-        update(Account)  # type: ignore[call-overload]
+        update(Account)
         .where(col(Account.id) == account_id)
         .values(password_hash=password_hash),
         execution_options=_BULK,
@@ -82,7 +84,7 @@ async def touch_session(
 ) -> None:
     """Record a visit: the session lives `lifetime` from now (one conditional write)."""
     await session.exec(
-        update(WebSession)  # type: ignore[call-overload]
+        update(WebSession)
         .where(
             col(WebSession.id) == session_id,
             col(WebSession.last_seen_at) <= now - SESSION_TOUCH_GRANULARITY,
@@ -94,7 +96,7 @@ async def touch_session(
 
 async def delete_session(session: AsyncSession, token: str) -> None:
     await session.exec(
-        delete(WebSession).where(col(WebSession.token_hash) == token_digest(token)),  # type: ignore[call-overload]
+        delete(WebSession).where(col(WebSession.token_hash) == token_digest(token)),
         execution_options=_BULK,
     )
 
@@ -102,7 +104,7 @@ async def delete_session(session: AsyncSession, token: str) -> None:
 async def delete_account_sessions(session: AsyncSession, account_id: str) -> int:
     """Sign the account out everywhere (its password changed); how many sessions ended."""
     result = await session.exec(
-        delete(WebSession).where(col(WebSession.account_id) == account_id),  # type: ignore[call-overload]
+        delete(WebSession).where(col(WebSession.account_id) == account_id),
         execution_options=_BULK,
     )
     return int(result.rowcount or 0)
@@ -110,7 +112,7 @@ async def delete_account_sessions(session: AsyncSession, account_id: str) -> int
 
 async def delete_expired_sessions(session: AsyncSession, now: datetime) -> None:
     await session.exec(
-        delete(WebSession).where(col(WebSession.expires_at) <= now),  # type: ignore[call-overload]
+        delete(WebSession).where(col(WebSession.expires_at) <= now),
         execution_options=_BULK,
     )
 
@@ -122,7 +124,7 @@ async def add_sign_in_link(
     session: AsyncSession, account_id: str, token: str, now: datetime
 ) -> SignInLink:
     await session.exec(
-        delete(SignInLink).where(col(SignInLink.expires_at) <= now),  # type: ignore[call-overload]
+        delete(SignInLink).where(col(SignInLink.expires_at) <= now),
         execution_options=_BULK,
     )
     link = SignInLink(
@@ -141,7 +143,7 @@ async def consume_sign_in_link(session: AsyncSession, token: str, now: datetime)
     concurrent clicks cannot both use it); None if it is unknown, used or expired."""
     table = SignInLink.__table__  # type: ignore[attr-defined]
     result = await session.exec(
-        delete(table)  # type: ignore[call-overload]
+        delete(table)
         .where(table.c.token_hash == token_digest(token))
         .returning(table.c.account_id, table.c.expires_at)
     )
@@ -167,13 +169,16 @@ async def take_attempt(
     Windows are fixed: the first attempt after a window ended starts a new one.
     """
     dialect = session.get_bind().dialect.name
-    insert = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}.get(dialect)
+    inserts: dict[str, Callable[[Any], sqlite.Insert | postgresql.Insert]] = {
+        "sqlite": sqlite.insert, "postgresql": postgresql.insert
+    }
+    insert = inserts.get(dialect)
     if insert is None:
         raise NotImplementedError(f"no atomic sign-in throttle for {dialect}")
     table = SignInThrottle.__table__  # type: ignore[attr-defined]
     cutoff = now - window
     # Rows of ended windows are of no more use: they go before anything is counted.
-    await session.exec(delete(table).where(table.c.window_started_at <= cutoff))  # type: ignore[call-overload]
+    await session.exec(delete(table).where(table.c.window_started_at <= cutoff))
     ended = table.c.window_started_at <= cutoff
     stmt = (
         insert(table)
@@ -188,7 +193,7 @@ async def take_attempt(
         )
         .returning(table.c.attempts)
     )
-    counted = (await session.exec(stmt)).scalar_one_or_none()  # type: ignore[call-overload]
+    counted = (await session.exec(stmt)).scalar_one_or_none()
     if counted is not None:
         return None
     started = (
@@ -206,7 +211,7 @@ async def take_attempt(
 async def refund_attempt(session: AsyncSession, key: str) -> None:
     """Un-count one attempt (it succeeded: only failures should hold anyone back)."""
     await session.exec(
-        update(SignInThrottle)  # type: ignore[call-overload]
+        update(SignInThrottle)
         .where(col(SignInThrottle.key) == key, col(SignInThrottle.attempts) > 0)
         .values(attempts=SignInThrottle.attempts - 1),
         execution_options=_BULK,
@@ -215,6 +220,6 @@ async def refund_attempt(session: AsyncSession, key: str) -> None:
 
 async def clear_attempts(session: AsyncSession, key: str) -> None:
     await session.exec(
-        delete(SignInThrottle).where(col(SignInThrottle.key) == key),  # type: ignore[call-overload]
+        delete(SignInThrottle).where(col(SignInThrottle.key) == key),
         execution_options=_BULK,
     )

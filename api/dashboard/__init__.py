@@ -14,9 +14,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
 
-from api.dashboard import auth, files, jobs, keys, live, usage
-from api.dashboard.security import PageHeaders
-from api.dashboard.templating import STATIC_DIR, error_page
+from pyexec.api.dashboard import auth, files, jobs, keys, live, usage
+from pyexec.api.dashboard.security import PageHeaders
+from pyexec.api.dashboard.templating import STATIC_DIR, error_page
 
 __all__ = ["install_dashboard"]
 
@@ -42,6 +42,9 @@ def install_dashboard(app: FastAPI) -> None:
             and "text/html" in request.headers.get("accept", "")
         ):
             return error_page(request, 404, "There is no page at this address.")
-        return await api_handler(request, exc)  # type: ignore[no-any-return]
+        handled = api_handler(request, exc)
+        if isinstance(handled, Response):
+            return handled
+        return await handled
 
     app.exception_handlers[StarletteHTTPException] = not_found_page

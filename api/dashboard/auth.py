@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.forms import read_form
-from api.dashboard.security import CSRF_FIELD, apply_page_headers
-from api.dashboard.sessions import (
+from pyexec.api.dashboard.forms import read_form
+from pyexec.api.dashboard.security import CSRF_FIELD, apply_page_headers
+from pyexec.api.dashboard.sessions import (
     anonymous_cookie,
     check_csrf,
     end_session,
@@ -20,12 +20,12 @@ from api.dashboard.sessions import (
     session_form,
     start_session,
 )
-from api.dashboard.templating import DashboardRoute, error_page, page
-from api.dashboard.throttle import SignInThrottle, Throttled
-from api.deps import RuntimeDep
-from core import repository, web_sessions
-from core.models import Plan
-from core.passwords import (
+from pyexec.api.dashboard.templating import DashboardRoute, error_page, page
+from pyexec.api.dashboard.throttle import SignInThrottle, Throttled
+from pyexec.api.deps import RuntimeDep
+from pyexec.core import repository, web_sessions
+from pyexec.core.models import Plan
+from pyexec.core.passwords import (
     MAX_PASSWORD_CHARS,
     WeakPasswordError,
     check_new_password,
@@ -33,7 +33,7 @@ from core.passwords import (
     needs_rehash,
     verify_password_async,
 )
-from core.runtime import Runtime
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

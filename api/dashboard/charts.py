@@ -64,7 +64,7 @@ def nice_ceiling(value: int) -> int:
     """The axis top: at least `value`, a round number (1, 2 or 5 times a power of ten), never 0."""
     if value <= 5:
         return 5
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = int(10 ** math.floor(math.log10(value)))
     for step in (1, 2, 5, 10):
         if value <= step * magnitude:
             return step * magnitude

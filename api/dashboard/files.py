@@ -7,15 +7,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.security import CSRF_FIELD, apply_page_headers
-from api.dashboard.sessions import CurrentVisitor, check_csrf, session_form
-from api.dashboard.templating import DashboardRoute, page
-from api.deps import RuntimeDep
-from api.errors import NotFound
-from api.pagination import next_cursor, parse_cursor
-from api.routes.files import file_content_response, load_file
-from api.uploads import store_upload
-from core import repository
+from pyexec.api.dashboard.security import CSRF_FIELD, apply_page_headers
+from pyexec.api.dashboard.sessions import CurrentVisitor, check_csrf, session_form
+from pyexec.api.dashboard.templating import DashboardRoute, page
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import NotFound
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.routes.files import file_content_response, load_file
+from pyexec.api.uploads import store_upload
+from pyexec.core import repository
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

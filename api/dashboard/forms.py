@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl
 
-from starlette.datastructures import FormData
+from starlette.datastructures import FormData, UploadFile
 from starlette.requests import ClientDisconnect, Request
 
-from api.errors import InvalidRequest, PayloadTooLarge
-from core.files import human_bytes
+from pyexec.api.errors import InvalidRequest, PayloadTooLarge
+from pyexec.core.files import human_bytes
 
 # The largest form a page posts: a job's code of 1 MB, percent-encoded (up to 3x), and room
 # for the prompt and the other fields; the same bound as the API's JSON bodies.
@@ -38,7 +38,9 @@ async def read_form(request: Request, limit: int = MAX_FORM_BYTES) -> FormData:
                 raise _too_large(limit)
     except ClientDisconnect:
         raise InvalidRequest("The form was cut off before it arrived; try again.") from None
-    fields = parse_qsl(body.decode(errors="replace"), keep_blank_values=True, errors="replace")
+    fields: list[tuple[str, str | UploadFile]] = [
+        *parse_qsl(body.decode(errors="replace"), keep_blank_values=True, errors="replace")
+    ]
     return FormData(fields)
 
 

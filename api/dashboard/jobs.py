@@ -13,20 +13,22 @@ from pydantic import ValidationError
 from starlette.datastructures import FormData
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.outputs import CellView, OutputView, job_output_view, notebook_cells
-from api.dashboard.security import apply_page_headers
-from api.dashboard.sessions import CurrentVisitor, Visitor, session_form
-from api.dashboard.templating import DashboardRoute, page, templates
-from api.deps import RuntimeDep
-from api.errors import ApiError, InvalidRequest
-from api.jobs import delete_ended_job, load_job, new_job, request_cancel, start_job
-from api.pagination import next_cursor, parse_cursor
-from api.routes.job_files import artifact_response, bundle_response, notebook_html_response
-from api.routes.jobs import notebook_response
-from api.schemas import JobCreate
-from core import repository
-from core.models import File, Job, JobStatus
-from core.runtime import Runtime
+from pyexec.api.dashboard.outputs import CellView, OutputView, job_output_view, notebook_cells
+from pyexec.api.dashboard.security import apply_page_headers
+from pyexec.api.dashboard.sessions import CurrentVisitor, Visitor, session_form
+from pyexec.api.dashboard.templating import DashboardRoute, page, templates
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import ApiError, InvalidRequest
+from pyexec.api.job_actions import delete_ended_job, request_cancel
+from pyexec.api.job_reads import load_job
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.routes.job_files import artifact_response, bundle_response, notebook_html_response
+from pyexec.api.routes.jobs import notebook_response
+from pyexec.api.schemas import JobCreate
+from pyexec.api.submission import new_job, start_job
+from pyexec.core import repository
+from pyexec.core.models import File, Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

@@ -10,15 +10,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.responses import RedirectResponse, Response
 
-from api.dashboard.security import apply_page_headers
-from api.dashboard.sessions import CurrentVisitor, Visitor, session_form
-from api.dashboard.templating import DashboardRoute, page
-from api.deps import RuntimeDep
-from api.errors import NotFound
-from core import repository
-from core.accounts import issue_api_key
-from core.models import ALL_SCOPES, ApiKey
-from core.runtime import Runtime
+from pyexec.api.dashboard.security import apply_page_headers
+from pyexec.api.dashboard.sessions import CurrentVisitor, Visitor, session_form
+from pyexec.api.dashboard.templating import DashboardRoute, page
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import NotFound
+from pyexec.core import repository
+from pyexec.core.accounts import issue_api_key
+from pyexec.core.models import ALL_SCOPES, ApiKey
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

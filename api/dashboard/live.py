@@ -11,32 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request
+from pydantic import ValidationError
 from starlette.responses import Response, StreamingResponse
 
-from api.dashboard.jobs import job_view, render_job_body
-from api.dashboard.outputs import highlight_python, notebook_output_view
-from api.dashboard.sessions import Visitor, find_visitor
-from api.dashboard.templating import DashboardRoute, templates
-from api.deps import HoldsDep, RuntimeDep
-from api.errors import NotFound, RateLimited
-from api.holds import RETRY_AFTER_SECONDS, HeldStreamingResponse
-from api.jobs import RECHECK_SECONDS, load_job
-from core.events import (
-    BEGINNING,
-    CANCEL_REQUESTED,
-    CELL_FINISHED,
-    CELL_STARTED,
-    OUTPUT,
-    STATUS,
-    Event,
-    is_final_status_event,
+from pyexec.api.dashboard.jobs import job_view, render_job_body
+from pyexec.api.dashboard.outputs import highlight_python, notebook_output_view
+from pyexec.api.dashboard.sessions import Visitor, find_visitor
+from pyexec.api.dashboard.templating import DashboardRoute, templates
+from pyexec.api.deps import HoldsDep, RuntimeDep
+from pyexec.api.errors import NotFound, RateLimited
+from pyexec.api.holds import RETRY_AFTER_SECONDS, HeldStreamingResponse
+from pyexec.api.job_reads import RECHECK_SECONDS, load_job
+from pyexec.core.event_types import (
+    CancelRequested,
+    CellFinished,
+    CellOutput,
+    CellStarted,
+    StatusChanged,
+    parse_event,
 )
-from core.models import Job, JobStatus
-from core.runtime import Runtime
+from pyexec.core.events import BEGINNING, Event, is_final_status_event
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 
@@ -103,7 +103,7 @@ async def _stream(
 
 async def _frames(
     request: Request, runtime: Runtime, job: Job, visitor: Visitor, since: str
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     yield f"retry: {RECONNECT_MILLISECONDS}\n\n"
     loop = asyncio.get_running_loop()
     async with runtime.events.subscribe(job.id, since=since) as inbox:
@@ -151,24 +151,24 @@ def sse_frame(event: str, html: str, event_id: Any = None) -> str:
 
 def render_event(event: Event) -> str:
     """An event as out-of-band swaps for the job's page; '' for events it does not show."""
-    kind = event.get("type")
-    cell = event.get("cell") if isinstance(event.get("cell"), int) else None
-    context: dict[str, Any] = {"kind": kind, "cell": cell}
-    if kind == STATUS:
-        status = str(event.get("status", ""))
-        if status not in {s.value for s in JobStatus}:
+    try:
+        typed = parse_event(event)
+    except ValidationError:
+        return ""  # of a kind this version does not know (a newer worker's)
+    context: dict[str, Any] = {"kind": typed.type}
+    if isinstance(typed, StatusChanged):
+        if typed.status not in {s.value for s in JobStatus}:
             return ""
-        context["status"] = status
-    elif kind == CELL_STARTED and cell is not None:
-        context["code"] = highlight_python(str(event.get("source") or ""))
-    elif kind == OUTPUT and cell is not None:
-        raw = event.get("output")
-        view = notebook_output_view(raw, cell) if isinstance(raw, dict) else None
+        context["status"] = typed.status
+    elif isinstance(typed, CellStarted):
+        context.update(cell=typed.cell, code=highlight_python(typed.source))
+    elif isinstance(typed, CellOutput):
+        view = notebook_output_view(typed.output, typed.cell)
         if view is None:
             return ""
-        context["output"] = view
-    elif kind == CELL_FINISHED and cell is not None:
-        context["state"] = str(event.get("status") or "")
-    elif kind != CANCEL_REQUESTED:
-        return ""
+        context.update(cell=typed.cell, output=view)
+    elif isinstance(typed, CellFinished):
+        context.update(cell=typed.cell, state=typed.status)
+    elif not isinstance(typed, CancelRequested):
+        return ""  # markdown cells come with the final body
     return templates.get_template("_live_event.html").render(**context)

@@ -14,7 +14,6 @@ import base64
 import binascii
 import json
 import math
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,14 +27,14 @@ from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from notebooks.html_sanitize import clean_html_filter
+from pyexec.kernels import strip_ansi
+from pyexec.notebooks.html_sanitize import clean_html_filter
 
 # What one table shows in a page; the notebook and the bundle hold the rest.
 TABLE_ROWS_SHOWN = 100
 JSON_CHARS_SHOWN = 20_000
 TABLE_MIME = "application/vnd.dataresource+json"
 _IMAGE_MIMES = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 OutputKind = Literal["table", "image", "text", "html", "markdown", "json", "error", "omitted"]
 
@@ -103,10 +102,9 @@ class _Renderer(mistune.HTMLRenderer):
 @cache
 def _markdown() -> mistune.Markdown:
     # escape=True: raw HTML inside markdown is shown as text, never passed through.
-    md = mistune.create_markdown(
-        renderer=_Renderer(escape=True), plugins=["table", "strikethrough"]
-    )
-    md.renderer.register("table_cell", _table_cell)
+    renderer = _Renderer(escape=True)
+    md = mistune.create_markdown(renderer=renderer, plugins=["table", "strikethrough"])
+    renderer.register("table_cell", _table_cell)
     return md
 
 
@@ -120,10 +118,6 @@ def markdown_html(text: str | None) -> Markup:
         return Markup()
     rendered = _markdown()(text)
     return clean_html(rendered if isinstance(rendered, str) else "")
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 @cache

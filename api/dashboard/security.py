@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from core.settings import Settings
+from pyexec.core.settings import Settings
 
 # No inline script or style at all (htmx is configured not to inject any); images may be the
 # page's own or data: URIs (plots inside notebooks); nothing may frame the page.

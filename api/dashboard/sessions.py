@@ -16,8 +16,8 @@ from fastapi import Depends, Request
 from starlette.datastructures import FormData
 from starlette.responses import Response
 
-from api.dashboard.forms import read_form
-from api.dashboard.security import (
+from pyexec.api.dashboard.forms import read_form
+from pyexec.api.dashboard.security import (
     CSRF_FIELD,
     CSRF_HEADER,
     CsrfError,
@@ -28,11 +28,11 @@ from api.dashboard.security import (
     session_csrf_token,
     tokens_match,
 )
-from api.deps import RuntimeDep
-from core import web_sessions
-from core.models import Account
-from core.plans import PlanLimits, plan_limits
-from core.runtime import Runtime
+from pyexec.api.deps import RuntimeDep
+from pyexec.core import web_sessions
+from pyexec.core.models import Account
+from pyexec.core.plans import PlanLimits, plan_limits
+from pyexec.core.runtime import Runtime
 
 SESSION_COOKIE = "pyexec_session"
 ANONYMOUS_CSRF_COOKIE = "pyexec_csrf"

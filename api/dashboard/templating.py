@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -19,13 +19,18 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from api.dashboard import outputs
-from api.dashboard.security import CSRF_FIELD, CsrfError, apply_page_headers
-from api.dashboard.sessions import SignInRequired, Visitor, anonymous_csrf, keep_anonymous_csrf
-from api.errors import ApiError
-from api.schemas import as_utc
-from core.files import human_bytes
-from core.models import Job, JobStatus
+from pyexec.api.dashboard import outputs
+from pyexec.api.dashboard.security import CSRF_FIELD, CsrfError, apply_page_headers
+from pyexec.api.dashboard.sessions import (
+    SignInRequired,
+    Visitor,
+    anonymous_csrf,
+    keep_anonymous_csrf,
+)
+from pyexec.api.errors import ApiError
+from pyexec.api.schemas import as_utc
+from pyexec.core.files import human_bytes
+from pyexec.core.models import Job, JobStatus
 
 log = logging.getLogger("pyexec.dashboard")
 
@@ -193,7 +198,7 @@ def sign_in_redirect(request: Request, exc: SignInRequired) -> Response:
 class DashboardRoute(APIRoute):
     """Every dashboard response carries the page headers, and every failure is a page."""
 
-    def get_route_handler(self) -> Callable[[Request], Awaitable[Response]]:
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def route(request: Request) -> Response:

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core import web_sessions
-from core.runtime import Runtime
+from pyexec.core import web_sessions
+from pyexec.core.runtime import Runtime
 
 MAX_KEY_CHARS = 400
 

@@ -13,13 +13,13 @@ from datetime import datetime, time, timedelta
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from api.dashboard.charts import bar_chart
-from api.dashboard.sessions import CurrentVisitor
-from api.dashboard.templating import DashboardRoute, page, seconds_text
-from api.deps import RuntimeDep
-from core import repository
-from core.models import JobStatus
-from core.ratelimit import next_midnight
+from pyexec.api.dashboard.charts import bar_chart
+from pyexec.api.dashboard.sessions import CurrentVisitor
+from pyexec.api.dashboard.templating import DashboardRoute, page, seconds_text
+from pyexec.api.deps import RuntimeDep
+from pyexec.core import repository
+from pyexec.core.models import JobStatus
+from pyexec.core.ratelimit import next_midnight
 
 router = APIRouter(route_class=DashboardRoute, include_in_schema=False)
 

@@ -13,8 +13,8 @@ import pytest
 from playwright.sync_api import Browser, sync_playwright
 
 from tests.e2e.browser import Watched, launch, watched_page
-from tests.llm_server import ScriptedLLM
-from tests.servers import Server
+from tests.support.llm_server import ScriptedLLM
+from tests.support.servers import Server
 
 _addresses = itertools.count(1)
 

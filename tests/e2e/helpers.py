@@ -14,8 +14,8 @@ from PIL import Image
 from playwright.sync_api import expect
 
 from tests.e2e.browser import TIMEOUT_MS, Watched
-from tests.integration.api.dashboard_client import PASSWORD
-from tests.servers import ROOT
+from tests.support.dashboard_client import PASSWORD
+from tests.support.servers import ROOT
 
 DOCS_IMAGES = ROOT / "docs" / "images"
 # The docs' screenshots are committed; a run rewrites them only when asked, so that `make

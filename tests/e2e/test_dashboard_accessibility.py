@@ -7,8 +7,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import Watched
 from tests.e2e.helpers import sign_in, wait_for_status
-from tests.integration.api.dashboard_client import create_key, create_person
-from tests.servers import ROOT, Server
+from tests.support.dashboard_client import create_key, create_person
+from tests.support.servers import ROOT, Server
 
 TABLE_AND_PLOT = """\
 import pandas as pd

@@ -27,9 +27,9 @@ from tests.e2e.helpers import (
     sign_in,
     wait_for_status,
 )
-from tests.integration.api.dashboard_client import create_key, create_person
-from tests.llm_server import ScriptedLLM, final_answer, run_python
-from tests.servers import PYEXEC, READY_TIMEOUT_SECONDS, ROOT, Server
+from tests.support.dashboard_client import create_key, create_person
+from tests.support.llm_server import ScriptedLLM, final_answer, run_python
+from tests.support.servers import PYEXEC, READY_TIMEOUT_SECONDS, ROOT, Server
 
 SALES = ROOT / "tests" / "data" / "sales.csv"
 PROMPT = "Calculate the mean, median, and std for all numeric columns"

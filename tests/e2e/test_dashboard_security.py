@@ -13,8 +13,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import Watched
 from tests.e2e.helpers import FINAL, JOB_URL, sign_in, wait_for_status
-from tests.integration.api.dashboard_client import create_key, create_person
-from tests.servers import ROOT, Server, free_port
+from tests.support.dashboard_client import create_key, create_person
+from tests.support.servers import ROOT, Server, free_port
 
 HOSTILE = (ROOT / "tests" / "data" / "hostile_outputs.py").read_text()
 

@@ -6,8 +6,8 @@ from playwright.sync_api import expect
 
 from tests.e2e.browser import Watched
 from tests.e2e.helpers import sign_in
-from tests.integration.api.dashboard_client import PASSWORD, create_person
-from tests.servers import Server
+from tests.support.dashboard_client import PASSWORD, create_person
+from tests.support.servers import Server
 
 
 def _try(tab: Watched, email: str, password: str) -> None:

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.llm_server import ScriptedLLM
-from tests.servers import Server
+from tests.support.llm_server import ScriptedLLM
+from tests.support.servers import Server
 
 # The dashboard's own server (SQLite, its model scripted): sign-up open, small sign-in limits
 # (cheap to reach), two open event streams per account, and a free plan that takes uploads of

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.api.dashboard_client import (
+from tests.support.dashboard_client import (
     PASSWORD,
     Visitor,
     create_person,
@@ -23,8 +23,8 @@ from tests.integration.api.dashboard_client import (
     new_email,
     new_ip,
 )
-from tests.integration.api.uploading import read_response, send_until_answered
-from tests.servers import PYEXEC, ROOT, Server
+from tests.support.servers import PYEXEC, ROOT, Server
+from tests.support.uploading import read_response, send_until_answered
 
 
 @pytest.fixture
@@ -387,10 +387,10 @@ async def test_behind_https_cookies_are_secure_and_only_that_origin_may_post(
     tmp_path: Path,
 ) -> None:
     """PYEXEC_PUBLIC_URL=https://…: Secure, __Host- cookies; forms only from that origin."""
-    from api.app import create_app
-    from core.migrate import upgrade
-    from core.settings import load_settings
     from pyexec.admin import create_account
+    from pyexec.api.app import create_app
+    from pyexec.core.migrate import upgrade
+    from pyexec.core.settings import load_settings
 
     public = "https://pyexec.example.com"
     settings = load_settings(data_dir=tmp_path, public_url=public + "/")

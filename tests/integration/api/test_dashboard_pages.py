@@ -18,11 +18,11 @@ import httpx
 import nbformat
 import pytest
 
-from core.files import human_bytes
-from tests.html_checks import assert_inert, elements
-from tests.integration.api.dashboard_client import Visitor, create_person, csrf_token
-from tests.llm_server import ScriptedLLM, final_answer, run_python
-from tests.servers import ROOT, Server, run_job
+from pyexec.core.files import human_bytes
+from tests.support.dashboard_client import Visitor, create_person, csrf_token, live_events
+from tests.support.html_checks import assert_inert, elements
+from tests.support.llm_server import ScriptedLLM, final_answer, run_python
+from tests.support.servers import ROOT, Server, run_job
 
 
 @dataclass
@@ -104,9 +104,9 @@ def test_another_accounts_jobs_files_and_keys_are_not_found(server: Server) -> N
 
 def _insert_jobs(server: Server, account_id: str, titles: list[tuple[str, str]]) -> None:
     """Job rows straight into the database (no worker sees them): a long list, fast."""
-    from core import repository
-    from core.db import Database
-    from core.models import Job
+    from pyexec.core import repository
+    from pyexec.core.db import Database
+    from pyexec.core.models import Job
 
     start = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -217,7 +217,7 @@ def test_a_jobs_page_escapes_its_outputs_and_offers_its_downloads(
 def test_the_live_stream_renders_a_running_job_and_resumes(server: Server, person: Person) -> None:
     code = "import time\nprint('<b>one</b>', flush=True)\ntime.sleep(1)\n# %%\nprint('two')"
     job = person.api.post("/v1/jobs", json={"code": code}).json()
-    events = _live(person.visitor, job["id"])
+    events = live_events(person.visitor, job["id"])
     kinds = [e.event for e in events]
     assert kinds[-1] == "done" and "update" in kinds
     updates = "\n".join(e.data for e in events)
@@ -226,7 +226,7 @@ def test_the_live_stream_renders_a_running_job_and_resumes(server: Server, perso
     assert 'id="job-body"' in events[-1].data and "status-completed" in events[-1].data
     # Resuming after an event skips what came before it.
     ids = [e.id for e in events if e.id]
-    resumed = _live(person.visitor, job["id"], last_event_id=ids[1])
+    resumed = live_events(person.visitor, job["id"], last_event_id=ids[1])
     resumed_ids = [e.id for e in resumed if e.id]
     assert resumed_ids == [] or int(resumed_ids[0]) > int(ids[1])
     # A visitor who is not signed in gets no stream (204: EventSource stops retrying).
@@ -291,37 +291,6 @@ def test_a_pages_live_stream_counts_among_the_accounts_open_streams(
 def _first_line(visitor: Visitor, path: str) -> str:
     with visitor.client.stream("GET", path) as response:
         return next(response.iter_lines())
-
-
-@dataclass
-class _Event:
-    event: str
-    id: str | None
-    data: str
-
-
-def _live(visitor: Visitor, job_id: str, last_event_id: str | None = None) -> list[_Event]:
-    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
-    events: list[_Event] = []
-    with visitor.client.stream("GET", f"/jobs/{job_id}/live", headers=headers) as response:
-        assert response.status_code == 200
-        assert response.headers["content-type"].startswith("text/event-stream")
-        current: dict[str, str | list[str]] = {"data": []}
-        for line in response.iter_lines():
-            if line == "":
-                if current["data"]:
-                    data = "\n".join(current["data"])  # type: ignore[arg-type]
-                    events.append(
-                        _Event(str(current.get("event", "message")), current.get("id"), data)
-                    )  # type: ignore[arg-type]
-                current = {"data": []}
-                continue
-            name, _, value = line.partition(": ")
-            if name == "data":
-                current["data"].append(value)  # type: ignore[union-attr]
-            elif name in ("event", "id"):
-                current[name] = value
-        return events
 
 
 # ---- a new job ----------------------------------------------------------------------------

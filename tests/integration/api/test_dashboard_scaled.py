@@ -9,10 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.api.dashboard_client import Visitor, create_person
-from tests.integration.api.test_dashboard_pages import _live
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, deployed
-from tests.services import PostgresCluster, RedisServer
+from tests.support.dashboard_client import Visitor, create_person, live_events
+from tests.support.deployment import FAST_RECOVERY, Deployment, deployed
+from tests.support.services import PostgresCluster, RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +54,7 @@ def test_sessions_usage_and_live_jobs_across_processes(deployment: Deployment) -
     )
     assert submitted.status_code == 303
     job_id = submitted.headers["location"].removeprefix("/jobs/")
-    events = _live(on_first, job_id)
+    events = live_events(on_first, job_id)
     assert events[-1].event == "done" and "status-completed" in events[-1].data
     assert "&lt;i&gt;from the worker&lt;/i&gt;" in "\n".join(e.data for e in events)
     for v in (on_first, on_second):

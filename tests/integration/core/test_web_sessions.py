@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from core import repository, web_sessions
-from core.db import Database
-from core.migrate import upgrade
-from core.settings import load_settings
+from pyexec.core import repository, web_sessions
+from pyexec.core.db import Database
+from pyexec.core.migrate import upgrade
+from pyexec.core.settings import load_settings
 
 NOW = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
 WINDOW = timedelta(minutes=15)

@@ -8,9 +8,9 @@ from datetime import date, timedelta
 
 import pytest
 
-from api.dashboard.charts import bar_chart, nice_ceiling
-from api.dashboard.live import render_event, sse_frame
-from api.dashboard.outputs import (
+from pyexec.api.dashboard.charts import bar_chart, nice_ceiling
+from pyexec.api.dashboard.live import render_event, sse_frame
+from pyexec.api.dashboard.outputs import (
     TABLE_ROWS_SHOWN,
     cell_text,
     clean_html,
@@ -18,10 +18,10 @@ from api.dashboard.outputs import (
     markdown_html,
     notebook_output_view,
 )
-from api.dashboard.sessions import safe_next
-from api.dashboard.templating import templates
-from api.dashboard.throttle import ip_key
-from tests.html_checks import assert_inert, elements
+from pyexec.api.dashboard.sessions import safe_next
+from pyexec.api.dashboard.templating import templates
+from pyexec.api.dashboard.throttle import ip_key
+from tests.support.html_checks import assert_inert, elements
 
 HOSTILE_HTML = (
     '<script>alert("s")</script><img src=x onerror="alert(1)">'

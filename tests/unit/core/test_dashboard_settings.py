@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.passwords import WeakPasswordError, check_new_password, hash_password, verify_password
-from core.settings import SettingsError, load_settings
+from pyexec.core.passwords import (
+    WeakPasswordError,
+    check_new_password,
+    hash_password,
+    verify_password,
+)
+from pyexec.core.settings import SettingsError, load_settings
 
 
 @pytest.mark.parametrize(

@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from tests.servers import Server
+from tests.support.servers import Server
 
 T = TypeVar("T")
 PASSWORD = "a sturdy passphrase"
@@ -125,11 +125,42 @@ class Visitor:
         self.client.cookies.set("pyexec_session", token, domain="127.0.0.1", path="/")
 
 
+@dataclass
+class LiveEvent:
+    event: str
+    id: str | None
+    data: str
+
+
+def live_events(visitor: Visitor, job_id: str, last_event_id: str | None = None) -> list[LiveEvent]:
+    """A job page's live stream (`/jobs/{id}/live`) read to its end: its events, HTML data."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id else {}
+    events: list[LiveEvent] = []
+    with visitor.client.stream("GET", f"/jobs/{job_id}/live", headers=headers) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        fields: dict[str, str] = {}
+        data: list[str] = []
+        for line in response.iter_lines():
+            if line == "":
+                if data:
+                    kind = fields.get("event", "message")
+                    events.append(LiveEvent(kind, fields.get("id"), "\n".join(data)))
+                fields, data = {}, []
+                continue
+            name, _, value = line.partition(": ")
+            if name == "data":
+                data.append(value)
+            elif name in ("event", "id"):
+                fields[name] = value
+        return events
+
+
 def execute(server: Server, sql: str, **params: Any) -> None:
     """Run one SQL statement on the server's database and commit it."""
     from sqlalchemy import text
 
-    from core.db import Database
+    from pyexec.core.db import Database
 
     async def run() -> None:
         db = Database(server.settings().db_url)
