@@ -242,9 +242,9 @@ class Zygote:
             return False
         try:
             os.killpg(pid, signum)  # the child leads its own process group
-        except ProcessLookupError:
-            return False
-        except PermissionError:
+        except (ProcessLookupError, PermissionError):
+            # Not yet out of the fork (a loaded machine): no group of its own, and nothing
+            # of its own started either. Still our unreaped child, so the pid is its own.
             os.kill(pid, signum)
         return True
 
