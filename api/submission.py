@@ -1,5 +1,5 @@
 """Checking a job submission before its row exists: input, plan, parent and files; its title and
-time budget."""
+time budget; the job it makes, and its start once the row is committed."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from pyexec.api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from pyexec.api.schemas import MAX_CODE_BYTES, JobCreate
 from pyexec.core import repository
-from pyexec.core.models import JobStatus
+from pyexec.core.event_types import StatusChanged
+from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import PlanLimits
 from pyexec.core.runtime import Runtime
 
@@ -140,3 +141,31 @@ async def check_files(
                 details=[{"field": "file_ids", "problem": f"two files are named {names}"}],
             )
         seen[name.casefold()] = file_id
+
+
+async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: PlanLimits) -> Job:
+    """The job a submission makes, checked against the plan, its parent and its files; not
+    stored yet. Raises the error of the first check it fails."""
+    check_submission(body, runtime)
+    check_plan(body, limits)
+    inherited = await check_parent(runtime, account_id, body.parent_job_id)
+    await check_files(runtime, account_id, body.file_ids, inherited)
+    return Job(
+        account_id=account_id,
+        title=derive_title(body),
+        prompt=body.prompt,
+        code=body.code,
+        priority=body.priority,
+        timeout_seconds=job_timeout(body, limits, runtime.settings.job_default_timeout),
+        file_ids=body.file_ids,
+        parent_job_id=body.parent_job_id,
+    )
+
+
+async def start_job(runtime: Runtime, job: Job) -> None:
+    """Announce and enqueue a job whose row is committed."""
+    # Published before the enqueue so that the job's event log starts with it.
+    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
+    # Commit first, then enqueue: a crash in between leaves a pending row that start-up
+    # recovery re-queues, never a queued id without a row.
+    await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)

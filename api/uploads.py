@@ -16,7 +16,11 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from pyexec.api.errors import InvalidRequest, PayloadTooLarge
+from pyexec.core import repository
 from pyexec.core.files import detect_media_type, human_bytes, sanitize_filename
+from pyexec.core.models import File, new_file_id
+from pyexec.core.plans import PlanLimits
+from pyexec.core.runtime import Runtime
 from pyexec.core.storage import IncomingFile, Storage, UploadTooLarge
 
 FILE_FIELD = "file"
@@ -213,3 +217,45 @@ async def receive_upload(request: Request, storage: Storage, limit: int) -> Rece
     filename = sanitize_filename(part.filename)
     media_type = detect_media_type(filename, incoming.head, part.content_type)
     return Received(filename=filename, media_type=media_type, incoming=incoming)
+
+
+async def store_upload(
+    request: Request, runtime: Runtime, account_id: str, limits: PlanLimits
+) -> File:
+    """Receive an upload and keep it as the account's file (its bytes, then its row), within
+    the plan's upload limit and storage quota."""
+    quota = limits.max_storage_bytes
+    async with runtime.db.session() as session:
+        left = quota - await repository.storage_used(session, account_id)
+    # The smaller of the two limits applies while the body streams; the quota is checked
+    # again, atomically, when the file is counted in.
+    limit = min(limits.max_upload_bytes, max(left, 0))
+    try:
+        received = await receive_upload(request, runtime.storage, limit)
+    except PayloadTooLarge:
+        if limit < limits.max_upload_bytes:
+            raise over_quota(quota) from None
+        raise
+    incoming = received.incoming
+    file = File(
+        id=new_file_id(),
+        account_id=account_id,
+        filename=received.filename,
+        bytes=incoming.bytes,
+        media_type=received.media_type,
+        sha256=incoming.sha256,
+    )
+    try:
+        # Bytes first, then the row: a crash in between leaves an unreferenced file, never
+        # a row whose bytes are missing.
+        await incoming.commit(file.id)
+        async with runtime.db.session() as session:
+            if not await repository.reserve_storage(session, account_id, file.bytes, quota):
+                raise over_quota(quota)
+            await repository.add_file(session, file)
+            await session.commit()
+    except BaseException:
+        await incoming.discard()
+        await runtime.storage.delete_file(file.id)
+        raise
+    return file

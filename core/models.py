@@ -57,6 +57,8 @@ class Account(SQLModel, table=True):
     storage_bytes: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
+    # argon2id (core.passwords); None: the account cannot sign in to the dashboard by password.
+    password_hash: str | None = Field(default=None, max_length=255)
 
 
 class ApiKey(SQLModel, table=True):
@@ -164,3 +166,43 @@ class IdempotencyKey(SQLModel, table=True):
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
     )
+
+
+class WebSession(SQLModel, table=True):
+    """A signed-in dashboard visitor; the cookie holds a token, only its SHA-256 is stored."""
+
+    __tablename__ = "web_sessions"
+
+    id: str = Field(default_factory=new_id, primary_key=True, max_length=36)
+    token_hash: str = Field(unique=True, index=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    last_seen_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SignInLink(SQLModel, table=True):
+    """A one-time dashboard sign-in link (what `pyexec serve` prints); deleted when used."""
+
+    __tablename__ = "sign_in_links"
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=36)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted under one key (an email, an IP address) in a fixed window."""
+
+    __tablename__ = "sign_in_throttles"
+
+    key: str = Field(primary_key=True, max_length=400)
+    window_started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    attempts: int = 0

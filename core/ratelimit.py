@@ -16,6 +16,9 @@ from pyexec.core import repository
 from pyexec.core.clock import Clock
 from pyexec.core.db import Database
 
+# Days of counts kept before today's (the dashboard charts them); older ones are forgotten.
+REQUEST_HISTORY_DAYS = 30
+
 
 class RequestCounter(ABC):
     @abstractmethod
@@ -24,6 +27,11 @@ class RequestCounter(ABC):
 
         Atomic. Returns the new count, or None (nothing counted) when the limit was reached.
         """
+
+    @abstractmethod
+    async def counts(self, account_id: str, first: date, last: date) -> dict[date, int]:
+        """The account's counted requests of each UTC day from `first` to `last`, both
+        included (days without any are absent); counts nothing."""
 
     async def close(self) -> None:
         return None
@@ -38,13 +46,16 @@ class DatabaseRequestCounter(RequestCounter):
         async with self.db.session() as session:
             count = await repository.count_request(session, account_id, day, limit)
             if count == 1:
-                # The account's first request of the day: its older days are of no more use.
-                # Yesterday stays, for an API process whose clock is still on it.
+                # The account's first request of the day: days past the history go.
                 await repository.delete_request_counts_before(
-                    session, account_id, day - timedelta(days=1)
+                    session, account_id, day - timedelta(days=REQUEST_HISTORY_DAYS)
                 )
             await session.commit()
         return count
+
+    async def counts(self, account_id: str, first: date, last: date) -> dict[date, int]:
+        async with self.db.session() as session:
+            return await repository.request_counts_between(session, account_id, first, last)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 Every API process counts through the same Lua script, which reads and increments in one atomic
 step: with N requests left and M > N arriving at once on any number of API processes, exactly
-N are counted. A day's key expires two days after it is created, so Redis holds no history.
+N are counted. A day's key expires `REQUEST_HISTORY_DAYS` + 2 days after it is created, so
+Redis holds a month of small counters per account (the dashboard charts them), no more.
 
 Redis is the store of the counts. While it is unreachable the API keeps serving: it counts in
 the database instead (the embedded counter), against what is left of the day's limit as this
@@ -16,17 +17,18 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from pyexec.core.ratelimit import RequestCounter
+from pyexec.core.ratelimit import REQUEST_HISTORY_DAYS, RequestCounter
 from pyexec.core.redis_keys import request_count_key
 
 log = logging.getLogger("pyexec.ratelimit")
 
-KEY_LIFE_MS = int(timedelta(days=2).total_seconds() * 1000)
+KEY_LIFE_MS = int(timedelta(days=REQUEST_HISTORY_DAYS + 2).total_seconds() * 1000)
 # After Redis failed a count, counts go to the database for this long before Redis is tried again.
 UNAVAILABLE_BACKOFF_SECONDS = 2.0
 
@@ -93,6 +95,22 @@ class RedisRequestCounter(RequestCounter):
             return None
         self._seen[account_id] = result
         return result
+
+    async def counts(self, account_id: str, first: date, last: date) -> dict[date, int]:
+        days: Sequence[date] = [first + timedelta(days=i) for i in range((last - first).days + 1)]
+        if not days:
+            return {}
+        try:
+            values = await self.redis.mget([request_count_key(account_id, d) for d in days])
+        except (RedisError, OSError):
+            # What the database counted while Redis was away is the best there is.
+            return await self.fallback.counts(account_id, first, last)
+        found = {d: int(v) for d, v in zip(days, values, strict=True) if v is not None}
+        # Counted in the database and not paid back to Redis yet.
+        for (owed_account, day), n in self._owed.items():
+            if owed_account == account_id and first <= day <= last:
+                found[day] = found.get(day, 0) + n
+        return found
 
     async def _count_in_fallback(
         self, account_id: str, day: date, limit: int, exc: BaseException | None

@@ -6,6 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -46,6 +47,7 @@ class PlanOverride(BaseModel):
 
 
 KernelSandbox = Literal["auto", "strict", "off"]
+SignUp = Literal["open", "closed"]
 
 
 class SettingsError(ValueError):
@@ -213,6 +215,39 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Seconds one model-written cell may run."
     )
 
+    # The web dashboard (api.dashboard): sign-in, sessions, sign-up.
+    public_url: str | None = Field(
+        default=None,
+        description="Where people reach the service, e.g. https://pyexec.example.com: the "
+        "origin the dashboard accepts forms from and prints links with; https makes its "
+        "cookies Secure.",
+    )
+    signup: SignUp = Field(
+        default="closed",
+        description="open: anyone may create a free account on the dashboard's sign-up page; "
+        "closed: accounts come from the operator (pyexec accounts create).",
+    )
+    signin_account_attempts: int = Field(
+        default=5,
+        ge=1,
+        description="Failed sign-ins of one email per window before it must wait.",
+    )
+    signin_ip_attempts: int = Field(
+        default=20,
+        ge=1,
+        description="Failed sign-ins from one IP address (an IPv6 /64) per window before it "
+        "must wait.",
+    )
+    signin_window_seconds: int = Field(
+        default=900, ge=1, description="The window of the sign-in limits, in seconds."
+    )
+    session_days: int = Field(
+        default=14,
+        ge=1,
+        le=365,
+        description="A dashboard session ends after this many days without a visit.",
+    )
+
     # The HTTP server's guards against clients that hold connections (pyexec.http), and the
     # long requests an account may hold open at once in one API process.
     http_header_timeout: float = Field(
@@ -265,6 +300,18 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parsed = urlsplit(value.strip())
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://pyexec.example.com")
+        if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
+            raise ValueError("must be the origin only (no path): the dashboard is served at /")
+        return f"{parsed.scheme}://{parsed.netloc}"
 
     @field_validator("data_dir")
     @classmethod

@@ -9,12 +9,13 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from pyexec.core import repository
+from pyexec.core import repository, web_sessions
 from pyexec.core.accounts import ensure_account, issue_api_key
 from pyexec.core.clock import utcnow
 from pyexec.core.db import Database
 from pyexec.core.keys import hash_key
 from pyexec.core.models import ALL_SCOPES, Account, ApiKey, Plan
+from pyexec.core.passwords import check_new_password, hash_password_async
 from pyexec.core.settings import Settings
 
 DEMO_EMAIL = "demo@pyexec.local"
@@ -42,7 +43,11 @@ async def _account(session: AsyncSession, email: str) -> Account:
     return account
 
 
-async def create_account(settings: Settings, email: str, plan: str) -> Account:
+async def create_account(
+    settings: Settings, email: str, plan: str, password: str | None = None
+) -> Account:
+    """A new account; with `password`, its owner can sign in to the dashboard."""
+    password_hash = await _password_hash(password, email) if password is not None else None
     async with _session(settings) as session:
         if await repository.get_account_by_email(session, email) is not None:
             raise AdminError(
@@ -50,8 +55,41 @@ async def create_account(settings: Settings, email: str, plan: str) -> Account:
                 "'pyexec accounts set-plan'"
             )
         account = await repository.create_account(session, email, Plan(plan).value)
+        if password_hash is not None:
+            await web_sessions.set_password_hash(session, account.id, password_hash)
         await session.commit()
     return account
+
+
+async def set_password(settings: Settings, email: str, password: str) -> tuple[Account, int]:
+    """Set the account's dashboard password; its sessions end (they were signed in with the
+    old one). Returns the account and how many sessions ended."""
+    password_hash = await _password_hash(password, email)
+    async with _session(settings) as session:
+        account = await _account(session, email)
+        await web_sessions.set_password_hash(session, account.id, password_hash)
+        ended = await web_sessions.delete_account_sessions(session, account.id)
+        await session.commit()
+    return account, ended
+
+
+async def _password_hash(password: str, email: str) -> str:
+    try:
+        check_new_password(password, email)
+    except ValueError as exc:
+        raise AdminError(str(exc)) from None
+    return await hash_password_async(password)
+
+
+async def sign_in_link(settings: Settings, email: str, base_url: str) -> str:
+    """A one-time link that signs the account in to the dashboard (valid 10 minutes), like
+    Jupyter's token URL: `make run` prints one for the demo account."""
+    token = web_sessions.new_token()
+    async with _session(settings) as session:
+        account = await _account(session, email)
+        await web_sessions.add_sign_in_link(session, account.id, token, utcnow())
+        await session.commit()
+    return f"{settings.public_url or base_url}/signin/link?token={token}"
 
 
 async def set_plan(settings: Settings, email: str, plan: str) -> Account:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import os
 import sys
@@ -106,7 +107,19 @@ def _add_commands(
     acc_create = accounts_sub.add_parser("create", help="create an account")
     acc_create.add_argument("--email", required=True)
     acc_create.add_argument("--plan", choices=plans, default="free")
+    acc_create.add_argument(
+        "--password-prompt",
+        action="store_true",
+        help="ask for a dashboard password (on a terminal; else read one line of stdin)",
+    )
     acc_create.set_defaults(func=_accounts_create)
+    set_password = accounts_sub.add_parser(
+        "set-password",
+        help="set an account's dashboard password (asked for, never an argument); "
+        "signs it out of the dashboard everywhere",
+    )
+    set_password.add_argument("--email", required=True)
+    set_password.set_defaults(func=_accounts_set_password)
     set_plan = accounts_sub.add_parser("set-plan", help="move an account to another plan")
     set_plan.add_argument("--email", required=True)
     set_plan.add_argument("--plan", choices=plans, required=True)
@@ -188,11 +201,37 @@ def _admin(settings: Settings, action: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(action)
 
 
+def _read_password() -> str:
+    """A new password: asked twice on a terminal, else one line of stdin (for scripts). Never
+    from the command line, where it would land in the shell's history and in `ps`."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("The same password again: ") != password:
+            raise AdminInputError("the two passwords differ; nothing was changed")
+        return password
+    line = sys.stdin.readline()
+    if not line.strip():
+        raise AdminInputError("no password given on standard input; nothing was changed")
+    return line.rstrip("\r\n")
+
+
 def _accounts_create(settings: Settings, args: argparse.Namespace) -> int:
     from pyexec.admin import create_account
 
-    account = _admin(settings, create_account(settings, args.email, args.plan))
-    print(f"created account {account.id} ({account.email}, plan {account.plan})")
+    password = _read_password() if args.password_prompt else None
+    account = _admin(settings, create_account(settings, args.email, args.plan, password))
+    with_password = ", dashboard password set" if password is not None else ""
+    print(f"created account {account.id} ({account.email}, plan {account.plan}{with_password})")
+    return 0
+
+
+def _accounts_set_password(settings: Settings, args: argparse.Namespace) -> int:
+    from pyexec.admin import set_password
+
+    password = _read_password()
+    account, ended = _admin(settings, set_password(settings, args.email, password))
+    signed_out = f"; {ended} dashboard session(s) signed out" if ended else ""
+    print(f"password set for {account.email}{signed_out}")
     return 0
 
 

@@ -7,7 +7,7 @@ import sys
 
 import uvicorn
 
-from pyexec.admin import DEMO_KEY_FILE, demo_key
+from pyexec.admin import DEMO_EMAIL, DEMO_KEY_FILE, demo_key, sign_in_link
 from pyexec.api.app import create_app
 from pyexec.core.migrate import upgrade
 from pyexec.core.settings import Settings
@@ -34,10 +34,21 @@ def serve(settings: Settings) -> int:
     url = f"http://{settings.host}:{settings.port}"
     print(f"\nPyExec is starting at {url}  (API docs: {url}/docs)", flush=True)
     print(f"Kernels: {isolation.reach() if isolation else 'isolation unknown'}", flush=True)
-    # The key goes to a person, not into a log file: shown when it is made, and on later
-    # starts only to a terminal; it is always in the data dir for whoever may read that.
+    # The key and the dashboard's one-time link go to a person, not into a log file: shown
+    # when the key is made, and on later starts only to a terminal; the key is always in the
+    # data dir for whoever may read that.
     path = settings.data_dir / DEMO_KEY_FILE
-    if created or sys.stdout.isatty():
+    to_person = created or sys.stdout.isatty()
+    if to_person:
+        link = asyncio.run(sign_in_link(settings, DEMO_EMAIL, url))
+        print(f"Dashboard: {link}  (signs you in once; valid 10 minutes)", flush=True)
+    else:
+        print(
+            f"Dashboard: {url}/  (a one-time sign-in link is printed on a terminal; or give "
+            f"the demo account a password: pyexec accounts set-password --email {DEMO_EMAIL})",
+            flush=True,
+        )
+    if to_person:
         print(
             f"Demo API key: {key}\n"
             f"Try:  curl -H 'Authorization: Bearer {key}' -d '{{\"code\": \"print(6*7)\"}}' "

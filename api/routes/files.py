@@ -10,12 +10,12 @@ from fastapi.responses import FileResponse, JSONResponse
 from pyexec.api.auth import Caller, require_scope
 from pyexec.api.deps import RuntimeDep
 from pyexec.api.downloads import UNTRUSTED_HEADERS, content_disposition
-from pyexec.api.errors import NotFound, PayloadTooLarge
+from pyexec.api.errors import NotFound
 from pyexec.api.pagination import next_cursor, parse_cursor
 from pyexec.api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
-from pyexec.api.uploads import over_quota, receive_upload
+from pyexec.api.uploads import store_upload
 from pyexec.core import repository
-from pyexec.core.models import File, new_file_id
+from pyexec.core.models import File
 from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
@@ -60,40 +60,7 @@ UPLOAD_BODY = {
     "artifacts and notebooks in all): `413` naming which, and nothing is kept.",
 )
 async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep) -> JSONResponse:
-    quota = caller.limits.max_storage_bytes
-    async with runtime.db.session() as session:
-        left = quota - await repository.storage_used(session, caller.account.id)
-    # The smaller of the two limits applies while the body streams; the quota is checked
-    # again, atomically, when the file is counted in.
-    limit = min(caller.limits.max_upload_bytes, max(left, 0))
-    try:
-        received = await receive_upload(request, runtime.storage, limit)
-    except PayloadTooLarge:
-        if limit < caller.limits.max_upload_bytes:
-            raise over_quota(quota) from None
-        raise
-    incoming = received.incoming
-    file = File(
-        id=new_file_id(),
-        account_id=caller.account.id,
-        filename=received.filename,
-        bytes=incoming.bytes,
-        media_type=received.media_type,
-        sha256=incoming.sha256,
-    )
-    try:
-        # Bytes first, then the row: a crash in between leaves an unreferenced file, never
-        # a row whose bytes are missing.
-        await incoming.commit(file.id)
-        async with runtime.db.session() as session:
-            if not await repository.reserve_storage(session, caller.account.id, file.bytes, quota):
-                raise over_quota(quota)
-            await repository.add_file(session, file)
-            await session.commit()
-    except BaseException:
-        await incoming.discard()
-        await runtime.storage.delete_file(file.id)
-        raise
+    file = await store_upload(request, runtime, caller.account.id, caller.limits)
     return JSONResponse(
         FileOut.from_file(file).model_dump(mode="json"),
         status_code=201,
@@ -138,10 +105,13 @@ async def get_file(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> File
     summary="Download a file's bytes",
 )
 async def get_file_content(file_id: str, caller: FilesRead, runtime: RuntimeDep) -> Response:
-    file = await load_file(runtime, file_id, caller.account.id)
+    return file_content_response(runtime, await load_file(runtime, file_id, caller.account.id))
+
+
+def file_content_response(runtime: Runtime, file: File) -> Response:
     path = runtime.storage.file_path(file.id)
     if not path.is_file():
-        raise NotFound(f"File {file_id} has no stored content.")
+        raise NotFound(f"File {file.id} has no stored content.")
     return FileResponse(
         path,
         media_type=file.media_type,

@@ -20,10 +20,10 @@ from pyexec.api.downloads import (
     content_disposition,
     download_name,
 )
-from pyexec.api.errors import Conflict, NotFound
+from pyexec.api.errors import NotFound
+from pyexec.api.job_actions import delete_ended_job
 from pyexec.api.job_reads import load_job
 from pyexec.api.schemas import BINARY_CONTENT, ErrorBody, error_responses
-from pyexec.core import repository
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 from pyexec.notebooks import notebook_to_html
@@ -36,7 +36,8 @@ JobsWrite = Annotated[Caller, Depends(require_scope("jobs:write"))]
 ERRORS = error_responses("No such job (or artifact) for this account", invalid=False)
 
 
-async def _final_notebook(runtime: Runtime, job: Job) -> bytes:
+async def final_notebook(runtime: Runtime, job: Job) -> bytes:
+    """The notebook of an ended job; 404 before it ends."""
     data = None
     if JobStatus(job.status).is_final:
         data = await runtime.storage.read_bytes(runtime.storage.notebook_path(job.id))
@@ -61,13 +62,16 @@ def _render_html(data: bytes) -> bytes:
     "sanitised, and served with a sandboxing Content-Security-Policy.",
 )
 async def get_notebook_html(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
-    job = await load_job(runtime, job_id, caller.account.id)
+    return await notebook_html_response(runtime, await load_job(runtime, job_id, caller.account.id))
+
+
+async def notebook_html_response(runtime: Runtime, job: Job) -> Response:
     storage = runtime.storage
     cached = storage.notebook_html_path(job.id)
     html = await storage.read_bytes(cached) if JobStatus(job.status).is_final else None
     if html is None:
         # Rendering takes a while (templates, highlighting); a final job's page never changes.
-        html = await asyncio.to_thread(_render_html, await _final_notebook(runtime, job))
+        html = await asyncio.to_thread(_render_html, await final_notebook(runtime, job))
         await storage.write_bytes(cached, html)
     return Response(
         html,
@@ -88,8 +92,11 @@ async def get_notebook_html(job_id: str, caller: JobsRead, runtime: RuntimeDep) 
     "one folder: unzip, open the notebook in JupyterLab and choose Run All.",
 )
 async def get_bundle(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
-    job = await load_job(runtime, job_id, caller.account.id)
-    path = await build_bundle(runtime, job, await _final_notebook(runtime, job))
+    return await bundle_response(runtime, await load_job(runtime, job_id, caller.account.id))
+
+
+async def bundle_response(runtime: Runtime, job: Job) -> Response:
+    path = await build_bundle(runtime, job, await final_notebook(runtime, job))
     return FileResponse(
         path,
         media_type="application/zip",
@@ -106,16 +113,20 @@ async def get_bundle(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Resp
 )
 async def get_artifact(job_id: str, name: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
     job = await load_job(runtime, job_id, caller.account.id)
+    return artifact_response(runtime, job, name)
+
+
+def artifact_response(runtime: Runtime, job: Job, name: str) -> Response:
     # Only names the job lists are served, so no path a client makes up (`../x`) is opened.
     artifact = next((a for a in job.artifacts or [] if a.get("name") == name), None)
     if artifact is None:
-        raise NotFound(f"Job {job_id} has no artifact named '{name}'.")
+        raise NotFound(f"Job {job.id} has no artifact named '{name}'.")
     try:
         path = runtime.storage.artifact_path(job.id, name)
     except ValueError:
-        raise NotFound(f"Job {job_id} has no artifact named '{name}'.") from None
+        raise NotFound(f"Job {job.id} has no artifact named '{name}'.") from None
     if not path.is_file():
-        raise NotFound(f"Artifact '{name}' of job {job_id} is no longer stored.")
+        raise NotFound(f"Artifact '{name}' of job {job.id} is no longer stored.")
     return FileResponse(
         path,
         media_type=artifact.get("media_type") or "application/octet-stream",
@@ -137,17 +148,5 @@ async def get_artifact(job_id: str, name: str, caller: JobsRead, runtime: Runtim
 )
 async def delete_job(job_id: str, caller: JobsWrite, runtime: RuntimeDep) -> Response:
     job = await load_job(runtime, job_id, caller.account.id)
-    if not JobStatus(job.status).is_final:
-        raise Conflict(
-            f"Job {job_id} is still {job.status}: cancel it (POST /v1/jobs/{job_id}/cancel), "
-            "then delete it once it has ended."
-        )
-    async with runtime.db.session() as session:
-        deleted = await repository.delete_job(session, job.id)
-        await session.commit()
-    if not deleted:
-        raise NotFound(f"No such job: {job_id}")
-    # Row first, then bytes: a failure in between leaves bytes nobody can reach, never a
-    # job whose notebook is gone.
-    await runtime.storage.delete_job(job.id)
+    await delete_ended_job(runtime, job)
     return Response(status_code=204)

@@ -12,19 +12,12 @@ from pyexec.api.deps import HoldsDep, RuntimeDep
 from pyexec.api.downloads import download_name
 from pyexec.api.errors import Conflict, NotFound
 from pyexec.api.idempotency import create_once, earlier_job, fingerprint
+from pyexec.api.job_actions import request_cancel
 from pyexec.api.job_reads import load_job, wait_for_final
 from pyexec.api.pagination import next_cursor, parse_cursor
 from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
-from pyexec.api.submission import (
-    check_files,
-    check_parent,
-    check_plan,
-    check_submission,
-    derive_title,
-    job_timeout,
-)
+from pyexec.api.submission import check_submission, new_job, start_job
 from pyexec.core import repository
-from pyexec.core.event_types import CancelRequested, StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -82,19 +75,7 @@ async def create_job(
         earlier = await earlier_job(runtime, caller.account.id, idempotency_key, request_hash)
         if earlier is not None:
             return _created(earlier, 200)
-    check_plan(body, caller.limits)
-    inherited = await check_parent(runtime, caller.account.id, body.parent_job_id)
-    await check_files(runtime, caller.account.id, body.file_ids, inherited)
-    job = Job(
-        account_id=caller.account.id,
-        title=derive_title(body),
-        prompt=body.prompt,
-        code=body.code,
-        priority=body.priority,
-        timeout_seconds=job_timeout(body, caller.limits, runtime.settings.job_default_timeout),
-        file_ids=body.file_ids,
-        parent_job_id=body.parent_job_id,
-    )
+    job = await new_job(runtime, body, caller.account.id, caller.limits)
     if idempotency_key is not None:
         job, created = await create_once(runtime, job, idempotency_key, request_hash)
         if not created:
@@ -103,11 +84,7 @@ async def create_job(
         async with runtime.db.session() as session:
             await repository.add_job(session, job)
             await session.commit()
-    # Published before the enqueue so that the job's event log starts with it.
-    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
-    # Commit first, then enqueue: a crash in between leaves a pending row that start-up
-    # recovery re-queues, never a queued id without a row.
-    await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
+    await start_job(runtime, job)
     return _created(job, 201)
 
 
@@ -163,22 +140,9 @@ async def cancel_job(job_id: str, caller: JobsWrite, runtime: RuntimeDep) -> Job
     job = await load_job(runtime, job_id, caller.account.id)
     if JobStatus(job.status).is_final:
         raise Conflict(f"Job {job_id} already ended with status '{job.status}'.")
-    await _request_cancel(runtime, job)
+    await request_cancel(runtime, job)
     job = await wait_for_final(runtime, job, CANCEL_SETTLE_SECONDS)
     return job_out(job)
-
-
-async def _request_cancel(runtime: Runtime, job: Job) -> None:
-    async with runtime.db.session() as session:
-        # A pending job is cancelled here and now; the worker skips it if it is still queued.
-        cancelled = await repository.cancel_pending(session, job.id)
-        if not cancelled:
-            await repository.request_cancel(session, job.id)
-        await session.commit()
-    if cancelled:
-        await runtime.events.publish(job.id, StatusChanged(status=JobStatus.cancelled.value))
-    else:
-        await runtime.events.publish(job.id, CancelRequested())
 
 
 @router.get(
@@ -190,11 +154,14 @@ async def _request_cancel(runtime: Runtime, job: Job) -> None:
     summary="Download the job's notebook",
 )
 async def get_notebook(job_id: str, caller: JobsRead, runtime: RuntimeDep) -> Response:
-    job = await load_job(runtime, job_id, caller.account.id)
+    return await notebook_response(runtime, await load_job(runtime, job_id, caller.account.id))
+
+
+async def notebook_response(runtime: Runtime, job: Job) -> Response:
     data = await runtime.storage.read_bytes(runtime.storage.notebook_path(job.id))
     if data is None:
         raise NotFound(
-            f"Job {job_id} has no notebook yet: it is written when the job ends "
+            f"Job {job.id} has no notebook yet: it is written when the job ends "
             f"(status now '{job.status}')."
         )
     return Response(

@@ -34,6 +34,7 @@ from pyexec.core.repository.jobs import (
     fail_orphan,
     finish_job,
     get_job,
+    job_counts_by_day,
     job_owner_plan,
     jobs_with_status,
     lineage_file_ids,
@@ -42,7 +43,11 @@ from pyexec.core.repository.jobs import (
     requeue_job,
     requeue_orphan,
 )
-from pyexec.core.repository.request_counts import count_request, delete_request_counts_before
+from pyexec.core.repository.request_counts import (
+    count_request,
+    delete_request_counts_before,
+    request_counts_between,
+)
 from pyexec.core.repository.storage import (
     release_job_storage,
     release_storage,
@@ -74,6 +79,7 @@ __all__ = [
     "get_file",
     "get_files",
     "get_job",
+    "job_counts_by_day",
     "job_owner_plan",
     "jobs_with_status",
     "lineage_file_ids",
@@ -83,6 +89,7 @@ __all__ = [
     "release_job_storage",
     "release_storage",
     "request_cancel",
+    "request_counts_between",
     "requeue_job",
     "requeue_orphan",
     "reserve_storage",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, delete, func, or_, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -64,10 +64,13 @@ async def list_jobs(
     limit: int,
     after: tuple[datetime, str] | None = None,
     status: str | None = None,
+    title_contains: str | None = None,
 ) -> list[Job]:
     query = select(Job).where(Job.account_id == account_id)
     if status is not None:
         query = query.where(Job.status == status)
+    if title_contains:
+        query = query.where(col(Job.title).icontains(title_contains, autoescape=True))
     if after is not None:
         created, job_id = after
         query = query.where(
@@ -78,6 +81,27 @@ async def list_jobs(
         )
     query = query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit)
     return list((await session.exec(query)).all())
+
+
+async def job_counts_by_day(
+    session: AsyncSession, account_id: str, since: datetime
+) -> dict[tuple[date, str], int]:
+    """How many of the account's jobs were created on each UTC day since `since`, by status."""
+    created = col(Job.created_at)
+    if session.get_bind().dialect.name == "postgresql":
+        day = func.date(func.timezone("UTC", created))
+    else:  # SQLite stores UTC already
+        day = func.date(created)
+    result = await session.exec(
+        select(day, Job.status, func.count())
+        .where(Job.account_id == account_id, created >= since)
+        .group_by(day, Job.status)
+    )
+    counts: dict[tuple[date, str], int] = {}
+    for value, status, count in result.all():
+        when = value if isinstance(value, date) else date.fromisoformat(str(value))
+        counts[(when, status)] = counts.get((when, status), 0) + int(count)
+    return counts
 
 
 async def claim_job(session: AsyncSession, job_id: str) -> bool:

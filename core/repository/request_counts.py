@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import delete
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pyexec.core.models import RequestCount
@@ -44,6 +44,20 @@ async def count_request(
     result = await session.exec(stmt)
     count: int | None = result.scalar_one_or_none()
     return count
+
+
+async def request_counts_between(
+    session: AsyncSession, account_id: str, first: date, last: date
+) -> dict[date, int]:
+    """The account's counts of the days from `first` to `last`, both included."""
+    result = await session.exec(
+        select(col(RequestCount.day), col(RequestCount.count)).where(
+            RequestCount.account_id == account_id,
+            col(RequestCount.day) >= first,
+            col(RequestCount.day) <= last,
+        )
+    )
+    return {day: count for day, count in result.all()}
 
 
 async def delete_request_counts_before(session: AsyncSession, account_id: str, day: date) -> None:

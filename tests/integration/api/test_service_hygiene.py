@@ -37,6 +37,10 @@ def test_the_demo_key_is_printed_when_made_and_never_again_into_a_log(
     log = started_twice.log_path.read_text()
     assert log.count(key) == 2  # the first start's key line and its curl example
     assert f"Demo API key: in {started_twice.data_dir / 'demo-api-key'}" in log
+    # The dashboard's one-time link likewise: made and shown at the first start only.
+    assert log.count("/signin/link?token=") == 1
+    assert "a one-time sign-in link is printed on a terminal" in log
+    assert len(started_twice.rows("SELECT token_hash FROM sign_in_links")) == 1
 
 
 def test_everything_in_the_data_dir_is_the_services_alone(started_twice: Server) -> None:

@@ -19,6 +19,7 @@ from pyexec.core.db import Database
 from pyexec.core.migrate import upgrade
 from pyexec.core.models import RequestCount
 from pyexec.core.ratelimit import (
+    REQUEST_HISTORY_DAYS,
     DatabaseRequestCounter,
     RequestCounter,
     next_midnight,
@@ -130,28 +131,45 @@ async def test_quota_crosses_midnight_utc_with_the_clock(counter) -> None:
     assert "Retry-After" not in fresh.headers()
 
 
-async def test_the_database_forgets_an_accounts_old_days(
+async def test_the_database_forgets_an_accounts_days_past_the_history(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     made, (a, b) = await _database_counter(tmp_path, request)
+    oldest_kept = DAY - timedelta(days=REQUEST_HISTORY_DAYS)
     try:
-        for days_ago in (3, 2, 1):
+        for day in (oldest_kept - timedelta(days=1), oldest_kept, DAY - timedelta(days=1)):
             for account in (a, b):
-                await made.try_count(account, DAY - timedelta(days=days_ago), 10)
+                await made.try_count(account, day, 10)
         await made.try_count(a, DAY, 10)
         await made.try_count(a, DAY, 10)
         async with made.db.session() as session:
             rows = (await session.exec(select(RequestCount))).all()
         kept = sorted((row.account_id == a, row.day, row.count) for row in rows)
         assert kept == [
-            # b made no request today: its day before yesterday waits for its next one.
-            (False, DAY - timedelta(days=2), 1),
+            # b made no request today: its day past the history waits for its next one.
+            (False, oldest_kept - timedelta(days=1), 1),
+            (False, oldest_kept, 1),
             (False, DAY - timedelta(days=1), 1),
+            (True, oldest_kept, 1),
             (True, DAY - timedelta(days=1), 1),
             (True, DAY, 2),
         ]
     finally:
         await made.db.dispose()
+
+
+async def test_counts_reads_the_days_asked_for_without_counting(counter) -> None:
+    made, (a, b) = counter
+    for _ in range(3):
+        await made.try_count(a, DAY, 10)
+    await made.try_count(a, DAY - timedelta(days=2), 10)
+    await made.try_count(a, DAY - timedelta(days=9), 10)
+    await made.try_count(b, DAY, 10)
+    first = DAY - timedelta(days=5)
+    assert await made.counts(a, first, DAY) == {DAY: 3, DAY - timedelta(days=2): 1}
+    assert await made.counts(a, first, DAY) == {DAY: 3, DAY - timedelta(days=2): 1}
+    assert await made.counts(b, DAY, DAY) == {DAY: 1}
+    assert await made.counts(a, DAY + timedelta(days=1), DAY + timedelta(days=3)) == {}
 
 
 def test_next_midnight_and_manual_clock() -> None:
@@ -190,7 +208,9 @@ async def test_redis_unreachable_counts_in_the_database_then_pays_back(
         assert await made.try_count(account, DAY, 5) is None
         assert await admin.get(key) == b"5"
         assert await made.try_count(account, DAY, 7) == 6
-        assert 0 < await admin.pttl(key) <= 2 * 86_400_000
+        assert 0 < await admin.pttl(key) <= (REQUEST_HISTORY_DAYS + 2) * 86_400_000
+        # Read while the database still holds what it counted: each request once.
+        assert await made.counts(account, DAY, DAY) == {DAY: 6}
     finally:
         await admin.config_set("requirepass", "")
         await admin.aclose()
