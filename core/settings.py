@@ -6,6 +6,7 @@ import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AliasChoices,
@@ -88,7 +89,46 @@ class Settings(BaseSettings):
     kernel_max_file_mb: int = Field(default=1024, ge=0)
     kernel_max_open_files: int = Field(default=1024, ge=0)
     kernel_tmp_mb: int = Field(default=256, ge=1, description="The kernel's private /tmp.")
-    gateway_url: str | None = None
+    # The gateway backend (PYEXEC_KERNEL_BACKEND=gateway): see README, "Kernels on Enterprise
+    # Gateway". Checked at start-up; a bad value stops the worker naming its variable.
+    gateway_url: str | None = Field(
+        default=None,
+        description="Jupyter Enterprise Gateway, http(s)://host:port[/base]; required by the "
+        "gateway backend.",
+    )
+    gateway_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="The gateway's EG_AUTH_TOKEN, sent as `Authorization: token ...`.",
+    )
+    gateway_kernel_name: str = Field(
+        default="pyexec-python-k8s",
+        min_length=1,
+        description="The gateway's kernelspec for job kernels.",
+    )
+    gateway_username: str = Field(
+        default="pyexec",
+        min_length=1,
+        description="KERNEL_USERNAME of every kernel: the gateway's per-user limits count it.",
+    )
+    gateway_worker_id: str | None = Field(
+        default=None,
+        description="This worker's name on the gateway, stable across its restarts and "
+        "distinct between workers (a restart deletes the kernels its last life left); "
+        "default: the host name.",
+    )
+    gateway_kernel_env: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON, e.g. {"KERNEL_CPUS": "1"}: more KERNEL_* values for the kernelspec.',
+    )
+    gateway_kernel_work_root: str | None = Field(
+        default=None,
+        description="Where kernels see a volume that also holds PYEXEC_KERNEL_WORK_ROOT: "
+        "files then pass through it (KERNEL_WORKING_DIR); unset: over each kernel's channel.",
+    )
+    gateway_request_timeout: float = Field(
+        default=30.0, gt=0, description="Seconds for each request to the gateway."
+    )
 
     job_default_timeout: int = Field(
         default=300, ge=1, description="Seconds, when a job sets none."
@@ -163,6 +203,35 @@ class Settings(BaseSettings):
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value or None
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("takes no credentials (set PYEXEC_GATEWAY_TOKEN), query or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("gateway_kernel_env")
+    @classmethod
+    def _kernel_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key.startswith("KERNEL_"):
+                raise ValueError(f"{key}: the gateway passes only KERNEL_* variables to kernels")
+            if len(item) > 4096:
+                raise ValueError(f"{key}: the gateway takes values of at most 4096 characters")
+        return value
+
+    @field_validator("gateway_kernel_work_root")
+    @classmethod
+    def _kernel_side_path(cls, value: str | None) -> str | None:
+        if value and not value.startswith("/"):
+            raise ValueError("must be an absolute path (as kernels see it)")
+        return value.rstrip("/") or "/" if value else None
 
     @field_validator("data_dir")
     @classmethod

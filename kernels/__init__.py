@@ -10,16 +10,18 @@ its own. Typical use::
         ex = await kernel.execute("1 + 1", timeout=30.0)
     await pool.close()
 
-Backends: `LocalLauncher` (a subprocess per kernel) and `ForkServerLauncher` (kernels forked
-from a warmed zygote). Both isolate kernels per `SandboxPolicy` as far as the host allows and
-report it as `launcher.isolation`; how files pass between the service and a sandboxed kernel
-is described in `kernels.sandbox`.
+Backends: `LocalLauncher` (a subprocess per kernel), `ForkServerLauncher` (kernels forked
+from a warmed zygote) and `GatewayLauncher` (kernels a Jupyter Enterprise Gateway starts, e.g.
+as Kubernetes pods; see `kernels.gateway`). The local two isolate kernels per `SandboxPolicy`
+as far as the host allows; every backend reports its isolation as `launcher.isolation`; how
+files pass between the service and a sandboxed kernel is described in `kernels.sandbox`.
 """
 
 from kernels.env import build_kernel_env
 from kernels.errors import CellTimeoutError, KernelDiedError, KernelStartError, PoolClosedError
 from kernels.execution import Execution, ExecutionError, ExecutionStatus
 from kernels.forkserver import ForkServerLauncher
+from kernels.gateway import GatewayLauncher
 from kernels.kernel import Kernel, OutputCallback
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.local import LocalLauncher
@@ -41,6 +43,7 @@ __all__ = [
     "ExecutionError",
     "ExecutionStatus",
     "ForkServerLauncher",
+    "GatewayLauncher",
     "Isolation",
     "Kernel",
     "KernelDiedError",

@@ -13,7 +13,7 @@ from typing import Any
 
 import zmq
 
-from kernels.errors import KernelDiedError, KernelStartError
+from kernels.errors import ChannelClosedError, KernelDiedError, KernelStartError
 from kernels.execution import (
     NO_REPLY_ERROR,
     Execution,
@@ -167,8 +167,13 @@ class Kernel:
             self._death = KernelDiedError("kernel was shut down")
         await self._launched.shutdown()
 
-    async def is_alive(self) -> bool:
-        return self._death is None and await self._launched.is_alive()
+    async def is_alive(self, *, confirm: bool = False) -> bool:
+        """`confirm`: a thorough look (see `LaunchedKernel.confirm_alive`), before a lease."""
+        if self._death is not None:
+            return False
+        if confirm:
+            return await self._launched.confirm_alive()
+        return await self._launched.is_alive()
 
     async def interrupt(self) -> None:
         """Interrupt the running cell, if any. A no-op on a dead kernel."""
@@ -211,7 +216,7 @@ class Kernel:
         while True:
             try:
                 msg = await get()
-            except zmq.ZMQError as exc:
+            except (zmq.ZMQError, ChannelClosedError) as exc:
                 # Normally the socket closed because the kernel is being shut down; otherwise
                 # nothing more arrives on this channel, and a cell would wait in vain.
                 if not self._closed:

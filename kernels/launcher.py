@@ -11,8 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
-from jupyter_client.asynchronous import AsyncKernelClient
-
+from kernels.client import KernelClient
 from kernels.sandbox import Isolation
 
 
@@ -29,7 +28,7 @@ class LaunchedKernel(ABC):
 
     @property
     @abstractmethod
-    def client(self) -> AsyncKernelClient:
+    def client(self) -> KernelClient:
         """A client with its shell and iopub channels started (stdin is never offered)."""
 
     @property
@@ -40,6 +39,11 @@ class LaunchedKernel(ABC):
     @abstractmethod
     async def is_alive(self) -> bool:
         """Cheap enough to call every ~100 ms while a cell runs."""
+
+    async def confirm_alive(self) -> bool:
+        """A thorough look before the kernel is lent: a remote backend asks its server, which
+        may have culled the kernel a moment ago. By default the same as `is_alive`."""
+        return await self.is_alive()
 
     @abstractmethod
     async def exit_status(self) -> int | None:
@@ -69,6 +73,11 @@ class LaunchedKernel(ABC):
 
 class KernelLauncher(ABC):
     """Starts kernels. One instance serves a whole pool."""
+
+    async def start(self) -> None:  # noqa: B027 - a no-op default is the right default
+        """Called by the pool's `start()`, before any launch: check what can be checked at
+        once (a remote backend's server and credentials) and raise for what configuration
+        must fix. Local backends probe their host on their first launch instead."""
 
     @abstractmethod
     async def launch(

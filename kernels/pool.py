@@ -80,11 +80,13 @@ class KernelPool:
     # -- public ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Begin filling the pool in the background; returns at once."""
+        """Begin filling the pool in the background; returns once the launcher's start-up
+        checks passed (they raise for a misconfigured backend)."""
         if self._closed:
             raise PoolClosedError("the pool is closed")
         if self._started:
             return
+        await self.launcher.start()
         self._started = True
         self.work_root.mkdir(parents=True, exist_ok=True)
         self._monitor = asyncio.create_task(self._watch_idle(), name="kernel-pool-monitor")
@@ -194,7 +196,7 @@ class KernelPool:
                     while self._idle:
                         kernel = self._idle.popleft()
                         try:
-                            alive = await kernel.is_alive()
+                            alive = await kernel.is_alive(confirm=True)
                         except BaseException:
                             self._idle.appendleft(kernel)
                             raise

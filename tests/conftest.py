@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from tests.servers import Server
-from tests.services import PostgresCluster, RedisServer
+from tests.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
@@ -24,6 +24,17 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[EnterpriseGateway]:
+    """One Jupyter Enterprise Gateway for the session, with PyExec's local kernelspec (its
+    own venv is made on first use and kept in ~/.cache/pyexec-tests)."""
+    eg = EnterpriseGateway().start()
+    try:
+        yield eg
+    finally:
+        eg.cleanup()
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from kernels import (
     SandboxPolicy,
 )
 from kernels.forkserver import forkserver_support
+from kernels.gateway import GatewayAuthError, GatewayLauncher, KernelSpecNotFoundError
 from worker.inputs import EXCEL_SETUP_CODE
 from worker.outputs import TABLE_SETUP_CODE
 
@@ -45,10 +47,7 @@ def sandbox_policy(settings: Settings) -> SandboxPolicy:
 def make_launcher(settings: Settings) -> KernelLauncher:
     backend = settings.kernel_backend
     if backend == "gateway":
-        raise SettingsError(
-            "PYEXEC_KERNEL_BACKEND=gateway is not available in this build; "
-            "use 'forkserver' or 'local'."
-        )
+        return gateway_launcher(settings)
     policy = sandbox_policy(settings)
     if backend == "forkserver":
         supported, why = forkserver_support()
@@ -58,6 +57,42 @@ def make_launcher(settings: Settings) -> KernelLauncher:
             raise SettingsError(f"PYEXEC_KERNEL_BACKEND=forkserver: {why}")
         log.warning("the fork server is not available here (%s); using the local backend", why)
     return LocalLauncher(python=sys.executable, sandbox=policy)
+
+
+class ConfiguredGatewayLauncher(GatewayLauncher):
+    """Says which setting to fix when the gateway refuses us at start-up."""
+
+    async def start(self) -> None:
+        try:
+            await super().start()
+        except GatewayAuthError as exc:
+            raise SettingsError(f"PYEXEC_GATEWAY_TOKEN / PYEXEC_GATEWAY_USERNAME: {exc}") from None
+        except KernelSpecNotFoundError as exc:
+            raise SettingsError(f"PYEXEC_GATEWAY_KERNEL_NAME: {exc}") from None
+
+
+def gateway_launcher(settings: Settings) -> GatewayLauncher:
+    if not settings.gateway_url:
+        raise SettingsError(
+            "PYEXEC_GATEWAY_URL: PYEXEC_KERNEL_BACKEND=gateway needs the gateway's URL "
+            "(e.g. http://enterprise-gateway:8888)"
+        )
+    kernel_env: dict[str, str] = {}
+    if settings.kernel_memory_mb:
+        # The kernelspec's pod template reads it (EG's kernel-pod.yaml.j2 convention).
+        kernel_env["KERNEL_MEMORY_LIMIT"] = f"{settings.kernel_memory_mb}Mi"
+    kernel_env.update(settings.gateway_kernel_env)
+    return ConfiguredGatewayLauncher(
+        settings.gateway_url,
+        token=settings.gateway_token,
+        kernel_name=settings.gateway_kernel_name,
+        username=settings.gateway_username,
+        worker_id=settings.gateway_worker_id or socket.gethostname(),
+        kernel_env=kernel_env,
+        kernel_work_root=settings.gateway_kernel_work_root,
+        request_timeout=settings.gateway_request_timeout,
+        launch_timeout=settings.kernel_start_timeout,
+    )
 
 
 def make_pool(settings: Settings) -> KernelPool:

@@ -1,3 +1,4 @@
+import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -7,6 +8,10 @@ import pytest
 import pytest_asyncio
 
 from kernels import ForkServerLauncher, KernelLauncher, KernelPool, LocalLauncher, SandboxPolicy
+from kernels.gateway import GatewayLauncher
+from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+from kernels.gateway.launcher import is_tagged
+from tests.services import EnterpriseGateway
 
 PoolFactory = Callable[..., KernelPool]
 
@@ -36,6 +41,23 @@ def _make_pool(work_root: Path, **kwargs: Any) -> KernelPool:
     return KernelPool(work_root=work_root, **options)
 
 
+def gateway_launcher(gateway: EnterpriseGateway, **kwargs: Any) -> GatewayLauncher:
+    """A launcher on the test gateway, under a worker id of its own."""
+    options: dict[str, Any] = {
+        "token": gateway.token,
+        "kernel_name": LOCAL_KERNELSPEC,
+        "worker_id": f"test-{uuid.uuid4().hex[:8]}",
+        "launch_timeout": 60.0,
+    }
+    options.update(kwargs)
+    return GatewayLauncher(gateway.url, **options)
+
+
+def gateway_kernels_of(gateway: EnterpriseGateway, launcher: GatewayLauncher) -> list[str]:
+    """Ids of the gateway's kernels that carry this launcher's worker id."""
+    return [str(k["id"]) for k in gateway.kernels() if is_tagged(str(k["id"]), launcher.tag)]
+
+
 @pytest.fixture
 def kernel_processes() -> Callable[[], set[int]]:
     """Pids of ipykernel processes descending from this test process."""
@@ -49,7 +71,7 @@ def make_pool() -> PoolFactory:
 
 
 @pytest_asyncio.fixture(
-    loop_scope="module", scope="module", params=["local", "forkserver-sandboxed"]
+    loop_scope="module", scope="module", params=["local", "forkserver-sandboxed", "gateway"]
 )
 async def shared_pool(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -58,13 +80,18 @@ async def shared_pool(
 
     The fork server runs with the default sandbox policy: as root that is a uid of its own,
     namespaces and limits per kernel, so every execution test also runs inside the jail.
+    The gateway's kernels are the test Enterprise Gateway's; none may be left afterwards.
     """
     work = tmp_path_factory.mktemp("work")
     launcher: KernelLauncher = LocalLauncher()
     if request.param == "forkserver-sandboxed":
         launcher = ForkServerLauncher(sandbox=SandboxPolicy(hidden=(work,)))
+    elif request.param == "gateway":
+        launcher = gateway_launcher(request.getfixturevalue("gateway"))
     pool = _make_pool(work, launcher=launcher)
     await pool.start()
     await pool.wait_ready(timeout=120)
     yield pool
     await pool.close()
+    if isinstance(launcher, GatewayLauncher):
+        assert gateway_kernels_of(request.getfixturevalue("gateway"), launcher) == []
