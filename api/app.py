@@ -8,10 +8,11 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
-from api.auth import AuthenticationMiddleware
+from api.auth import AuthenticationMiddleware, scope_rules
 from api.errors import install_error_handlers
-from api.middleware import JsonBodyMiddleware, RequestContextMiddleware
+from api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
 from api.routes import api_keys, events, files, job_files, jobs, service
 from core.migrate import SchemaOutOfDate, check_schema
 from core.runtime import Runtime
@@ -58,16 +59,25 @@ def create_app(
         "Every /v1 request carries `Authorization: Bearer <key>`.",
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimitMiddleware)  # inside authentication: 401/403 come first
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     install_error_handlers(app)
-    app.include_router(service.router)
-    app.include_router(jobs.router)
-    app.include_router(events.router)
-    app.include_router(job_files.router)
-    app.include_router(files.router)
-    app.include_router(api_keys.router)
+    routers = (
+        service.router,
+        jobs.router,
+        events.router,
+        job_files.router,
+        files.router,
+        api_keys.router,
+    )
+    for router in routers:
+        app.include_router(router)
+    # Read by the middleware and error handlers, which act before or beside FastAPI's routing.
+    routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+    app.state.api_routes = routes
+    app.state.scope_rules = scope_rules(routes)
     _document_errors_as_400(app)
     return app
 

@@ -10,12 +10,14 @@ through `require_scope`.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable, Coroutine
+import re
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from fastapi import Depends, Request
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -113,6 +115,13 @@ class AuthenticationMiddleware:
         scope.setdefault("state", {})["caller"] = caller
         if quota is not None:
             send = send_with_quota(send, quota)
+        needed = route_scope(scope)
+        if needed is not None and not caller.has_scope(needed):
+            # Here, not only in the route: FastAPI reads and parses a body before it solves
+            # dependencies, and a key without the scope must not make it read 4 MB.
+            exc = scope_error(needed)
+            await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            return
         await self.app(scope, receive, send)
 
 
@@ -127,11 +136,49 @@ async def authenticate(
     return caller
 
 
+def scope_error(scope: str) -> Forbidden:
+    return Forbidden(f"This API key lacks the '{scope}' scope.")
+
+
 def require_scope(scope: str) -> Callable[..., Coroutine[Any, Any, Caller]]:
     async def dependency(caller: Caller = Depends(authenticate)) -> Caller:
         if not caller.has_scope(scope):
-            raise Forbidden(f"This API key lacks the '{scope}' scope.")
+            raise scope_error(scope)
         return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    dependency.required_scope = scope  # type: ignore[attr-defined]  # read by route_scope
     return dependency
+
+
+@dataclass(frozen=True)
+class ScopeRule:
+    """A route's path, methods and required scope, matched before FastAPI routes it."""
+
+    path: re.Pattern[str]
+    methods: frozenset[str]
+    scope: str
+
+
+def scope_rules(routes: Iterable[APIRoute]) -> list[ScopeRule]:
+    """The scope each of `routes` requires through `require_scope`, if any."""
+    rules = []
+    for route in routes:
+        pending = list(route.dependant.dependencies)
+        while pending:
+            dependency = pending.pop()
+            needed = getattr(dependency.call, "required_scope", None)
+            if needed is not None:
+                rules.append(ScopeRule(route.path_regex, frozenset(route.methods), needed))
+                break
+            pending.extend(dependency.dependencies)
+    return rules
+
+
+def route_scope(scope: Scope) -> str | None:
+    """The scope that the route this request goes to requires, if any."""
+    path, method = scope.get("path", ""), scope.get("method", "")
+    for rule in getattr(scope["app"].state, "scope_rules", ()):
+        if method in rule.methods and rule.path.match(path):
+            return rule.scope
+    return None

@@ -12,7 +12,6 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 log = logging.getLogger("pyexec.api")
 
@@ -139,10 +138,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method of every route at this path: Starlette's 405 names only the first route's."""
+    """Every method of every route at this path: Starlette's 405 names only the first route's
+    (and none at all when the routes sit in an included router)."""
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
+    for route in getattr(request.app.state, "api_routes", ()):
+        if route.path_regex.match(request.url.path):
+            methods |= route.methods or set()
     return ", ".join(sorted(methods))

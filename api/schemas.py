@@ -31,7 +31,8 @@ class ErrorBody(BaseModel):
 
 
 class JobCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    # Strict: `"priority": true` or `"10"` is a client's bug to hear about, not to guess at.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
     prompt: str | None = Field(default=None, min_length=1, max_length=20_000)
     title: str | None = Field(default=None, max_length=200)

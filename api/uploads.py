@@ -24,6 +24,7 @@ FILE_FIELD = "file"
 MULTIPART_SLACK_BYTES = 64 * 1024
 MAX_PART_HEADERS = 16
 MAX_HEADER_BYTES = 8 * 1024
+MAX_BOUNDARY_BYTES = 70
 
 
 @dataclass
@@ -108,7 +109,14 @@ def _boundary(request: Request) -> bytes:
             "(curl -F file=@data.csv ...).",
             details=[{"field": FILE_FIELD, "problem": "expected a multipart/form-data body"}],
         )
-    return options[b"boundary"]
+    boundary = options[b"boundary"]
+    if len(boundary) > MAX_BOUNDARY_BYTES:
+        raise InvalidRequest(
+            f"The multipart boundary is {len(boundary)} characters long; at most "
+            f"{MAX_BOUNDARY_BYTES} are allowed (RFC 2046).",
+            details=[{"field": FILE_FIELD, "problem": "multipart boundary too long"}],
+        )
+    return boundary
 
 
 def _too_large(limit: int) -> PayloadTooLarge:
@@ -117,16 +125,8 @@ def _too_large(limit: int) -> PayloadTooLarge:
     )
 
 
-async def receive_upload(request: Request, storage: Storage, limit: int) -> Received:
-    """Stream the body's `file` part into storage. The caller commits or discards it."""
-    boundary = _boundary(request)
-    body_limit = limit + MULTIPART_SLACK_BYTES
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > body_limit:
-        raise _too_large(limit)
-
-    state = _Parse()
-    parser = MultipartParser(
+def _parser(boundary: bytes, state: _Parse) -> MultipartParser:
+    return MultipartParser(
         boundary,
         callbacks={
             "on_part_begin": state.on_part_begin,
@@ -141,6 +141,24 @@ async def receive_upload(request: Request, storage: Storage, limit: int) -> Rece
         max_header_count=MAX_PART_HEADERS,
         max_header_size=MAX_HEADER_BYTES,
     )
+
+
+async def receive_upload(request: Request, storage: Storage, limit: int) -> Received:
+    """Stream the body's `file` part into storage. The caller commits or discards it."""
+    boundary = _boundary(request)
+    body_limit = limit + MULTIPART_SLACK_BYTES
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        raise _too_large(limit)
+
+    state = _Parse()
+    try:
+        parser = _parser(boundary, state)
+    except FormParserError as exc:
+        raise InvalidRequest(
+            f"Malformed multipart body: {exc}",
+            details=[{"field": FILE_FIELD, "problem": "malformed multipart body"}],
+        ) from None
     incoming = storage.incoming(limit)
     received = 0
     try:

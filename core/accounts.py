@@ -17,6 +17,8 @@ class UnknownScopeError(ValueError):
 
 def validate_scopes(scopes: Iterable[str]) -> list[str]:
     scopes = list(dict.fromkeys(scopes))
+    if not scopes:
+        raise UnknownScopeError(f"a key needs at least one scope; known: {', '.join(ALL_SCOPES)}")
     unknown = [s for s in scopes if s not in ALL_SCOPES]
     if unknown:
         raise UnknownScopeError(

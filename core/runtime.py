@@ -11,7 +11,7 @@ from core.events import InProcessEvents, JobEvents
 from core.queue import InProcessQueue, JobQueue
 from core.ratelimit import DatabaseRequestCounter, RequestCounter
 from core.settings import Settings, SettingsError
-from core.storage import Storage
+from core.storage import Storage, make_private_dir
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -41,7 +41,7 @@ class Runtime:
 
     @classmethod
     def embedded(cls, settings: Settings) -> Runtime:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         return cls(
             settings=settings,
             db=Database(settings.db_url),
@@ -61,7 +61,7 @@ class Runtime:
 
         if not settings.redis_url:
             raise SettingsError("REDIS_URL: the scaled-out deployment needs a Redis URL")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private_dir(settings.data_dir)
         db = Database(settings.db_url)
         return cls(
             settings=settings,

@@ -195,6 +195,43 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Seconds one model-written cell may run."
     )
 
+    # The HTTP server's guards against clients that hold connections (pyexec.http), and the
+    # long requests an account may hold open at once in one API process.
+    http_header_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds a client has to send a request's headers, counted from the "
+        "connection's opening or the previous response; also the grace before the body rate "
+        "is checked.",
+    )
+    http_min_body_rate: int = Field(
+        default=1024,
+        ge=0,
+        description="Bytes per second a request body must average once it has been read for "
+        "longer than the header timeout; 0: no minimum.",
+    )
+    http_max_connections_per_client: int = Field(
+        default=256,
+        ge=1,
+        description="Open connections from one IP address; more are closed at once. Behind "
+        "a reverse proxy every client is the proxy: raise it, and limit clients there.",
+    )
+    http_max_connections: int = Field(
+        default=8192, ge=1, description="Open connections in all; more are closed at once."
+    )
+    max_open_waits_per_account: int = Field(
+        default=100,
+        ge=1,
+        description="`GET /v1/jobs/{id}?wait=` requests an account may hold open at once "
+        "(per API process); more are 429 with Retry-After.",
+    )
+    max_open_streams_per_account: int = Field(
+        default=20,
+        ge=1,
+        description="`GET /v1/jobs/{id}/events` streams an account may hold open at once "
+        "(per API process); more are 429 with Retry-After.",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("redis_url")

@@ -11,11 +11,29 @@ import shutil
 import time
 import uuid
 from pathlib import Path
+from typing import BinaryIO
 
 # Uploads are written in pieces of about this size: big enough that a thread hop per write
 # costs nothing, small enough that memory stays flat whatever the file's size.
 WRITE_BUFFER_BYTES = 1024 * 1024
 HEAD_BYTES = 8192
+
+
+# The data dir may be crossed (kernels of other uids reach their work dirs inside it where the
+# sandbox binds no view of its own) but not listed; all within is the service's alone.
+DATA_DIR_MODE = 0o711
+WORK_ROOT_NAME = "work"
+
+
+def make_private_dir(data_dir: Path) -> None:
+    """Create the data dir, or make an existing one private: its database, keys, files and
+    notebooks readable by the service's user alone (older versions left them 0644)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(data_dir, DATA_DIR_MODE)
+    for entry in os.scandir(data_dir):
+        if entry.name == WORK_ROOT_NAME or entry.is_symlink():
+            continue  # the kernel pool keeps the work root's mode itself
+        os.chmod(entry.path, 0o700 if entry.is_dir() else 0o600)
 
 
 class UploadTooLarge(ValueError):
@@ -39,7 +57,8 @@ class Storage:
         return self.job_dir(job_id) / "notebook.ipynb"
 
     def notebook_html_path(self, job_id: str) -> Path:
-        return self.job_dir(job_id) / "notebook.html"
+        # Versioned: a page cached by an older sanitiser is rendered again, not served.
+        return self.job_dir(job_id) / "notebook.v2.html"
 
     def artifact_dir(self, job_id: str) -> Path:
         return self.job_dir(job_id) / "artifacts"
@@ -95,9 +114,10 @@ class Storage:
         except FileNotFoundError:
             return None
 
-    async def copy_in(self, source: Path, target: Path) -> None:
-        """Copy a file into storage; readers see all of it or nothing."""
-        await asyncio.to_thread(_atomic_copy, source, target)
+    async def copy_stream(self, source: BinaryIO, target: Path, size: int) -> None:
+        """Copy exactly `size` bytes of `source` (a blocking file object) into storage;
+        readers see all of it or nothing. ValueError if `source` holds more or less."""
+        await asyncio.to_thread(_atomic_copy, source, target, size)
 
 
 class IncomingFile:
@@ -211,11 +231,20 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _atomic_copy(source: Path, target: Path) -> None:
+def _atomic_copy(source: BinaryIO, target: Path, size: int) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        shutil.copyfile(source, tmp)
+        left = size
+        with tmp.open("wb") as out:
+            while left > 0:
+                chunk = source.read(min(left, WRITE_BUFFER_BYTES))
+                if not chunk:
+                    raise ValueError(f"{size - left} bytes where {size} were expected")
+                out.write(chunk)
+                left -= len(chunk)
+        if source.read(1):
+            raise ValueError(f"more than the {size} bytes expected")
         os.replace(tmp, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -20,6 +20,7 @@ files pass between the service and a sandboxed kernel is described in `kernels.s
 from kernels.env import build_kernel_env
 from kernels.errors import CellTimeoutError, KernelDiedError, KernelStartError, PoolClosedError
 from kernels.execution import Execution, ExecutionError, ExecutionStatus
+from kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
 from kernels.forkserver import ForkServerLauncher
 from kernels.gateway import GatewayLauncher
 from kernels.kernel import Kernel, OutputCallback
@@ -31,22 +32,24 @@ from kernels.sandbox import (
     KernelLimits,
     SandboxPolicy,
     SandboxUnavailableError,
-    hand_over,
-    read_kernel_file,
 )
 from kernels.warmup import WARMUP_CODE
 
 __all__ = [
     "WARMUP_CODE",
     "CellTimeoutError",
+    "Collected",
     "Execution",
     "ExecutionError",
     "ExecutionStatus",
+    "FileUnavailableError",
     "ForkServerLauncher",
+    "FoundFile",
     "GatewayLauncher",
     "Isolation",
     "Kernel",
     "KernelDiedError",
+    "KernelFiles",
     "KernelLauncher",
     "KernelLimits",
     "KernelPool",
@@ -58,6 +61,4 @@ __all__ = [
     "SandboxPolicy",
     "SandboxUnavailableError",
     "build_kernel_env",
-    "hand_over",
-    "read_kernel_file",
 ]

@@ -90,6 +90,9 @@ def enter(jail: Jail, *, parent_pid: int | None = None) -> None:
     parent), checked again after the uid change because changing uid clears the setting.
     """
     step = "start"
+    # The service's own umask (077) would make the mount points built below uncrossable by
+    # the kernel's uid; inside its jail the kernel has the usual one.
+    os.umask(0o022)
     try:
         step = "die with parent"
         _die_with_parent(parent_pid)

@@ -24,6 +24,7 @@ from kernels.execution import (
     nb_timestamp,
     utcnow,
 )
+from kernels.files import KernelFiles
 from kernels.launcher import LaunchedKernel
 from kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
 
@@ -166,6 +167,20 @@ class Kernel:
         if self._death is None:
             self._death = KernelDiedError("kernel was shut down")
         await self._launched.shutdown()
+
+    async def stop(self) -> bool:
+        """Kill the kernel and every process it started; it runs no cell afterwards, but its
+        work dir stays until the pool throws it away. True when the backend verified that
+        none of its processes is left (see `LaunchedKernel.kill`)."""
+        if self._death is None:
+            self._death = KernelDiedError("kernel was stopped")
+        return await self._launched.kill()
+
+    @property
+    def files(self) -> KernelFiles:
+        """Its work dir, as the service may touch it: inputs in before the job's code runs,
+        what the job wrote out once it is over (which stops the kernel)."""
+        return self._launched.files(self.work_dir, self.stop)
 
     async def is_alive(self, *, confirm: bool = False) -> bool:
         """`confirm`: a thorough look (see `LaunchedKernel.confirm_alive`), before a lease."""

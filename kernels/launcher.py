@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from kernels.client import KernelClient
+from kernels.files import KernelFiles
 from kernels.sandbox import Isolation
+from kernels.workdir import HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):
@@ -63,8 +65,22 @@ class LaunchedKernel(ABC):
         """Ask the kernel to stop the running cell (KeyboardInterrupt in user code)."""
 
     @abstractmethod
-    async def kill(self) -> None:
-        """Kill the kernel and every process it started, and wait until they are gone."""
+    async def kill(self) -> bool:
+        """Kill the kernel and every process it started, and wait until they are gone.
+
+        True when the backend verified that no process of the kernel is left (a cgroup, a uid
+        of its own); False when it can only vouch for the kernel's own process group.
+        """
+
+    @property
+    def runs_as_service_user(self) -> bool:
+        """The kernel has the service's own rights (no uid of its own)."""
+        return True
+
+    def files(self, work_dir: Path, stop: StopKernel) -> KernelFiles:
+        """How the service moves files into and out of the kernel's work dir. By default the
+        work dir is on the service's disk, read only after `stop` (see `kernels.workdir`)."""
+        return HostWorkDir(work_dir, stop, must_stop=not self.runs_as_service_user)
 
     @abstractmethod
     async def shutdown(self) -> None:

@@ -382,7 +382,9 @@ class LocalKernel(LaunchedKernel):
         if self._runtime_dir is None:
             return None
         try:
-            with open(self._runtime_dir / LOG_FILENAME, "rb") as f:
+            # Its own file, opened without following a link the kernel could have planted.
+            fd = os.open(self._runtime_dir / LOG_FILENAME, os.O_RDONLY | os.O_NOFOLLOW)
+            with os.fdopen(fd, "rb") as f:
                 f.seek(0, os.SEEK_END)
                 f.seek(max(f.tell() - LOG_TAIL_BYTES, 0))
                 tail = f.read().decode(errors="replace").strip()
@@ -392,13 +394,18 @@ class LocalKernel(LaunchedKernel):
             return "kernel could not start: " + tail.rsplit("pyexec launcher:", 1)[1].strip()
         return None
 
-    async def kill(self) -> None:
+    @property
+    def runs_as_service_user(self) -> bool:
+        return self.uid is None
+
+    async def kill(self) -> bool:
         status = await _kill(self._provisioner)
         if self._exit_status is None:
             self._exit_status = status
-        if self._lease is not None:
-            # Also what left the process group (a daemonised child): the whole uid/cgroup.
-            await self._lease.kill_all()
+        if self._lease is None:
+            return False
+        # Also what left the process group (a daemonised child): the whole uid/cgroup.
+        return await self._lease.kill_all()
 
     async def shutdown(self) -> None:
         if self._shut_down:

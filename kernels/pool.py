@@ -89,6 +89,8 @@ class KernelPool:
         await self.launcher.start()
         self._started = True
         self.work_root.mkdir(parents=True, exist_ok=True)
+        # Crossed by kernels of other uids on the way to their own dirs; listed by none.
+        os.chmod(self.work_root, 0o711)
         self._monitor = asyncio.create_task(self._watch_idle(), name="kernel-pool-monitor")
         self._fill()
 

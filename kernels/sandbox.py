@@ -10,16 +10,32 @@ kernel starts (see `kernels.jail`). Both backends use it the same way.
 How the service and a sandboxed kernel share files
 --------------------------------------------------
 * The kernel runs as its own uid U (gid U). Its work dir (`kernel.work_dir`, mode 0700) and
-  the `.tmp` inside are owned by U. The service runs as root and can read and write there.
-* Files the service stages into the work dir are readable by the kernel when they are
-  world-readable (mode 0644, what `shutil.copyfile` creates under the usual umask 022), or
-  when handed over with `hand_over(path, work_dir)`, which gives them to U. Stage before the
-  job's code runs: until then nothing in the work dir comes from user code.
-* Files the kernel writes (artifacts) are read back by the service from the same path, with
-  `read_kernel_file()`: user code may have left a symbolic link to a secret of the service
-  there, and root would follow it.
+  the `.tmp` inside are owned by U. The service runs as root and can read and write there,
+  which is exactly why it touches them only through `kernel.files` (`kernels.workdir`):
+  inputs are placed before the job's code runs, root-owned and 0444 (readable, not
+  writable, by U); what the kernel wrote is read only once its processes are gone, without
+  following any link.
 * Inside the kernel's view only its own work dir exists under the work root; the service's
   data dir, database, other kernels' dirs, `/root` and the service's processes are absent.
+
+What the service does as root on paths a kernel can write, and why each is safe
+-------------------------------------------------------------------------------
+* Work dir and `.tmp` created, then chowned to U (`KernelPool`, `Sandbox.prepare`): before the
+  kernel exists; `os.chown` on paths whose parents are the service's own.
+* Runtime (socket) dir chowned to U, `jail.json`, the connection file and the kernel's log
+  written there (launchers, `kernels.jail.main`, the fork-server child): before any code of
+  the job runs; the log is opened `O_NOFOLLOW`, and read back the same way.
+* The runtime dir given back to root once the kernel listens (`SandboxLease.seal`): U can no
+  longer add or swap entries there; jupyter_client then only unlinks its own files in it.
+* Inputs staged (`HostWorkDir.put`): `O_CREAT | O_EXCL | O_NOFOLLOW` relative to the work
+  dir's descriptor, mode by `fchmod`.
+* Artifacts listed and read (`HostWorkDir.collect`): after `kernel.stop()` (cgroup emptied
+  and/or every process of U killed), walked by directory descriptors with `O_NOFOLLOW` at
+  every step, regular files of one link only, copied from the checked descriptor, no more
+  bytes than listed.
+* Work and runtime dirs deleted (`shutil.rmtree`, descriptor-based, never follows a link),
+  after the kernel's processes are killed.
+* Processes killed: by cgroup, by process group and as U (`purge`): signals, not paths.
 """
 
 from __future__ import annotations
@@ -29,7 +45,6 @@ import contextlib
 import logging
 import os
 import shutil
-import stat
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,7 +55,7 @@ from kernels import linux
 from kernels.cgroups import CgroupHost, KernelCgroup
 from kernels.env import TMP_DIRNAME
 from kernels.jail import Jail, Tmpfs
-from kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, purge
+from kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, processes_of_uid, purge
 
 log = logging.getLogger(__name__)
 
@@ -161,18 +176,24 @@ class SandboxLease:
     def uid(self) -> int | None:
         return self._uid.uid if self._uid is not None else None
 
-    async def kill_all(self) -> None:
-        """Kill every process the kernel left, including those that left its process group."""
+    async def kill_all(self) -> bool:
+        """Kill every process the kernel left, including those that left its process group.
+        True when none is left, as far as the cgroup or the uid can tell."""
         if self._cgroup is not None:
             # Exact and cheap: if the cgroup is empty, nothing of the kernel is left.
             await asyncio.to_thread(self._cgroup.kill_all)
-        if self._uid is not None and (self._cgroup is None or self._cgroup.pids()):
+            if not self._cgroup.pids():
+                return True
+        if self._uid is not None:
+            # kill(-1) as the uid reaches every process of it at once, forks included.
             await purge(self._uid.uid, self._uid.gid)
+            return not await asyncio.to_thread(processes_of_uid, self._uid.uid)
+        return False
 
     def seal(self, runtime_dir: Path) -> None:
         """Give the kernel's socket dir back to the service once the kernel is listening."""
         if self._uid is not None:
-            os.chown(runtime_dir, os.geteuid(), os.getegid())
+            os.chown(runtime_dir, os.geteuid(), os.getegid(), follow_symlinks=False)
 
     def death_reason(self) -> str | None:
         """Why the kernel died, when the sandbox knows better than the exit status."""
@@ -353,7 +374,7 @@ class Sandbox:
                     await purge(uid_lease.uid, uid_lease.gid)
                 for path in (work_dir, work_dir / TMP_DIRNAME, runtime_dir):
                     if path.exists():
-                        os.chown(path, uid_lease.uid, uid_lease.gid)
+                        os.chown(path, uid_lease.uid, uid_lease.gid, follow_symlinks=False)
             cg, limits = self.support.cgroups, self.policy.limits
             if cg.memory or cg.pids:
                 cgroup = cg.create(kernel_id, limits.memory_mb * 1024 * 1024, limits.processes)
@@ -534,37 +555,3 @@ async def _run_probe(command: Sequence[str]) -> tuple[bool, str]:
     detail = err.decode(errors="replace").strip().splitlines()
     return proc.returncode == 0, detail[-1] if detail else f"exit code {proc.returncode}"
 
-
-def hand_over(path: Path, work_dir: Path) -> None:
-    """Give `path` (a file or directory the service put in a kernel's work dir) to the
-    kernel's uid, so the kernel can read and change it whatever its mode. A no-op when
-    kernels run as the service's own user. Symbolic links are never followed."""
-    st = work_dir.stat()
-    if st.st_uid == os.geteuid():
-        return
-    os.chown(path, st.st_uid, st.st_gid, follow_symlinks=False)
-    if path.is_dir() and not path.is_symlink():
-        for root, dirs, files in os.walk(path, followlinks=False):
-            for name in (*dirs, *files):
-                os.chown(os.path.join(root, name), st.st_uid, st.st_gid, follow_symlinks=False)
-
-
-def read_kernel_file(work_dir: Path, name: str, max_bytes: int) -> bytes:
-    """Read a file a kernel wrote in its work dir, as the service (root) may do safely.
-
-    Anything in a work dir may be a trap set by user code: a symbolic link to a secret of the
-    service, a FIFO that blocks, a huge file. This opens only a regular file that is really
-    inside `work_dir`, without following symbolic links, and reads at most `max_bytes`
-    (ValueError beyond, OSError if it is not such a file).
-    """
-    path = work_dir / name
-    if os.path.dirname(os.path.normpath(path)) != os.path.normpath(work_dir):
-        raise ValueError(f"{name!r} is not a file name in the work dir")
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{name!r} is not a regular file")
-        data = f.read(max_bytes + 1)
-    if len(data) > max_bytes:
-        raise ValueError(f"{name!r} is larger than {max_bytes} bytes")
-    return data

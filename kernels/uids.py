@@ -121,3 +121,23 @@ async def purge(uid: int, gid: int) -> None:
     )
     async with asyncio.timeout(PURGE_TIMEOUT_S):
         await proc.wait()
+
+
+def processes_of_uid(uid: int) -> list[int]:
+    """Live (not zombie) processes with `uid` as any of their uids, read from /proc/*/status
+    (a process's /proc dir is owned by root when it made itself non-dumpable)."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", "rb") as status:
+                text = status.read().decode(errors="replace")
+        except OSError:
+            continue  # gone meanwhile
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+        if fields.get("State", "").strip().startswith("Z"):
+            continue
+        if str(uid) in fields.get("Uid", "").split():
+            found.append(int(entry.name))
+    return found

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import re
+
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
 from notebooks.html_sanitize import clean_html_filter, scrub_notebook
 
-__all__ = ["notebook_to_html"]
+__all__ = ["PAGE_CSP", "notebook_to_html"]
+
+# Also in the page itself, for a downloaded copy: nothing is loaded from anywhere, no script
+# runs (the template's require.js and MathJax come from a CDN, and nothing here needs them).
+PAGE_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:"
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script\s*>", re.DOTALL | re.IGNORECASE)
+_HEAD = re.compile(r"<head[^>]*>", re.IGNORECASE)
 
 
 def notebook_to_html(nb: NotebookNode, *, sanitize: bool = True) -> str:
@@ -28,4 +36,9 @@ def notebook_to_html(nb: NotebookNode, *, sanitize: bool = True) -> str:
     title = " ".join(str(raw_title or "Notebook").split())
     source = scrub_notebook(nb) if sanitize else nb
     body, _ = exporter.from_notebook_node(source, resources={"metadata": {"name": title}})
-    return str(body)
+    if not sanitize:
+        return str(body)
+    # The template's own scripts; user content is escaped or sanitised before this point.
+    page = _SCRIPT.sub("", str(body))
+    meta = f'<meta http-equiv="Content-Security-Policy" content="{PAGE_CSP}">'
+    return _HEAD.sub(lambda m: m.group(0) + meta, page, count=1)

@@ -37,18 +37,17 @@ RENDERED_MIMETYPES = frozenset(
 _TAGS = [
     *("a", "abbr", "acronym", "b", "blockquote", "br", "caption", "code", "col", "colgroup"),
     *("dd", "del", "details", "div", "dl", "dt", "em", "figcaption", "figure", "hr", "i"),
-    *("img", "ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span"),
+    *("ins", "kbd", "li", "mark", "ol", "p", "pre", "q", "s", "samp", "small", "span"),
     *("strong", "sub", "summary", "sup", "table", "tbody", "td", "tfoot", "th", "thead"),
     *("tr", "u", "ul", "var", "h1", "h2", "h3", "h4", "h5", "h6"),
-    # pandas' tables and Styler depend on it; CSS cannot run script in current browsers.
-    "style",
 ]
-_GLOBAL_ATTRIBUTES = frozenset({"class", "id", "title", "lang", "dir", "style"})
+# No `style` (tag or attribute): CSS runs no script, but `.jp-Cell{display:none}` or a fixed
+# overlay can hide the real results, and `@import`/`url()` load remote resources. No `img`:
+# an output's pictures are image outputs (embedded); an <img> in its HTML loads from afar.
+_GLOBAL_ATTRIBUTES = frozenset({"class", "id", "title", "lang", "dir"})
 _TAG_ATTRIBUTES: dict[str, frozenset[str]] = {
     "a": frozenset({"href", "name"}),
-    "img": frozenset({"src", "alt", "width", "height"}),
     "ol": frozenset({"start", "type"}),
-    "style": frozenset({"scoped", "type"}),
     "table": frozenset({"border", "cellpadding", "cellspacing"}),
     "td": frozenset({"colspan", "rowspan", "align", "valign"}),
     "th": frozenset({"colspan", "rowspan", "align", "valign", "halign", "scope"}),
@@ -59,8 +58,9 @@ _TAG_ATTRIBUTES: dict[str, frozenset[str]] = {
 
 
 def _allowed_attribute(tag: str, name: str, value: str) -> bool:
-    # bleach separately drops URLs whose scheme is not http, https or mailto (so no
-    # javascript: links, and no data: images inside HTML outputs: plots are image outputs).
+    # Links stay within the page: a job's output must not send a reader elsewhere.
+    if tag == "a" and name == "href":
+        return value.startswith("#")
     return name in _GLOBAL_ATTRIBUTES or name in _TAG_ATTRIBUTES.get(tag, frozenset())
 
 
@@ -70,11 +70,14 @@ def clean_html_filter() -> Callable[[str], str]:
 
     def clean_html(element: str | bytes) -> str:
         text = element.decode() if isinstance(element, bytes) else str(element)
+        # Stripping a tag keeps its content: a style sheet or script would show as text.
+        text = _CODE_BLOCKS.sub("", text)
         return str(sanitizer.sanitize_html_tags(text))
 
     return clean_html
 
 
+_CODE_BLOCKS = re.compile(r"<(style|script)\b[^>]*>.*?</\1\s*>", re.DOTALL | re.IGNORECASE)
 _NUMBER = re.compile(r"^\d+(\.\d+)?$")
 
 

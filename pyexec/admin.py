@@ -102,8 +102,9 @@ async def revoke_key(settings: Settings, key_id: str) -> None:
         await session.commit()
 
 
-async def demo_key(settings: Settings) -> str:
-    """The demo account's key: created on first start, read back from the data dir after."""
+async def demo_key(settings: Settings) -> tuple[str, bool]:
+    """The demo account's key, and whether it was made now: created on first start (or when
+    the stored one was revoked), read back from the data dir after."""
     path = settings.data_dir / DEMO_KEY_FILE
     db = Database(settings.db_url)
     try:
@@ -111,13 +112,13 @@ async def demo_key(settings: Settings) -> str:
             existing = path.read_text().strip()
             async with db.session() as session:
                 if await repository.find_active_key(session, hash_key(existing)):
-                    return existing
+                    return existing, False
         async with db.session() as session:
             account = await ensure_account(session, DEMO_EMAIL, "pro")
             _, plaintext = await issue_api_key(session, account, name="demo")
             await session.commit()
         _write_secret(path, plaintext)
-        return plaintext
+        return plaintext, True
     finally:
         await db.dispose()
 

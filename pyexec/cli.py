@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import datetime
@@ -23,6 +24,8 @@ class AdminInputError(ValueError):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Everything the service writes (database, keys, files, notebooks) is its own user's.
+    os.umask(0o077)
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "command", None):

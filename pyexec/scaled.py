@@ -20,6 +20,7 @@ from core.db import Database
 from core.migrate import SchemaOutOfDate, check_schema
 from core.runtime import Runtime
 from core.settings import Settings, SettingsError
+from pyexec.http import server_config
 
 log = logging.getLogger("pyexec")
 
@@ -49,14 +50,7 @@ def api(settings: Settings) -> int:
     if problem := asyncio.run(_schema_problem(settings)):
         print(f"pyexec api: {problem}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
+    config = server_config(create_app(settings), settings)
     url = f"http://{settings.host}:{settings.port}"
     print(f"PyExec API at {url} (jobs run on `pyexec worker` processes via Redis)", flush=True)
     uvicorn.Server(config).run()

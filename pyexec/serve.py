@@ -3,39 +3,40 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 
 import uvicorn
 
 from api.app import create_app
 from core.migrate import upgrade
 from core.settings import Settings
-from pyexec.admin import demo_key
+from core.storage import make_private_dir
+from pyexec.admin import DEMO_KEY_FILE, demo_key
+from pyexec.http import server_config
 from worker.arq_worker import arq_worker
 from worker.inprocess import embedded_worker
 
 
 def serve(settings: Settings) -> int:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(settings.data_dir)
     upgrade(settings.db_url)
-    key = asyncio.run(demo_key(settings))
+    key, created = asyncio.run(demo_key(settings))
     # With REDIS_URL set, the worker in this process takes jobs from Redis like `pyexec worker`.
     app = create_app(settings, components=(arq_worker if settings.scaled_out else embedded_worker,))
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        lifespan="on",
-        timeout_graceful_shutdown=10,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
     url = f"http://{settings.host}:{settings.port}"
-    print(
-        f"\nPyExec is starting at {url}  (API docs: {url}/docs)\n"
-        f"Demo API key: {key}\n"
-        f"Try:  curl -H 'Authorization: Bearer {key}' -d '{{\"code\": \"print(6*7)\"}}' "
-        f"{url}/v1/jobs\n",
-        flush=True,
-    )
+    print(f"\nPyExec is starting at {url}  (API docs: {url}/docs)", flush=True)
+    # The key goes to a person, not into a log file: shown when it is made, and on later
+    # starts only to a terminal; it is always in the data dir for whoever may read that.
+    path = settings.data_dir / DEMO_KEY_FILE
+    if created or sys.stdout.isatty():
+        print(
+            f"Demo API key: {key}\n"
+            f"Try:  curl -H 'Authorization: Bearer {key}' -d '{{\"code\": \"print(6*7)\"}}' "
+            f"{url}/v1/jobs\n",
+            flush=True,
+        )
+    else:
+        print(f"Demo API key: in {path}\n", flush=True)
     server.run()
     return 0

@@ -1,81 +1,10 @@
-"""Files a job wrote in its working directory, and the caps on what a job may keep."""
+"""The caps on what a job may keep of what it wrote (`kernel.files` finds it)."""
 
 from __future__ import annotations
 
-import os
-import stat
-from dataclasses import dataclass
-from pathlib import Path
-
 from core.files import human_bytes
 
-__all__ = ["ArtifactBudget", "Scan", "WrittenFile", "find_written_files"]
-
-# A job that writes a million files must not stall the worker listing them all.
-MAX_SCANNED_FILES = 10_000
-# Directories of tooling, not results: Python's bytecode caches.
-_SKIPPED_DIRS = frozenset({"__pycache__"})
-
-
-@dataclass(frozen=True)
-class WrittenFile:
-    name: str  # relative posix path inside the work dir, e.g. "out/summary.csv"
-    path: Path
-    bytes: int
-
-
-@dataclass
-class Scan:
-    files: list[WrittenFile]
-    unusable: list[str]  # names that cannot be artifacts (not UTF-8, backslashes, ...)
-    truncated: bool  # stopped after MAX_SCANNED_FILES
-
-
-def find_written_files(work_dir: Path, inputs: set[str]) -> Scan:
-    """Regular files under `work_dir`, by name, that are not the job's inputs (blocking).
-
-    Dot-entries are skipped: the kernel's HOME and TMPDIR live in the work dir (`.tmp`,
-    `.ipython`, `.cache`, `.config`), and hidden files are not results. Symlinks are never
-    followed: one pointing at /etc/passwd must not become a downloadable artifact.
-    """
-    files: list[WrittenFile] = []
-    unusable: list[str] = []
-    truncated = False
-    for root, dirs, names in os.walk(work_dir, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d not in _SKIPPED_DIRS)
-        relative_root = Path(root).relative_to(work_dir)
-        for name in sorted(names):
-            if name.startswith("."):
-                continue
-            relative = (relative_root / name).as_posix()
-            if relative in inputs:
-                continue
-            path = Path(root) / name
-            try:
-                info = path.lstat()
-            except OSError:
-                continue
-            if not stat.S_ISREG(info.st_mode):
-                continue
-            if not _usable_name(relative):
-                unusable.append(relative.encode(errors="replace").decode(errors="replace"))
-                continue
-            if len(files) >= MAX_SCANNED_FILES:
-                truncated = True
-                break
-            files.append(WrittenFile(relative, path, info.st_size))
-        if truncated:
-            break
-    files.sort(key=lambda f: f.name)
-    return Scan(files, unusable, truncated)
-
-
-def _usable_name(name: str) -> bool:
-    try:
-        name.encode("utf-8")
-    except UnicodeEncodeError:  # bytes that are not UTF-8, kept by os as surrogates
-        return False
-    return "\\" not in name and not any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+__all__ = ["ArtifactBudget"]
 
 
 class ArtifactBudget:

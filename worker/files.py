@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-import shutil
-from pathlib import Path
-
 from core import repository
 from core.models import File, Job
 from core.runtime import Runtime
+from kernels import FileUnavailableError, KernelFiles
 from worker.inputs import StagedFile
 
 # Read-only for the job's code. (Permission bits bind a kernel running as an unprivileged
@@ -27,31 +23,31 @@ class StoredInputs:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
 
-    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]:
+    async def stage(self, job: Job, files: KernelFiles) -> list[StagedFile]:
         if not job.file_ids:
             return []
         async with self.runtime.db.session() as session:
-            files = await repository.get_files(session, job.file_ids, job.account_id)
+            stored = await repository.get_files(session, job.file_ids, job.account_id)
         staged: list[StagedFile] = []
         names: set[str] = set()
         for file_id in job.file_ids:
-            file = files.get(file_id)
+            file = stored.get(file_id)
             if file is None:
                 raise InputUnavailable(f"input file {file_id} was deleted before the job ran")
             if file.filename.casefold() in names:
                 raise InputUnavailable(f"two input files are named '{file.filename}'")
             names.add(file.filename.casefold())
-            staged.append(await asyncio.to_thread(self._copy, file, work_dir))
+            staged.append(await self._copy(file, files))
         return staged
 
-    def _copy(self, file: File, work_dir: Path) -> StagedFile:
+    async def _copy(self, file: File, files: KernelFiles) -> StagedFile:
         source = self.runtime.storage.file_path(file.id)
-        target = work_dir / file.filename
         try:
-            shutil.copyfile(source, target)
+            size = await files.put(file.filename, source, mode=INPUT_MODE)
         except FileNotFoundError:
             raise InputUnavailable(
                 f"input file {file.id} ('{file.filename}') has no stored content"
             ) from None
-        os.chmod(target, INPUT_MODE)
-        return StagedFile(file.filename, target, target.stat().st_size, file.media_type)
+        except FileUnavailableError as exc:
+            raise InputUnavailable(f"input file {file.id} cannot be staged: {exc}") from None
+        return StagedFile(file.filename, size, file.media_type)

@@ -7,14 +7,13 @@ files from a folder of their own with `DirectoryInputs`.
 
 from __future__ import annotations
 
-import asyncio
 import mimetypes
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 from core.models import Job
+from kernels import KernelFiles
 
 # Run silently in each job's kernel before its first cell, so that job code's plain
 # `pd.read_excel` reads every Excel file staged here: .xls through python-calamine (pandas
@@ -31,20 +30,21 @@ del _pd
 
 @dataclass(frozen=True)
 class StagedFile:
-    name: str  # the file's name inside the work dir
-    path: Path  # where it is, in the kernel's work dir
+    name: str  # the file's name inside the kernel's work dir
     bytes: int
     media_type: str
 
 
 class InputStager(Protocol):
-    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]: ...
+    async def stage(self, job: Job, files: KernelFiles) -> list[StagedFile]:
+        """Place the job's files in its kernel's work dir, before any of its code runs."""
+        ...
 
 
 class NoInputs:
     """For deployments without a file store: a job naming files cannot run."""
 
-    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]:
+    async def stage(self, job: Job, files: KernelFiles) -> list[StagedFile]:
         if job.file_ids:
             raise FileNotFoundError(f"no file store: cannot stage {job.file_ids[0]}")
         return []
@@ -56,11 +56,11 @@ class DirectoryInputs:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def stage(self, job: Job, work_dir: Path) -> list[StagedFile]:
-        return [await asyncio.to_thread(self._copy, name, work_dir) for name in job.file_ids]
-
-    def _copy(self, name: str, work_dir: Path) -> StagedFile:
-        target = work_dir / Path(name).name
-        shutil.copyfile(self.root / name, target)
-        media_type = mimetypes.guess_type(target.name)[0] or "application/octet-stream"
-        return StagedFile(target.name, target, target.stat().st_size, media_type)
+    async def stage(self, job: Job, files: KernelFiles) -> list[StagedFile]:
+        staged = []
+        for name in job.file_ids:
+            base = Path(name).name
+            size = await files.put(base, self.root / name)
+            media_type = mimetypes.guess_type(base)[0] or "application/octet-stream"
+            staged.append(StagedFile(base, size, media_type))
+        return staged

@@ -18,11 +18,11 @@ from core.events import CANCEL_REQUESTED, STATUS
 from core.files import detect_media_type, human_bytes
 from core.models import Job, JobStatus, utcnow
 from core.runtime import Runtime
-from kernels import Execution, Kernel, KernelPool
+from kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
 from kernels.warmup import WARMUP_CODE
 from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
 from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
-from worker.artifacts import ArtifactBudget, Scan, find_written_files
+from worker.artifacts import ArtifactBudget
 from worker.cells import split_cells
 from worker.files import InputUnavailable
 from worker.inputs import InputStager, NoInputs, StagedFile
@@ -116,7 +116,7 @@ class JobRun:
             self.kernel = kernel
             await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
             # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
-            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.work_dir)
+            self.staged = await self.ctx.inputs.stage(self.inputs, kernel.files)
             shutting_down = False
             try:
                 yield kernel
@@ -126,7 +126,7 @@ class JobRun:
             finally:
                 if not shutting_down:
                     try:
-                        await self.save_artifacts(kernel.work_dir)
+                        await self.save_artifacts(kernel.files)
                     except Exception:
                         log.exception("job %s: could not keep the files it wrote", self.job.id)
 
@@ -270,20 +270,25 @@ class JobRun:
             extra["skipped_artifacts"] = list(self.skipped_artifacts)
         return extra
 
-    async def save_artifacts(self, work_dir: Path | None = None) -> list[dict[str, Any]]:
-        """Figures, then the files the job wrote in `work_dir`, within the job's caps."""
+    async def save_artifacts(self, files: KernelFiles | None = None) -> list[dict[str, Any]]:
+        """Figures, then the files the job wrote in its kernel's work dir (which stops the
+        kernel for good), within the job's caps."""
         if self.artifacts is not None:
             return self.artifacts
+        if files is None:
+            return await self._keep_artifacts(Collected())
+        async with files.collect(exclude={staged.name for staged in self.staged}) as collected:
+            return await self._keep_artifacts(collected)
+
+    async def _keep_artifacts(self, collected: Collected) -> list[dict[str, Any]]:
         settings = self.runtime.settings
         storage = self.runtime.storage
         budget = ArtifactBudget(settings.artifact_max_files, settings.artifact_max_bytes)
-        scan = Scan([], [], False)
-        if work_dir is not None:
-            inputs = {staged.name for staged in self.staged}
-            scan = await asyncio.to_thread(find_written_files, work_dir, inputs)
-        self.collector.avoid_names({f.name for f in scan.files})
+        self.collector.avoid_names({f.name for f in collected.files})
         artifacts: list[dict[str, Any]] = []
         skipped: list[str] = []
+        if collected.refused:
+            skipped.append(f"the files the job wrote were not read: {collected.refused}")
         for image in self.collector.images:
             reason = budget.refuse(len(image.data))
             if reason is not None:
@@ -293,25 +298,31 @@ class JobRun:
             await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
             artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
             artifacts[-1]["kind"] = "figure"
-        for written in scan.files:
+        for written in collected.files:
             reason = budget.refuse(written.bytes)
             if reason is not None:
                 skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {reason}")
                 continue
             target = storage.artifact_path(self.job.id, written.name)
             try:
-                await storage.copy_in(written.path, target)
+                async with collected.open(written) as source:
+                    await storage.copy_stream(source, target, written.bytes)
                 head = await asyncio.to_thread(_head, target)
-            except OSError as exc:
-                skipped.append(f"{written.name}: could not be copied ({exc.strerror or exc})")
+            except (OSError, ValueError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                skipped.append(f"{written.name}: could not be copied ({why})")
                 continue
-            size = target.stat().st_size
             media_type = detect_media_type(written.name, head)
-            artifacts.append(self._artifact(written.name, media_type, size))
+            artifacts.append(self._artifact(written.name, media_type, written.bytes))
             artifacts[-1]["kind"] = "file"
-        skipped += [f"{name}: its name cannot be served" for name in scan.unusable]
-        if scan.truncated:
-            skipped.append("more files were written than PyExec examines; the rest were ignored")
+        skipped += collected.skipped
+        if collected.skipped_more:
+            skipped.append(f"{collected.skipped_more} more files could not be kept either")
+        if collected.truncated:
+            skipped.append(
+                "more files (or deeper folders) were written than PyExec examines; "
+                "the rest were ignored"
+            )
         if skipped:
             log.info("job %s: artifacts left out: %s", self.job.id, "; ".join(skipped))
             self.collector.note(

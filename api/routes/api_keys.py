@@ -25,11 +25,12 @@ ERRORS = error_responses(forbidden="The key lacks the 'keys:manage' scope")
 
 
 class ApiKeyCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", examples=["ci"])
     scopes: list[Scope] = Field(
         default_factory=lambda: list(ALL_SCOPES),
+        min_length=1,
         max_length=len(ALL_SCOPES),
         description="Default: all scopes. Only scopes the calling key has can be given.",
     )
@@ -106,9 +107,22 @@ async def list_api_keys(caller: KeysManage, runtime: RuntimeDep) -> ApiKeyList:
     status_code=204,
     responses={**ERRORS, 404: {"model": ErrorBody, "description": "No such key for this account"}},
     summary="Revoke an API key: it fails with 401 from the next request on",
+    description="A key may revoke only keys whose scopes it has itself (itself included).",
 )
 async def revoke_api_key(key_id: str, caller: KeysManage, runtime: RuntimeDep) -> Response:
     async with runtime.db.session() as session:
+        keys = await repository.list_api_keys(session, caller.account.id)
+        target = next((k for k in keys if k.id == key_id), None)
+        if target is None:
+            raise NotFound(f"No such API key: {key_id}")
+        # Like creating one: a key cannot revoke a key stronger than itself.
+        stronger = [s for s in target.scopes or [] if not caller.has_scope(s)]
+        if stronger:
+            raise Forbidden(
+                f"This API key cannot revoke a key with scopes it does not have: "
+                f"{', '.join(stronger)}.",
+                details=[{"field": "key_id", "problem": f"the key has {s}"} for s in stronger],
+            )
         revoked = await repository.revoke_api_key(
             session, key_id, runtime.clock.now(), account_id=caller.account.id
         )

@@ -190,7 +190,8 @@ def _await_cgroups(joined_fd: int) -> None:
 
 def _redirect_output(log_file: str | None) -> None:
     # The kernel must not hold the service's stdout/stderr: its own log file (or nothing).
-    fd = os.open(log_file or os.devnull, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (os.O_NOFOLLOW if log_file else 0)
+    fd = os.open(log_file or os.devnull, flags, 0o600)
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)

@@ -65,8 +65,10 @@ def test_create_shows_the_key_once_and_stores_only_its_hash(
 
 
 def test_scopes_are_enforced_per_endpoint(server: Server, client: httpx.Client) -> None:
-    reader = make_key(client, "reader", ["jobs:read"])["key"]
-    writer = make_key(client, "writer", ["jobs:write"])["key"]
+    made = make_key(client, "reader", ["jobs:read"])
+    reader, reader_id = made["key"], made["id"]
+    made = make_key(client, "writer", ["jobs:write"])
+    writer, writer_id = made["key"], made["id"]
     manager = make_key(client, "manager", ["keys:manage", "jobs:read"])["key"]
     with server.client(reader) as c:
         assert c.get("/v1/jobs").status_code == 200
@@ -85,6 +87,12 @@ def test_scopes_are_enforced_per_endpoint(server: Server, client: httpx.Client) 
         )
         assert "jobs:write" in error["message"]
         assert make_key(c, "down", ["jobs:read"])["scopes"] == ["jobs:read"]
+        # Nor revoke a key stronger than itself; its own, or a weaker one, it may.
+        error = error_of(c.delete(f"/v1/api-keys/{writer_id}"), 403, "forbidden")
+        assert "jobs:write" in error["message"]
+        assert c.delete(f"/v1/api-keys/{reader_id}").status_code == 204
+    with server.client(writer) as c:
+        assert c.post("/v1/jobs", json={"code": "1"}).status_code == 201
 
 
 @pytest.mark.parametrize(
@@ -94,6 +102,8 @@ def test_scopes_are_enforced_per_endpoint(server: Server, client: httpx.Client) 
         ({"name": ""}, "name"),
         ({"name": "x" * 101}, "name"),
         ({"name": "x", "scopes": ["jobs:admin"]}, "scopes.0"),
+        ({"name": "x", "scopes": []}, "scopes"),
+        ({"name": 5}, "name"),
         ({"name": "x", "extra": 1}, "extra"),
     ],
 )

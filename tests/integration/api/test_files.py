@@ -136,6 +136,11 @@ def test_empty_binary_and_non_utf8_files_round_trip(client: httpx.Client) -> Non
             "more than once",
         ),
         (b"garbage", {"Content-Type": "multipart/form-data; boundary=b"}, "malformed"),
+        (
+            b"--" + b"b" * 300 + b"--\r\n",
+            {"Content-Type": "multipart/form-data; boundary=" + "b" * 300},
+            "boundary too long",
+        ),
     ],
 )
 def test_bad_upload_bodies_are_400(

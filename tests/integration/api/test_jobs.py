@@ -134,6 +134,10 @@ def test_prompt_only_job_is_answered_by_the_offline_planner(client: httpx.Client
         ({"code": "1", "priority": 0}, "priority"),
         ({"code": "1", "priority": 11}, "priority"),
         ({"code": "1", "priority": "high"}, "priority"),
+        ({"code": "1", "priority": True}, "priority"),
+        ({"code": "1", "priority": "10"}, "priority"),
+        ({"code": "1", "timeout_seconds": "60"}, "timeout_seconds"),
+        ({"code": 1}, "code"),
         ({"code": "1", "title": "x" * 201}, "title"),
         ({"code": "1", "unknown": True}, "unknown"),
         ({"code": "1", "timeout_seconds": 0}, "timeout_seconds"),
@@ -149,6 +153,16 @@ def test_bad_bodies_are_400_with_field_details(
     error = resp.json()["error"]
     assert error["code"] == "invalid_request" and error["status"] == 400
     assert any(d["field"] == field for d in error["details"]), error
+
+
+def test_a_method_the_path_does_not_take_is_405_naming_those_it_does(
+    client: httpx.Client,
+) -> None:
+    resp = client.put("/v1/jobs", json={"code": "1"})
+    assert resp.status_code == 405 and resp.json()["error"]["code"] == "method_not_allowed"
+    assert resp.headers["allow"] == "GET, POST"
+    resp = client.patch("/v1/jobs/some-id")
+    assert resp.status_code == 405 and resp.headers["allow"] == "DELETE, GET"
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:

@@ -17,6 +17,7 @@ from tests.integration.api.uploading import (
     part_head,
     raw_upload_head,
     read_response,
+    scoped_key,
     send_until_answered,
     strict_json,
     upload,
@@ -154,3 +155,56 @@ def test_an_input_deleted_before_the_job_runs_fails_it_clearly(c: httpx.Client) 
     done = c.get(f"/v1/jobs/{job.json()['id']}", params={"wait": 60}).json()
     assert done["status"] == "failed"
     assert done["error_message"] == f"input file {meta['id']} was deleted before the job ran"
+
+
+def _raw_json_head(key: str, *, content_length: int | None) -> bytes:
+    length = (
+        f"Content-Length: {content_length}\r\n"
+        if content_length is not None
+        else "Transfer-Encoding: chunked\r\n"
+    )
+    return (
+        f"POST /v1/jobs HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer {key}\r\n"
+        f"Content-Type: application/json\r\n{length}\r\n"
+    ).encode()
+
+
+def test_a_key_without_the_scope_is_refused_before_its_body_is_read(
+    small_server: Server,
+) -> None:
+    files_only = scoped_key(small_server, ["files:read"])
+    with socket.create_connection(("127.0.0.1", small_server.port)) as sock:
+        sock.sendall(_raw_json_head(files_only, content_length=300 * 1024**2))
+        sent = send_until_answered(sock, 4096, b" " * 65536, chunked=False)
+        status, body = read_response(sock)
+    assert status == 403, body
+    assert strict_json(body.decode())["error"]["message"] == (
+        "This API key lacks the 'jobs:write' scope."
+    )
+    assert sent < 64 * 1024**2, f"the server read {sent} bytes before refusing"
+
+
+def test_a_json_body_over_the_limit_is_413_before_or_while_it_is_read(
+    small_server: Server, key: str
+) -> None:
+    with socket.create_connection(("127.0.0.1", small_server.port)) as sock:
+        sock.sendall(_raw_json_head(key, content_length=300 * 1024**2) + b'{"code": "')
+        status, body = read_response(sock)
+    assert status == 413
+    assert strict_json(body.decode())["error"]["message"].startswith(
+        "The request body is over 4 MB (4194304 bytes)"
+    )
+    with socket.create_connection(("127.0.0.1", small_server.port)) as sock:
+        sock.sendall(_raw_json_head(key, content_length=None))
+        sent = send_until_answered(sock, 2048, b" " * 65536, chunked=True)
+        status, body = read_response(sock)
+    assert status == 413, body
+    assert sent < 16 * 1024**2, f"the server read {sent} bytes before refusing"
+
+
+def test_a_job_body_near_the_limit_is_still_accepted(c: httpx.Client) -> None:
+    # 1,000,000 bytes of code, escaped by json.dumps (non-ASCII triples in size): accepted.
+    code = "s = '" + "é" * 499_990 + "'\nprint(len(s))"
+    assert len(code.encode()) <= 1_000_000
+    job = run_job(c, {"code": code})
+    assert job["status"] == "completed" and job["result"] == "499990", job

@@ -25,7 +25,6 @@ from kernels import (
     KernelPool,
     LocalLauncher,
     SandboxPolicy,
-    hand_over,
 )
 from tests.integration.kernels.processes import eventually, gone
 
@@ -195,27 +194,29 @@ async def test_the_kernel_runs_in_its_own_cgroups(pool: KernelPool) -> None:
     assert own["pids"].endswith(f"/{kernel.id}"), own
 
 
-async def test_files_pass_between_the_service_and_the_kernel(pool: KernelPool) -> None:
+async def test_files_pass_between_the_service_and_the_kernel(
+    pool: KernelPool, tmp_path: Path
+) -> None:
     need(pool, "uid")
+    source = tmp_path / "input.csv"
+    source.write_text("a,b\n1,2\n")
     async with pool.lease() as kernel:
-        staged = kernel.work_dir / "input.csv"
-        staged.write_text("a,b\n1,2\n")  # as shutil.copyfile would: root-owned, 0644
-        private = kernel.work_dir / "private.csv"
-        private.write_text("c\n3\n")
-        private.chmod(0o600)
+        await kernel.files.put("input.csv", source)
         out = await run(
             kernel,
             "import pandas as pd\nprint(pd.read_csv('input.csv').b.sum())\n"
-            "try:\n    open('private.csv').read()\nexcept OSError as e:\n    print(e.strerror)",
+            "try:\n    open('input.csv', 'a')\nexcept OSError as e:\n    print(e.strerror)",
         )
-        assert out == "2\nPermission denied\n"
-        hand_over(private, kernel.work_dir)
-        assert (await run(kernel, "print(open('private.csv').read())")) == "c\n3\n\n"
+        assert out == "2\nPermission denied\n"  # read-only for the job
         await run(kernel, "open('result.txt', 'w').write('from the kernel')")
         result = kernel.work_dir / "result.txt"
-        assert result.read_text() == "from the kernel"
         assert result.stat().st_uid in UIDS
         assert stat.S_IMODE(kernel.work_dir.stat().st_mode) == 0o700
+        async with kernel.files.collect(exclude={"input.csv"}) as collected:
+            assert not await kernel.is_alive()  # stopped before anything is read
+            assert [f.name for f in collected.files] == ["result.txt"]
+            async with collected.open(collected.files[0]) as f:
+                assert f.read() == b"from the kernel"
 
 
 async def test_a_ready_kernel_can_no_longer_touch_its_sockets(pool: KernelPool) -> None:

@@ -11,10 +11,13 @@ kernel that has checked it is not root.
 
 from __future__ import annotations
 
+import io
 import signal
 import socket
+import subprocess
 import time
 import uuid
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -23,7 +26,7 @@ import psutil
 import pytest
 
 from tests.integration.kernels.processes import gone
-from tests.servers import Server, run_job
+from tests.servers import PYEXEC, Server, run_job
 
 UIDS = "220000-220099"  # a range of its own, apart from other servers running at once
 KERNEL_UIDS = range(220000, 220100)
@@ -192,6 +195,70 @@ def test_read_the_services_environment(
         f"print(any(b'{CANARY}' in env for env in found))",
     )
     assert printed(job) == "[]\nFalse\n"
+
+
+SWAPPER = (Path(__file__).parent / "swapper.py").read_text()
+
+
+@pytest.fixture(scope="module")
+def secret_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder only root may read, holding a canary."""
+    folder = Path(tmp_path_factory.mktemp("root-only")) / "secrets"
+    folder.mkdir(mode=0o700)
+    canary = folder / "secret.txt"
+    canary.write_text(f"{CANARY}\n")
+    canary.chmod(0o600)
+    return folder
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_files_swapped_for_links_while_the_service_collects_them(
+    server: Server, client: httpx.Client, secret_dir: Path, attempt: int
+) -> None:
+    """The job keeps swapping what it wrote for links to the service's secrets, FIFOs and
+    /dev/zero after its last cell; nothing of a secret may come back, the job must end, and
+    the database must stay healthy with an operator command run beside the service."""
+    with server.client(server.create_key(f"victim-{uuid.uuid4().hex[:8]}@example.com")) as v:
+        upload = v.post(
+            "/v1/files", files={"file": ("private.csv", f"other account {CANARY}\n")}
+        ).json()
+    demo_key = (server.data_dir / "demo-api-key").read_text().strip()
+    targets = {
+        "canary.txt": str(secret_dir / "secret.txt"),
+        "db.sqlite": str(server.data_dir / "pyexec.db"),
+        "demo.key": str(server.data_dir / "demo-api-key"),
+        "environ.txt": "/proc/self/environ",
+        "zero.bin": "/dev/zero",
+        "shadow.txt": "/etc/shadow",
+        "upload.csv": str(server.data_dir / "files" / upload["id"]),
+    }
+    code = f"{SWAPPER}\nprint(start({targets!r}, {str(secret_dir)!r}))"
+    job = run_job(client, {"code": code, "timeout_seconds": 60}, wait=90)
+    assert job["status"] == "completed", job
+    forbidden = [CANARY.encode(), b"SQLite format 3", demo_key.encode(), b"root:"]
+    for artifact in job["artifacts"]:
+        content = client.get(artifact["url"]).content
+        assert not any(marker in content for marker in forbidden), artifact
+        assert artifact["bytes"] < 1_000_000, artifact
+    bundle = client.get(f"/v1/jobs/{job['id']}/bundle")
+    assert bundle.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(bundle.content)) as archive:
+        for name in archive.namelist():
+            content = archive.read(name)
+            assert not any(marker in content for marker in forbidden), name
+    # An operator command next to the service (its own connection to the database), then
+    # the service must still read and write it.
+    subprocess.run(
+        [*PYEXEC, "keys", "create", "--email", f"ops-{attempt}@example.com", "--plan", "pro"],
+        env=server.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    assert client.get("/v1/jobs").status_code == 200
+    after = run_job(client, {"code": "print(6 * 7)"})
+    assert after["status"] == "completed" and after["result"] == "42", after
+    assert client.get("/readyz").status_code == 200
 
 
 # -- the network ------------------------------------------------------------------------

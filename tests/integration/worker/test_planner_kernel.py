@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import re
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -101,9 +100,8 @@ async def session(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Ses
         async with pool.lease() as kernel:
             staged = []
             for name in ("sales.csv", "sensors.csv", "customers.csv"):
-                target = kernel.work_dir / name
-                shutil.copyfile(DATA / name, target)
-                staged.append(StagedFile(name, target, target.stat().st_size, "text/csv"))
+                size = await kernel.files.put(name, DATA / name)
+                staged.append(StagedFile(name, size, "text/csv"))
             execution = await kernel.execute(inspection_code(staged), timeout=60)
             assert execution.status == "ok", execution.error
             found = parse_inspection(execution.outputs)

@@ -1,9 +1,6 @@
 """What the sandbox decides from what the host offers (no processes: the host is faked)."""
 
-import os
 from pathlib import Path
-
-import pytest
 
 from kernels.cgroups import CgroupHost
 from kernels.sandbox import (
@@ -12,8 +9,6 @@ from kernels.sandbox import (
     KernelLimits,
     Sandbox,
     SandboxPolicy,
-    hand_over,
-    read_kernel_file,
 )
 from kernels.uids import UidAllocator, UidLease
 
@@ -119,50 +114,3 @@ def test_not_root_is_minimal_and_says_why(tmp_path: Path) -> None:
 def test_sandbox_off_is_reported_as_off(tmp_path: Path) -> None:
     report = _sandbox(tmp_path, HostSupport(), mode="off")._assess()
     assert report.level == "off" and report.missing["uid"] == "PYEXEC_KERNEL_SANDBOX=off"
-
-
-def test_hand_over_is_a_no_op_for_our_own_files(tmp_path: Path) -> None:
-    (tmp_path / "in.csv").write_text("a\n1\n")
-    hand_over(tmp_path / "in.csv", tmp_path)
-    assert (tmp_path / "in.csv").stat().st_uid == tmp_path.stat().st_uid
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
-def test_hand_over_gives_files_to_the_kernel_uid(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    (work / "inputs").mkdir(parents=True)
-    (work / "inputs/data.csv").write_text("x")
-    os.chown(work, 200123, 200123)
-    hand_over(work / "inputs", work)
-    assert (work / "inputs/data.csv").stat().st_uid == 200123
-    assert (work / "inputs").stat().st_gid == 200123
-
-
-def test_reading_a_kernel_file_follows_no_trap(tmp_path: Path) -> None:
-    (tmp_path / "plot.png").write_bytes(b"\x89PNG")
-    assert read_kernel_file(tmp_path, "plot.png", 100) == b"\x89PNG"
-    secret = tmp_path.parent / f"{tmp_path.name}-secret"
-    secret.write_text("the service's")
-    (tmp_path / "link.png").symlink_to(secret)
-    with pytest.raises(OSError):
-        read_kernel_file(tmp_path, "link.png", 100)
-    os.mkfifo(tmp_path / "fifo")
-    with pytest.raises(OSError, match="not a regular file"):
-        read_kernel_file(tmp_path, "fifo", 100)
-    with pytest.raises(ValueError, match="larger than 2 bytes"):
-        read_kernel_file(tmp_path, "plot.png", 2)
-    with pytest.raises(ValueError, match="not a file name"):
-        read_kernel_file(tmp_path, f"../{secret.name}", 100)
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
-def test_hand_over_never_follows_links(tmp_path: Path) -> None:
-    work = tmp_path / "work"
-    (work / "inputs").mkdir(parents=True)
-    outside = tmp_path / "outside.txt"
-    outside.write_text("not the kernel's")
-    (work / "inputs/link").symlink_to(outside)
-    os.chown(work, 200124, 200124)
-    hand_over(work / "inputs", work)
-    assert outside.stat().st_uid == 0
-    assert (work / "inputs/link").lstat().st_uid == 200124

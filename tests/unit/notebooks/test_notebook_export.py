@@ -68,6 +68,29 @@ def test_html_sanitizes_script_by_default() -> None:
     assert "<script>alert(1)</script>" in _html_of(evil, sanitize=False)
 
 
+def test_html_outputs_can_neither_hide_results_nor_load_anything(
+    make_transcript: MakeTranscript,
+) -> None:
+    hiding = _display(
+        {
+            "text/html": "<style>.jp-Cell{display:none} @import url(http://evil.test/a.css);"
+            "</style><div style=\"position:fixed;inset:0;background:white\">cover</div>"
+            '<img src="http://evil.test/pixel.png"><a href="https://evil.test/">go</a>'
+            '<a href="#results">results</a>',
+            "text/plain": "x",
+        }
+    )
+    html = _html_of(hiding)
+    for needle in ("display:none", "@import", "position:fixed", "evil.test"):
+        assert needle not in html
+    assert ">cover</div>" in html and 'href="#results"' in html
+    page = notebook_to_html(build_notebook(make_transcript()))
+    # Self-contained: no script at all, nothing fetched, the policy in the page itself.
+    assert "<script" not in page.lower()
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)
+    assert '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'' in page
+
+
 def test_html_drops_outputs_that_would_run_script(png_b64: str) -> None:
     html = _html_of(
         _display({"application/javascript": "alert('js')", "text/plain": "js"}),

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from pathlib import Path
-
 from worker.agent.inspection import (
     INSPECTION_MIME,
     inspection_code,
@@ -13,7 +11,7 @@ from worker.inputs import StagedFile
 
 
 def staged(*names: str) -> list[StagedFile]:
-    return [StagedFile(n, Path("/work") / n, 10, "text/csv") for n in names]
+    return [StagedFile(n, 10, "text/csv") for n in names]
 
 
 def test_tabular_suffix_knows_the_formats_and_compressed_text() -> None:

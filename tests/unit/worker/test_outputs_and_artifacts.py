@@ -2,10 +2,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-from pathlib import Path
 
-from worker.artifacts import ArtifactBudget, find_written_files
+from worker.artifacts import ArtifactBudget
 from worker.outputs import (
     MAX_OUTPUTS_PER_CELL,
     NOTEBOOK_TEXT_CAP_BYTES,
@@ -139,27 +137,6 @@ def test_notebook_outputs_are_capped_without_touching_the_kernels() -> None:
     assert capped[1]["data"]["image/png"] == PNG
     assert capped[2] is outputs[2]
     assert outputs[0]["text"] is huge
-
-
-def test_written_files_skip_dot_entries_inputs_symlinks_and_caches(tmp_path: Path) -> None:
-    (tmp_path / ".tmp").mkdir()
-    (tmp_path / ".tmp" / "scratch").write_text("x")
-    (tmp_path / ".ipython" / "profile").mkdir(parents=True)
-    (tmp_path / ".ipython" / "profile" / "history").write_text("x")
-    (tmp_path / ".hidden.csv").write_text("x")
-    (tmp_path / "sales.csv").write_text("input")
-    (tmp_path / "out" / "deep").mkdir(parents=True)
-    (tmp_path / "out" / "summary.csv").write_text("a,b\n")
-    (tmp_path / "out" / "deep" / "r.txt").write_text("r")
-    (tmp_path / "__pycache__").mkdir()
-    (tmp_path / "__pycache__" / "m.pyc").write_bytes(b"\0")
-    (tmp_path / "report.xlsx").write_bytes(b"PK\x03\x04")
-    os.symlink("/etc/passwd", tmp_path / "passwd")
-    os.symlink(tmp_path / "out", tmp_path / "linked-dir")
-    os.mkfifo(tmp_path / "pipe")
-    scan = find_written_files(tmp_path, inputs={"sales.csv"})
-    assert [f.name for f in scan.files] == ["out/deep/r.txt", "out/summary.csv", "report.xlsx"]
-    assert scan.files[1].bytes == 4 and not scan.truncated and scan.unusable == []
 
 
 def test_budget_counts_files_and_bytes() -> None:
