@@ -180,7 +180,11 @@ class Kernel:
     def files(self) -> KernelFiles:
         """Its work dir, as the service may touch it: inputs in before the job's code runs,
         what the job wrote out once it is over (which stops the kernel)."""
-        return self._launched.files(self.work_dir, self.stop)
+        return self._launched.files(self.work_dir, self.stop, self._run_quietly)
+
+    async def _run_quietly(self, code: str, timeout: float) -> Execution:
+        # Out of the history and the execution count: the user's cells stay In[1], In[2]...
+        return await self.execute(code, timeout=timeout, silent=True, store_history=False)
 
     async def is_alive(self, *, confirm: bool = False) -> bool:
         """`confirm`: a thorough look (see `LaunchedKernel.confirm_alive`), before a lease."""

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iter
 from pathlib import Path
 from typing import BinaryIO
 
+from kernels.execution import Execution
 from kernels.files import (
     MAX_DEPTH,
     MAX_FOUND_FILES,
@@ -49,6 +50,9 @@ _COPY_CHUNK = 1024 * 1024
 
 # Stops every process of the kernel; True when the backend verified that none is left.
 StopKernel = Callable[[], Awaitable[bool]]
+# Runs a silent cell in the kernel with a timeout, for backends whose files travel over the
+# kernel's own channel (`kernels.gateway.transfer`); host work dirs do not need it.
+RunCode = Callable[[str, float], Awaitable[Execution]]
 
 
 class HostWorkDir(KernelFiles):

@@ -29,11 +29,14 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
+from kernels.files import KernelFiles
 from kernels.gateway.api import GatewayAPI
 from kernels.gateway.channels import DEFAULT_MAX_MESSAGE_BYTES, GatewayChannels
 from kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreachableError
+from kernels.gateway.transfer import ChannelFiles
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.sandbox import Isolation
+from kernels.workdir import HostWorkDir, RunCode, StopKernel
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +257,7 @@ class GatewayLauncher(KernelLauncher):
             channels,
             self._kernelspec or _plain_kernelspec(self.kernel_name),
             poll_interval=self.poll_interval,
+            shared_work_dir=self.kernel_work_root is not None,
         )
 
     def _kernel_env(self, gateway_id: str, work_dir: Path) -> dict[str, str]:
@@ -308,6 +312,7 @@ class GatewayKernel(LaunchedKernel):
         kernelspec: dict[str, str],
         *,
         poll_interval: float = POLL_INTERVAL_S,
+        shared_work_dir: bool = False,
     ) -> None:
         self.kernel_id = kernel_id
         self.gateway_id = gateway_id
@@ -316,8 +321,9 @@ class GatewayKernel(LaunchedKernel):
         self._kernelspec = dict(kernelspec)
         self._poll_interval = poll_interval
         self._looked_at = time.monotonic()
+        self._shared_work_dir = shared_work_dir
         self._gone: str | None = None
-        self._deleting: asyncio.Task[None] | None = None
+        self._deleting: asyncio.Task[bool] | None = None
 
     @property
     def client(self) -> GatewayChannels:
@@ -357,6 +363,17 @@ class GatewayKernel(LaunchedKernel):
         # The gateway does not say how a kernel process ended.
         return None
 
+    @property
+    def runs_as_service_user(self) -> bool:
+        return False
+
+    def files(self, work_dir: Path, stop: StopKernel, run: RunCode) -> KernelFiles:
+        """On a volume shared with the kernel: the host's careful reading, once the gateway
+        has deleted the kernel. Otherwise over the kernel's channel, before it is deleted."""
+        if self._shared_work_dir:
+            return HostWorkDir(work_dir, stop, must_stop=True)
+        return ChannelFiles(run, stop, spool_dir=work_dir)
+
     def death_reason(self) -> str | None:
         return self._gone or self._channels.lost
 
@@ -364,25 +381,30 @@ class GatewayKernel(LaunchedKernel):
         if self._gone is None and self._channels.lost is None:
             await self._api.interrupt(self.gateway_id)
 
-    async def kill(self) -> None:
-        """DELETE the kernel. The gateway answers once the kernel stopped, which takes its
-        `shutdown_wait_time` (5 s by default) when the kernel ignores the shutdown request;
-        the kernel counts as dead at once, and `shutdown()` waits for the answer."""
+    async def kill(self) -> bool:
+        """DELETE the kernel; True once the gateway confirmed it is gone.
+
+        The gateway answers once the kernel's process (or pod) stopped: at once for a kernel
+        that obeys its shutdown request, after up to its `shutdown_wait_time` (5 s by
+        default; SIGTERM half-way, then SIGKILL) for one that does not.
+        """
         if self._deleting is None:
             self._gone = self._gone or "kernel was shut down"
             # Its shutdown_reply, on its way, is then no news.
             self._channels.mark_lost(self._gone)
             self._deleting = asyncio.create_task(self._delete(), name="gateway-delete")
+        # Shielded: a cancelled caller must not leave the kernel running on the gateway.
+        return await asyncio.shield(self._deleting)
 
-    async def _delete(self) -> None:
+    async def _delete(self) -> bool:
         try:
             await self._api.delete_kernel(self.gateway_id, timeout=DELETE_TIMEOUT_S)
         except GatewayError as exc:
             log.warning("could not delete gateway kernel %s: %s", self.gateway_id, exc)
+            return False
+        return True
 
     async def shutdown(self) -> None:
         with contextlib.suppress(Exception):
             await self._channels.close()
         await self.kill()
-        assert self._deleting is not None
-        await asyncio.shield(self._deleting)
