@@ -42,7 +42,8 @@ def _make_pool(work_root: Path, **kwargs: Any) -> KernelPool:
 
 
 def gateway_launcher(gateway: EnterpriseGateway, **kwargs: Any) -> GatewayLauncher:
-    """A launcher on the test gateway, under a worker id of its own."""
+    """A launcher on the test gateway (or `url`, a way to it), under a worker id of its own."""
+    url = kwargs.pop("url", gateway.url)
     options: dict[str, Any] = {
         "token": gateway.token,
         "kernel_name": LOCAL_KERNELSPEC,
@@ -50,7 +51,7 @@ def gateway_launcher(gateway: EnterpriseGateway, **kwargs: Any) -> GatewayLaunch
         "launch_timeout": 60.0,
     }
     options.update(kwargs)
-    return GatewayLauncher(gateway.url, **options)
+    return GatewayLauncher(url, **options)
 
 
 def gateway_kernels_of(gateway: EnterpriseGateway, launcher: GatewayLauncher) -> list[str]:
