@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -180,11 +180,15 @@ class Kernel:
     def files(self) -> KernelFiles:
         """Its work dir, as the service may touch it: inputs in before the job's code runs,
         what the job wrote out once it is over (which stops the kernel)."""
-        return self._launched.files(self.work_dir, self.stop, self._run_quietly)
+        return self._launched.files(self.work_dir, self.stop, self._evaluate_quietly)
 
-    async def _run_quietly(self, code: str, timeout: float) -> Execution:
-        # Out of the history and the execution count: the user's cells stay In[1], In[2]...
-        return await self.execute(code, timeout=timeout, silent=True, store_history=False)
+    async def _evaluate_quietly(self, expressions: Mapping[str, str], timeout: float) -> Execution:
+        # An empty silent cell: out of the history and the execution count (the user's cells
+        # stay In[1], In[2]...), and its expressions skip IPython's cell transforms, which
+        # take seconds per megabyte of source.
+        return await self.execute(
+            "", timeout=timeout, silent=True, store_history=False, user_expressions=expressions
+        )
 
     async def is_alive(self, *, confirm: bool = False) -> bool:
         """`confirm`: a thorough look (see `LaunchedKernel.confirm_alive`), before a lease."""
@@ -209,16 +213,21 @@ class Kernel:
         *,
         silent: bool = False,
         store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
     ) -> Execution:
         """Run `code` and return what happened. Errors in user code are data, not raised.
 
+        `user_expressions` are evaluated by the kernel after the code, by plain `eval`: their
+        display outputs are the cell's, their values and errors are not reported.
         Raises KernelDiedError only when the kernel was already dead before this call, and
         re-raises CancelledError (after interrupting the kernel) when cancelled.
         """
         async with self._lock:
             if self._death is not None:
                 raise KernelDiedError(str(self._death), self._death.exit_status)
-            return await _CellRun(self, code, timeout, on_output, silent, store_history).run()
+            run = _CellRun(self, code, timeout, on_output, silent, store_history)
+            run.user_expressions = dict(user_expressions or {})
+            return await run.run()
 
     # -- internals ---------------------------------------------------------------
 
@@ -283,6 +292,7 @@ class _CellRun:
         self.on_output = on_output
         self.silent = silent
         self.store_history = store_history
+        self.user_expressions: dict[str, str] = {}
         self.collector = OutputCollector()
         self.timing: dict[str, str] = {}
         self.reply: dict[str, Any] | None = None
@@ -304,6 +314,7 @@ class _CellRun:
             self.code,
             silent=self.silent,
             store_history=self.store_history,
+            user_expressions=self.user_expressions,
             allow_stdin=False,
             stop_on_error=False,
         )

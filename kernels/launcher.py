@@ -14,7 +14,7 @@ from pathlib import Path
 from kernels.client import KernelClient
 from kernels.files import KernelFiles
 from kernels.sandbox import Isolation
-from kernels.workdir import HostWorkDir, RunCode, StopKernel
+from kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):
@@ -77,10 +77,10 @@ class LaunchedKernel(ABC):
         """The kernel has the service's own rights (no uid of its own)."""
         return True
 
-    def files(self, work_dir: Path, stop: StopKernel, run: RunCode) -> KernelFiles:
+    def files(self, work_dir: Path, stop: StopKernel, evaluate: EvaluateInKernel) -> KernelFiles:
         """How the service moves files into and out of the kernel's work dir. By default the
         work dir is on the service's disk, read only after `stop` (see `kernels.workdir`);
-        `run` runs a silent cell, for a backend whose files travel over the kernel's channel."""
+        `evaluate` is for a backend whose files travel over the kernel's own channel."""
         return HostWorkDir(work_dir, stop, must_stop=not self.runs_as_service_user)
 
     @abstractmethod

@@ -554,4 +554,3 @@ async def _run_probe(command: Sequence[str]) -> tuple[bool, str]:
         return False, "timed out"
     detail = err.decode(errors="replace").strip().splitlines()
     return proc.returncode == 0, detail[-1] if detail else f"exit code {proc.returncode}"
-

@@ -26,7 +26,7 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from typing import BinaryIO
 
@@ -50,9 +50,9 @@ _COPY_CHUNK = 1024 * 1024
 
 # Stops every process of the kernel; True when the backend verified that none is left.
 StopKernel = Callable[[], Awaitable[bool]]
-# Runs a silent cell in the kernel with a timeout, for backends whose files travel over the
-# kernel's own channel (`kernels.gateway.transfer`); host work dirs do not need it.
-RunCode = Callable[[str, float], Awaitable[Execution]]
+# Evaluates expressions in the kernel (a silent cell's `user_expressions`) with a timeout, for
+# backends whose files travel over the kernel's own channel (`kernels.gateway.transfer`).
+EvaluateInKernel = Callable[[Mapping[str, str], float], Awaitable[Execution]]
 
 
 class HostWorkDir(KernelFiles):
@@ -270,4 +270,3 @@ def _opened_dir(path: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
-

@@ -8,11 +8,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+from kernels.gateway.launcher import is_tagged, worker_tag
 from tests.servers import Server
 from tests.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
+# Tests marked `tests.servers.ALSO_ON_GATEWAY` also run on a server whose kernels an
+# Enterprise Gateway starts (with SQLite: the database makes no difference to kernels).
 DATABASES = ("sqlite", "postgresql")
 
 
@@ -60,11 +64,34 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
     return _database_url(request, request.param)
 
 
+def gateway_env(gateway: EnterpriseGateway, worker_id: str) -> dict[str, str]:
+    """What a PyExec process needs to run its kernels on the test gateway."""
+    return {
+        "PYEXEC_KERNEL_BACKEND": "gateway",
+        "PYEXEC_GATEWAY_URL": gateway.url,
+        "PYEXEC_GATEWAY_TOKEN": gateway.token,
+        "PYEXEC_GATEWAY_KERNEL_NAME": LOCAL_KERNELSPEC,
+        "PYEXEC_GATEWAY_WORKER_ID": worker_id,
+    }
+
+
 @pytest.fixture(scope="session", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     data_dir = Path(tmp_path_factory.mktemp("pyexec-data"))
+    if request.param == "gateway":
+        gateway: EnterpriseGateway = request.getfixturevalue("gateway")
+        worker_id = f"server-{uuid.uuid4().hex[:8]}"
+        srv = Server(data_dir, env_overrides=gateway_env(gateway, worker_id)).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+        # Every lease ended in a DELETE, and the pool's idle kernels went with the server.
+        tag = worker_tag(worker_id)
+        assert [k for k in gateway.kernels() if is_tagged(str(k["id"]), tag)] == []
+        return
     srv = Server(data_dir, database_url=_database_url(request, request.param)).start()
     try:
         yield srv

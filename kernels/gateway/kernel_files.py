@@ -1,8 +1,8 @@
 """Runs inside a gateway kernel: its half of moving files over the kernel's own channel.
 
-`kernels.gateway.transfer` sends this module's source as a silent cell, executed in a
-namespace of its own with `ARGS` set to one operation; the answer is published as display data
-of type `RESULT_MIME` (a JSON object), a failure is raised (the cell's error). Only the
+`kernels.gateway.transfer` has the kernel execute this module's source in a namespace of its
+own with `ARGS` set to one operation; the answer is published as display data of type
+`RESULT_MIME` (a JSON object; `{"error": ...}` for a failure). Only the
 standard library: the kernel's image need not have PyExec installed.
 
 * `put`: one chunk of an input file, base64; the first creates the file (never over an
@@ -199,4 +199,9 @@ def _kind(mode: int) -> str:
 if "ARGS" in globals():
     from IPython.display import publish_display_data
 
-    publish_display_data({RESULT_MIME: main(ARGS)})  # type: ignore[name-defined]  # noqa: F821
+    # Evaluated as a user expression, whose errors the kernel would not publish: say them.
+    try:
+        _result = main(ARGS)  # type: ignore[name-defined]  # noqa: F821
+    except Exception as _exc:
+        _result = {"error": f"{type(_exc).__name__}: {_exc}"}
+    publish_display_data({RESULT_MIME: _result})

@@ -36,7 +36,7 @@ from kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreac
 from kernels.gateway.transfer import ChannelFiles
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.sandbox import Isolation
-from kernels.workdir import HostWorkDir, RunCode, StopKernel
+from kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
 
 log = logging.getLogger(__name__)
 
@@ -324,6 +324,7 @@ class GatewayKernel(LaunchedKernel):
         self._shared_work_dir = shared_work_dir
         self._gone: str | None = None
         self._deleting: asyncio.Task[bool] | None = None
+        self._ended: asyncio.Task[bool] | None = None
 
     @property
     def client(self) -> GatewayChannels:
@@ -367,12 +368,24 @@ class GatewayKernel(LaunchedKernel):
     def runs_as_service_user(self) -> bool:
         return False
 
-    def files(self, work_dir: Path, stop: StopKernel, run: RunCode) -> KernelFiles:
+    def files(self, work_dir: Path, stop: StopKernel, evaluate: EvaluateInKernel) -> KernelFiles:
         """On a volume shared with the kernel: the host's careful reading, once the gateway
         has deleted the kernel. Otherwise over the kernel's channel, before it is deleted."""
         if self._shared_work_dir:
             return HostWorkDir(work_dir, stop, must_stop=True)
-        return ChannelFiles(run, stop, spool_dir=work_dir)
+        return ChannelFiles(evaluate, self._ending(stop), spool_dir=work_dir)
+
+    def _ending(self, stop: StopKernel) -> StopKernel:
+        """`stop`, not waited for: once its files are read, the kernel runs no more cells, but
+        the job need not wait the second or two the gateway takes to shut a kernel down (the
+        pool's disposal of the kernel waits for the DELETE)."""
+
+        async def end() -> bool:
+            self._ended = asyncio.create_task(stop(), name="gateway-end")
+            await asyncio.sleep(0)  # `stop` has marked the kernel dead before its first wait
+            return False
+
+        return end
 
     def death_reason(self) -> str | None:
         return self._gone or self._channels.lost

@@ -2,8 +2,9 @@
 
 A kernel on a gateway (a Kubernetes pod) shares no disk with the worker unless a volume is
 configured for it (then `kernels.workdir.HostWorkDir` serves, see `GatewayLauncher`). Without
-one, files travel as silent cells: the worker sends `kernels.gateway.kernel_files`' source
-with one operation, the kernel answers with display data.
+one, files travel as silent cells: the worker has the kernel evaluate the source of
+`kernels.gateway.kernel_files` with one operation (as a cell's `user_expressions`, which skip
+IPython's slow cell transforms), and the kernel answers with display data.
 
 * Chunked: inputs go in pieces of `PUT_CHUNK_BYTES`, outputs come back in pieces of
   `READ_CHUNK_BYTES` (base64 inside JSON: a third more on the wire).
@@ -39,9 +40,9 @@ from kernels.files import (
     KernelFiles,
 )
 from kernels.gateway.kernel_files import RESULT_MIME
-from kernels.workdir import RunCode, StopKernel, usable_name
+from kernels.workdir import EvaluateInKernel, StopKernel, usable_name
 
-PUT_CHUNK_BYTES = 1024 * 1024
+PUT_CHUNK_BYTES = 4 * 1024 * 1024
 READ_CHUNK_BYTES = 4 * 1024 * 1024
 CALL_TIMEOUT_S = 120.0
 MAX_NAME_CHARS = 4096
@@ -56,9 +57,14 @@ class ChannelFiles(KernelFiles):
     directory for files on their way to storage."""
 
     def __init__(
-        self, run: RunCode, stop: StopKernel, spool_dir: Path, *, timeout: float = CALL_TIMEOUT_S
+        self,
+        evaluate: EvaluateInKernel,
+        stop: StopKernel,
+        spool_dir: Path,
+        *,
+        timeout: float = CALL_TIMEOUT_S,
     ) -> None:
-        self._run = run
+        self._evaluate = evaluate
         self._stop = stop
         self._spool_dir = Path(spool_dir)
         self._timeout = timeout
@@ -151,13 +157,14 @@ class ChannelFiles(KernelFiles):
             raise FileUnavailableError(f"'{found.name}' arrived damaged (SHA-256 differs)")
 
     async def _call(self, args: dict[str, Any]) -> dict[str, Any]:
-        payload = json.dumps(args)
-        code = (
+        # One expression, evaluated by plain `eval` (a cell's source would go through
+        # IPython's transforms: seconds per megabyte of chunk).
+        expression = (
             f"exec(compile({self._source!r}, '<pyexec-transfer>', 'exec'), "
-            f"{{'ARGS': __import__('json').loads({payload!r})}})"
+            f"{{'ARGS': __import__('json').loads({json.dumps(args)!r})}})"
         )
         try:
-            execution = await self._run(code, self._timeout)
+            execution = await self._evaluate({"pyexec_transfer": expression}, self._timeout)
         except KernelDiedError as exc:
             raise FileUnavailableError(f"the kernel is gone ({exc})") from None
         if execution.status != "ok":
@@ -166,6 +173,9 @@ class ChannelFiles(KernelFiles):
         for output in execution.outputs:
             answer = (output.get("data") or {}).get(RESULT_MIME)
             if isinstance(answer, dict):
+                if "error" in answer:
+                    error = str(answer["error"])[:500]
+                    raise FileUnavailableError(f"the kernel could not {args['op']}: {error}")
                 return answer
         raise FileUnavailableError(f"the kernel did not answer the {args['op']} request")
 

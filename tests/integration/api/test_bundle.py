@@ -13,7 +13,9 @@ import nbformat
 
 from notebooks import SETUP_TAG
 from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import Server, run_job
+from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+
+pytestmark = ALSO_ON_GATEWAY
 
 TABLE = "application/vnd.dataresource+json"
 PANDAS_MAX_ROWS = 60  # what pandas' own table-schema repr holds in a plain kernel

@@ -15,7 +15,9 @@ import pytest
 import xlwt
 
 from tests.integration.api.uploading import DATA, strict_json, upload_ok
-from tests.servers import Server, run_job
+from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+
+pytestmark = ALSO_ON_GATEWAY
 
 ANALYSIS = """\
 import pandas as pd

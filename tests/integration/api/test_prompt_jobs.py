@@ -24,7 +24,9 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import Server, run_job
+from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+
+pytestmark = ALSO_ON_GATEWAY
 
 SALES_CSV = DATA / "sales.csv"
 SALES = pd.read_csv(SALES_CSV)
