@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
 from kernels.gateway.launcher import is_tagged, worker_tag
 from tests.servers import Server
 from tests.services import EnterpriseGateway, PostgresCluster, RedisServer
@@ -64,17 +63,6 @@ def database_url(request: pytest.FixtureRequest) -> str | None:
     return _database_url(request, request.param)
 
 
-def gateway_env(gateway: EnterpriseGateway, worker_id: str) -> dict[str, str]:
-    """What a PyExec process needs to run its kernels on the test gateway."""
-    return {
-        "PYEXEC_KERNEL_BACKEND": "gateway",
-        "PYEXEC_GATEWAY_URL": gateway.url,
-        "PYEXEC_GATEWAY_TOKEN": gateway.token,
-        "PYEXEC_GATEWAY_KERNEL_NAME": LOCAL_KERNELSPEC,
-        "PYEXEC_GATEWAY_WORKER_ID": worker_id,
-    }
-
-
 @pytest.fixture(scope="session", params=DATABASES)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -83,7 +71,7 @@ def server(
     if request.param == "gateway":
         gateway: EnterpriseGateway = request.getfixturevalue("gateway")
         worker_id = f"server-{uuid.uuid4().hex[:8]}"
-        srv = Server(data_dir, env_overrides=gateway_env(gateway, worker_id)).start()
+        srv = Server(data_dir, env_overrides=gateway.pyexec_env(worker_id)).start()
         try:
             yield srv
         finally:

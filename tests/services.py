@@ -354,6 +354,18 @@ class EnterpriseGateway:
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"token {self.token}"}
 
+    def pyexec_env(self, worker_id: str) -> dict[str, str]:
+        """What a PyExec process needs to run its kernels here, as worker `worker_id`."""
+        from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+
+        return {
+            "PYEXEC_KERNEL_BACKEND": "gateway",
+            "PYEXEC_GATEWAY_URL": self.url,
+            "PYEXEC_GATEWAY_TOKEN": self.token,
+            "PYEXEC_GATEWAY_KERNEL_NAME": LOCAL_KERNELSPEC,
+            "PYEXEC_GATEWAY_WORKER_ID": worker_id,
+        }
+
     def kernels(self) -> list[dict[str, object]]:
         """GET /api/kernels: what the gateway runs now."""
         response = httpx.get(f"{self.url}/api/kernels", headers=self.headers, timeout=30)

@@ -191,7 +191,7 @@ class GatewayLauncher(KernelLauncher):
                 "crashed worker left stay until the gateway culls them"
             )
             return []
-        deleted: list[str] = []
+        left: list[str] = []
         for model in kernels:
             if not is_tagged(model.id, self.tag):
                 continue
@@ -203,9 +203,12 @@ class GatewayLauncher(KernelLauncher):
                     self.worker_id,
                 )
                 continue
-            if await self.api.delete_kernel(model.id, timeout=DELETE_TIMEOUT_S):
-                deleted.append(model.id)
-        return deleted
+            left.append(model.id)
+        # At once: the gateway takes a second or two to shut each kernel down.
+        gone = await asyncio.gather(
+            *(self.api.delete_kernel(kernel_id, timeout=DELETE_TIMEOUT_S) for kernel_id in left)
+        )
+        return [kernel_id for kernel_id, found in zip(left, gone, strict=True) if found]
 
     # -- launching -------------------------------------------------------------------------
 
