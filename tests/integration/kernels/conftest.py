@@ -17,6 +17,12 @@ PoolFactory = Callable[..., KernelPool]
 
 # Short grace so the "kernel ignores the interrupt" path stays fast in tests.
 INTERRUPT_GRACE = 1.0
+# A gateway's interrupt takes more hops (REST, the gateway, the kernel's control channel): on
+# a loaded machine one second was seen to be too short for a kernel that does obey it.
+GATEWAY_INTERRUPT_GRACE = 5.0
+# The gateway's DELETE of a kernel that ignores its shutdown request: its
+# KernelManager.shutdown_wait_time (SIGTERM half-way, SIGKILL at the end).
+GATEWAY_SHUTDOWN_WAIT = 5.0
 
 
 def _kernel_processes() -> set[int]:
@@ -85,11 +91,13 @@ async def shared_pool(
     """
     work = tmp_path_factory.mktemp("work")
     launcher: KernelLauncher = LocalLauncher()
+    grace = INTERRUPT_GRACE
     if request.param == "forkserver-sandboxed":
         launcher = ForkServerLauncher(sandbox=SandboxPolicy(hidden=(work,)))
     elif request.param == "gateway":
         launcher = gateway_launcher(request.getfixturevalue("gateway"))
-    pool = _make_pool(work, launcher=launcher)
+        grace = GATEWAY_INTERRUPT_GRACE
+    pool = _make_pool(work, launcher=launcher, interrupt_grace=grace)
     await pool.start()
     await pool.wait_ready(timeout=120)
     yield pool

@@ -15,7 +15,11 @@ import pytest_asyncio
 
 from kernels import FileUnavailableError, KernelPool
 from kernels.gateway import GatewayKernel, GatewayLauncher
-from tests.integration.kernels.conftest import INTERRUPT_GRACE, gateway_kernels_of, gateway_launcher
+from tests.integration.kernels.conftest import (
+    GATEWAY_INTERRUPT_GRACE,
+    gateway_kernels_of,
+    gateway_launcher,
+)
 from tests.integration.kernels.processes import eventually
 from tests.services import EnterpriseGateway
 
@@ -32,7 +36,7 @@ async def pool(
         launcher=launcher,
         work_root=tmp_path_factory.mktemp("work"),
         start_timeout=60,
-        interrupt_grace=INTERRUPT_GRACE,
+        interrupt_grace=GATEWAY_INTERRUPT_GRACE,
     )
     await pool.start()
     await pool.wait_ready(timeout=120)
@@ -201,3 +205,32 @@ async def test_isolation_names_the_gateway_without_its_token(
     assert report["gateway_version"] == "3.3.0"
     assert "the gateway's" in report["enforced"]["isolation"]  # type: ignore[index]
     assert gateway.token not in isolation.summary() + str(report)
+
+
+async def test_files_pass_through_a_shared_volume_when_one_is_configured(
+    gateway: EnterpriseGateway, tmp_path: Path
+) -> None:
+    # The worker and the (local) kernels see the volume at the same path here.
+    work = tmp_path / "shared"
+    launcher = gateway_launcher(gateway, kernel_work_root=str(work))
+    source = tmp_path / "sales.csv"
+    source.write_text("region,amount\nnorth,10\n")
+    async with KernelPool(size=1, launcher=launcher, work_root=work) as pool:
+        async with pool.lease() as kernel:
+            assert await kernel.files.put("sales.csv", source) == source.stat().st_size
+            cwd = await output(
+                kernel,
+                "import os\nopen('out.csv', 'w').write(open('sales.csv').read().upper())\n"
+                "os.symlink('/etc/passwd', 'leak.txt')\nprint(os.getcwd(), end='')",
+            )
+            assert cwd == str(kernel.work_dir)
+            async with kernel.files.collect(exclude={"sales.csv"}) as collected:
+                # Read from the volume once the gateway has deleted the kernel.
+                assert not await kernel.is_alive()
+                assert gateway_id(kernel) not in ids(gateway)
+                assert [f.name for f in collected.files] == ["out.csv"]
+                assert collected.skipped == ["leak.txt: not kept: a symbolic link"]
+                async with collected.open(collected.files[0]) as handle:
+                    assert handle.read() == b"REGION,AMOUNT\nNORTH,10\n"
+        assert pool.launcher.isolation.as_dict()["files"] == "shared volume"  # type: ignore[union-attr]
+    assert gateway_kernels_of(gateway, launcher) == []

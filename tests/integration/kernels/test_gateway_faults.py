@@ -24,7 +24,11 @@ from kernels.gateway import (
     KernelSpecNotFoundError,
 )
 from kernels.gateway.launcher import new_gateway_kernel_id
-from tests.integration.kernels.conftest import INTERRUPT_GRACE, gateway_kernels_of, gateway_launcher
+from tests.integration.kernels.conftest import (
+    GATEWAY_INTERRUPT_GRACE,
+    gateway_kernels_of,
+    gateway_launcher,
+)
 from tests.integration.kernels.processes import eventually
 from tests.integration.kernels.tcp_proxy import TcpProxy
 from tests.servers import free_port
@@ -54,7 +58,7 @@ def make_pool(launcher: GatewayLauncher, work_root: Path, size: int = 1) -> Kern
         launcher=launcher,
         work_root=work_root,
         start_timeout=60,
-        interrupt_grace=INTERRUPT_GRACE,
+        interrupt_grace=GATEWAY_INTERRUPT_GRACE,
     )
 
 
@@ -186,13 +190,16 @@ async def test_idle_kernels_the_gateway_culls_are_replaced_not_lent(
 ) -> None:
     eg = own_gateway(
         args=[
-            "--MappingKernelManager.cull_idle_timeout=4",
+            # Above a kernel's start on a loaded machine: the gateway also culls kernels that
+            # are still starting.
+            "--MappingKernelManager.cull_idle_timeout=20",
             "--MappingKernelManager.cull_interval=1",
             "--MappingKernelManager.cull_connected=True",
         ]
     )
     async with make_pool(gateway_launcher(eg), tmp_path) as pool:
-        await eventually(lambda: pool.stats["started_total"] >= 2, timeout=90)  # one was culled
+        # One kernel was culled while idle in the pool, and replaced.
+        await eventually(lambda: pool.stats["started_total"] >= 2, timeout=180)
         outcomes = []
         for _ in range(3):  # a lease may still lose its kernel to a cull mid-cell: it says so
             async with pool.lease(timeout=90) as kernel:
