@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 SERVICE_PACKAGES := redis-server postgresql
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench lint install services clean sandbox-tools
+.PHONY: run test bench lint install services clean sandbox-tools docs
 
 install: $(STAMP)
 
@@ -39,13 +39,19 @@ services:
 
 test: $(STAMP) sandbox-tools services
 	$(BIN)/ruff check .
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
 bench: $(STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench
 
+# The reference pages generated from the code, then the site (into ./site).
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache
+	rm -rf $(VENV) data site .pytest_cache .ruff_cache

@@ -12,8 +12,9 @@ from fastapi.routing import APIRoute
 
 from api.auth import AuthenticationMiddleware, scope_rules
 from api.errors import install_error_handlers
+from api.holds import OpenHolds
 from api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import api_keys, events, files, job_files, jobs, service
+from api.routes import account, api_keys, events, files, job_files, jobs, service
 from core.migrate import SchemaOutOfDate, check_schema
 from core.runtime import Runtime
 from core.settings import Settings
@@ -66,6 +67,7 @@ def create_app(
     install_error_handlers(app)
     routers = (
         service.router,
+        account.router,
         jobs.router,
         events.router,
         job_files.router,
@@ -78,6 +80,7 @@ def create_app(
     routes = [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
     app.state.api_routes = routes
     app.state.scope_rules = scope_rules(routes)
+    app.state.holds = OpenHolds()
     _document_errors_as_400(app)
     return app
 

@@ -113,6 +113,7 @@ class AuthenticationMiddleware:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
+        scope["state"]["quota"] = quota
         if quota is not None:
             send = send_with_quota(send, quota)
         needed = route_scope(scope)

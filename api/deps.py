@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from api.auth import Caller, authenticate
+from api.holds import OpenHolds
 from core.runtime import Runtime
 
 
@@ -26,3 +27,10 @@ async def get_session(runtime: RuntimeDep) -> AsyncIterator[AsyncSession]:
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentCaller = Annotated[Caller, Depends(authenticate)]
+
+
+def get_holds(request: Request) -> OpenHolds:
+    return request.app.state.holds
+
+
+HoldsDep = Annotated[OpenHolds, Depends(get_holds)]

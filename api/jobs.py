@@ -10,12 +10,14 @@ from collections.abc import Sequence
 from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from api.schemas import MAX_CODE_BYTES, JobCreate
 from core import repository
-from core.events import STATUS
+from core.events import is_final_status_event
 from core.models import Job, JobStatus
 from core.plans import PlanLimits
 from core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
+# How often a held request looks at the database without an event telling it to.
+RECHECK_SECONDS = 15.0
 
 
 def derive_title(body: JobCreate) -> str:
@@ -153,25 +155,25 @@ async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:
 
 
 async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
-    """Hold until the job is final or `seconds` pass; events wake us, the database decides."""
+    """Hold until the job is final or `seconds` pass.
+
+    Event-driven: whoever sets a final status publishes it, and the database is read again
+    only then, and every RECHECK_SECONDS in case an event was lost (Redis restarted).
+    """
     if seconds <= 0 or JobStatus(job.status).is_final:
         return job
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    poll = runtime.settings.wait_poll_interval
     async with runtime.events.subscribe(job.id) as inbox:
-        while True:
-            # Re-read after subscribing so that a change between the first read and the
-            # subscription is not missed; the periodic re-read covers other processes.
-            job = await load_job(runtime, job.id, job.account_id)
+        # Read after subscribing, so that a change in between is not missed.
+        job = await load_job(runtime, job.id, job.account_id)
+        while not JobStatus(job.status).is_final:
             remaining = deadline - loop.time()
-            if JobStatus(job.status).is_final or remaining <= 0:
-                return job
+            if remaining <= 0:
+                break
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(poll, remaining)):
-                    while True:
-                        event = await inbox.get()
-                        if event.get("type") == STATUS and event.get("status") in {
-                            s.value for s in JobStatus if s.is_final
-                        }:
-                            break
+                async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
+                    while not is_final_status_event(await inbox.get()):
+                        pass
+            job = await load_job(runtime, job.id, job.account_id)
+    return job

@@ -143,6 +143,15 @@ def _parser(boundary: bytes, state: _Parse) -> MultipartParser:
     )
 
 
+def over_quota(quota: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"The file would take this account over its plan's storage quota of "
+        f"{human_bytes(quota)} ({quota} bytes), which counts its files and its jobs' "
+        "artifacts and notebooks. Delete files or jobs to make room.",
+        details=[{"field": FILE_FIELD, "problem": "over the account's storage quota"}],
+    )
+
+
 async def receive_upload(request: Request, storage: Storage, limit: int) -> Received:
     """Stream the body's `file` part into storage. The caller commits or discards it."""
     boundary = _boundary(request)

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -54,6 +54,10 @@ class Account(SQLModel, table=True):
     plan: str = Field(default=Plan.free.value, max_length=16)
     created_at: datetime = Field(
         default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # Bytes stored for the account: its files, and its jobs' artifacts and notebooks.
+    storage_bytes: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
 
 
@@ -110,6 +114,10 @@ class Job(SQLModel, table=True):
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
     attempts: int = 0
     cancel_requested: bool = False
+    # What the job's artifacts and notebook count in its account's storage_bytes.
+    stored_bytes: int = Field(
+        default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
+    )
 
 
 class File(SQLModel, table=True):

@@ -21,6 +21,8 @@ class PlanLimits:
     max_running_jobs: int
     max_job_timeout: int  # seconds
     max_upload_bytes: int
+    # Files, artifacts and notebooks stored in all; uploads and artifacts past it are refused.
+    max_storage_bytes: int
 
     @property
     def unlimited(self) -> bool:
@@ -28,9 +30,9 @@ class PlanLimits:
 
 
 DEFAULT_PLANS: dict[Plan, PlanLimits] = {
-    Plan.free: PlanLimits(Plan.free, 100, 1, 60, 10 * MB),
-    Plan.pro: PlanLimits(Plan.pro, 10_000, 5, 600, 200 * MB),
-    Plan.business: PlanLimits(Plan.business, None, 20, 3_600, 2_000 * MB),
+    Plan.free: PlanLimits(Plan.free, 100, 1, 60, 10 * MB, 500 * MB),
+    Plan.pro: PlanLimits(Plan.pro, 10_000, 5, 600, 200 * MB, 20_000 * MB),
+    Plan.business: PlanLimits(Plan.business, None, 20, 3_600, 2_000 * MB, 200_000 * MB),
 }
 
 

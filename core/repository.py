@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, case, delete, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -355,13 +355,18 @@ async def fail_orphan(session: AsyncSession, job_id: str, attempts: int, message
 
 
 async def delete_job(session: AsyncSession, job_id: str) -> bool:
-    """Delete a job that has ended; a pending or running job is left alone (False)."""
+    """Delete a job that has ended, giving back what it stored; a pending or running job is
+    left alone (False)."""
     result = await session.exec(
-        delete(Job).where(  # type: ignore[call-overload]
-            col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES])
-        )
+        delete(Job)  # type: ignore[call-overload]
+        .where(col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES]))
+        .returning(col(Job.account_id), col(Job.stored_bytes))
     )
-    return bool(result.rowcount)
+    row = result.first()
+    if row is None:
+        return False
+    await release_storage(session, row[0], row[1])
+    return True
 
 
 # ---- files ---------------------------------------------------------------------------
@@ -414,8 +419,68 @@ async def list_files(
 
 async def delete_file(session: AsyncSession, file_id: str, account_id: str) -> bool:
     result = await session.exec(
-        delete(File).where(  # type: ignore[call-overload]
-            col(File.id) == file_id, col(File.account_id) == account_id
-        )
+        delete(File)  # type: ignore[call-overload]
+        .where(col(File.id) == file_id, col(File.account_id) == account_id)
+        .returning(col(File.bytes))
     )
-    return bool(result.rowcount)
+    row = result.first()
+    if row is None:
+        return False
+    await release_storage(session, account_id, row[0])
+    return True
+
+
+# ---- storage usage -----------------------------------------------------------------------
+
+
+async def reserve_storage(
+    session: AsyncSession, account_id: str, n: int, limit: int | None, job_id: str | None = None
+) -> bool:
+    """Count `n` more bytes for the account if that keeps it within `limit` (None: always),
+    in one statement, so concurrent requests cannot both pass the limit; with `job_id`, the
+    job counts them too (given back when it is deleted)."""
+    query = update(Account).where(col(Account.id) == account_id)
+    if limit is not None:
+        query = query.where(col(Account.storage_bytes) + n <= limit)
+    result = await session.exec(  # type: ignore[call-overload]
+        query.values(storage_bytes=col(Account.storage_bytes) + n)
+    )
+    if not result.rowcount:
+        return False
+    if job_id is not None:
+        await session.exec(
+            update(Job)  # type: ignore[call-overload]
+            .where(col(Job.id) == job_id)
+            .values(stored_bytes=col(Job.stored_bytes) + n)
+        )
+    return True
+
+
+async def release_storage(session: AsyncSession, account_id: str, n: int) -> None:
+    if n:
+        await session.exec(
+            update(Account)  # type: ignore[call-overload]
+            .where(col(Account.id) == account_id)
+            .values(
+                storage_bytes=case(
+                    (col(Account.storage_bytes) > n, col(Account.storage_bytes) - n), else_=0
+                )
+            )
+        )
+
+
+async def release_job_storage(session: AsyncSession, job_id: str) -> None:
+    """Give back what an earlier attempt of the job stored (its artifacts are cleared)."""
+    job = await session.get(Job, job_id)
+    if job is not None and job.stored_bytes:
+        await release_storage(session, job.account_id, job.stored_bytes)
+        await session.exec(
+            update(Job)  # type: ignore[call-overload]
+            .where(col(Job.id) == job_id)
+            .values(stored_bytes=0)
+        )
+
+
+async def storage_used(session: AsyncSession, account_id: str) -> int:
+    account = await session.get(Account, account_id)
+    return account.storage_bytes if account is not None else 0

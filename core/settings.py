@@ -36,6 +36,7 @@ class PlanOverride(BaseModel):
     max_running_jobs: int | None = Field(default=None, ge=1)
     max_job_timeout: int | None = Field(default=None, ge=1, description="Seconds.")
     max_upload_bytes: int | None = Field(default=None, ge=1)
+    max_storage_bytes: int | None = Field(default=None, ge=0)
 
     @model_validator(mode="after")
     def _only_requests_may_be_unlimited(self) -> PlanOverride:
@@ -55,61 +56,111 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PYEXEC_", extra="ignore", frozen=True)
 
-    data_dir: Path = Field(default=Path("data"), description="Database, files, notebooks.")
+    data_dir: Path = Field(
+        default=Path("data"),
+        description="Database, uploaded files, notebooks, artifacts, the demo key and the "
+        "kernels' work dirs (kernels never see the rest of it).",
+    )
     database_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("DATABASE_URL", "PYEXEC_DATABASE_URL"),
-        description="SQLAlchemy async URL; default: SQLite in the data dir.",
+        description="SQLAlchemy URL; default: SQLite in the data dir (WAL). "
+        "`postgresql://...` (asyncpg) for the scaled-out deployment.",
     )
     redis_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("REDIS_URL", "PYEXEC_REDIS_URL")
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "PYEXEC_REDIS_URL"),
+        description="Set: the scaled-out deployment (arq queue, events and request counts on "
+        "Redis; `pyexec api` + `pyexec worker`). `redis://`, `rediss://` or `unix://`.",
     )
-    host: str = "127.0.0.1"
-    port: int = Field(default=8000, ge=0, le=65535)
+    host: str = Field(default="127.0.0.1", description="Address the HTTP server listens on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="Port the HTTP server listens on.")
 
     kernel_backend: KernelBackend = Field(
         default="forkserver",
-        description="forkserver (falls back to local where the host cannot fork kernels).",
+        description="How kernels start: forkserver (forked from a warmed zygote; falls back "
+        "to local, with a warning, where the host cannot fork kernels), local (a process "
+        "per kernel) or gateway (Jupyter Enterprise Gateway starts them: docs/gateway.md).",
     )
-    kernel_pool_size: int = Field(default=2, ge=1, le=256)
-    kernel_start_timeout: float = Field(default=60.0, gt=0)
-    kernel_interrupt_grace: float = Field(default=3.0, gt=0)
+    kernel_pool_size: int = Field(
+        default=2, ge=1, le=256, description="Warm kernels kept ready, and jobs run at once."
+    )
+    kernel_start_timeout: float = Field(
+        default=60.0, gt=0, description="Seconds a kernel may take to start and warm up."
+    )
+    kernel_interrupt_grace: float = Field(
+        default=3.0,
+        gt=0,
+        description="Seconds between interrupting a cell (timeout, cancel) and killing its kernel.",
+    )
     kernel_work_root: Path | None = Field(
-        default=None, description="Kernels' working dirs; default: <data dir>/work."
+        default=None,
+        description="Where kernels' work dirs are made; default: the data dir's `work`.",
     )
     # Isolation of each kernel (kernels.sandbox): what the host cannot offer is logged and
     # reported by /readyz; `strict` refuses to run kernels without all of it.
-    kernel_sandbox: KernelSandbox = "auto"
-    kernel_uid_range: str = Field(
-        default="200000-200999", description="Unprivileged uids for kernels, one each: A-B."
+    kernel_sandbox: KernelSandbox = Field(
+        default="auto",
+        description="auto: isolate kernels as far as the host allows and report the rest; "
+        "strict: refuse to run kernels without full isolation; off: scrubbed environment and "
+        "limits only.",
     )
-    kernel_memory_mb: int = Field(default=2048, ge=0, description="Per kernel; 0: none.")
-    kernel_max_processes: int = Field(default=256, ge=0, description="Processes+threads.")
-    kernel_cpu_seconds: int = Field(default=3600, ge=0)
-    kernel_max_file_mb: int = Field(default=1024, ge=0)
-    kernel_max_open_files: int = Field(default=1024, ge=0)
-    kernel_tmp_mb: int = Field(default=256, ge=1, description="The kernel's private /tmp.")
+    kernel_uid_range: str = Field(
+        default="200000-200999",
+        description="Unprivileged uids (and gids) for kernels, one per live kernel, FIRST-LAST; "
+        "they must be unused on the host.",
+    )
+    kernel_memory_mb: int = Field(
+        default=2048,
+        ge=0,
+        description="Memory per kernel: its cgroup limit, and its address space beyond what "
+        "it maps at start; 0: none.",
+    )
+    kernel_max_processes: int = Field(
+        default=256,
+        ge=0,
+        description="Processes and threads per kernel (cgroup pids.max, RLIMIT_NPROC); 0: none.",
+    )
+    kernel_cpu_seconds: int = Field(
+        default=3600, ge=0, description="CPU seconds per kernel (RLIMIT_CPU); 0: none."
+    )
+    kernel_max_file_mb: int = Field(
+        default=1024, ge=0, description="Largest file a kernel may write (RLIMIT_FSIZE); 0: none."
+    )
+    kernel_max_open_files: int = Field(
+        default=1024, ge=0, description="Open files per kernel process (RLIMIT_NOFILE); 0: none."
+    )
+    kernel_tmp_mb: int = Field(
+        default=256,
+        ge=1,
+        description="Size of the kernel's private /tmp and /dev/shm (in memory, counted in "
+        "its memory limit).",
+    )
     # The gateway backend (PYEXEC_KERNEL_BACKEND=gateway): see README, "Kernels on Enterprise
     # Gateway". Checked at start-up; a bad value stops the worker naming its variable.
     gateway_url: str | None = Field(
         default=None,
-        description="Jupyter Enterprise Gateway, http(s)://host:port[/base]; required by the "
-        "gateway backend.",
+        description="Jupyter Enterprise Gateway, http(s)://host:port[/base], no credentials in it; "
+        "required by the gateway backend (docs/gateway.md).",
     )
     gateway_token: str | None = Field(
         default=None,
         repr=False,
-        description="The gateway's EG_AUTH_TOKEN, sent as `Authorization: token ...`.",
+        description="The gateway's EG_AUTH_TOKEN, sent as `Authorization: token ...` on every "
+        "request and websocket; never logged, never shown by /readyz.",
     )
     gateway_kernel_name: str = Field(
         default="pyexec-python-k8s",
         min_length=1,
-        description="The gateway's kernelspec for job kernels.",
+        description="The gateway's kernelspec for job kernels (pyexec-gateway-local for a "
+        "gateway on the same machine).",
     )
     gateway_username: str = Field(
         default="pyexec",
         min_length=1,
-        description="KERNEL_USERNAME of every kernel: the gateway's per-user limits count it.",
+        description="KERNEL_USERNAME of every kernel: the gateway's per-user limit "
+        "(EG_MAX_KERNELS_PER_USER) counts it, and a gateway running as root refuses kernels "
+        "without one.",
     )
     gateway_worker_id: str | None = Field(
         default=None,
@@ -119,7 +170,9 @@ class Settings(BaseSettings):
     )
     gateway_kernel_env: dict[str, str] = Field(
         default_factory=dict,
-        description='JSON, e.g. {"KERNEL_CPUS": "1"}: more KERNEL_* values for the kernelspec.',
+        description='JSON, e.g. {"KERNEL_CPUS": "1", "KERNEL_NAMESPACE": "pyexec"}: more '
+        "KERNEL_* values for the kernelspec (only KERNEL_* variables reach a kernel; values of "
+        "at most 4,096 characters).",
     )
     gateway_kernel_work_root: str | None = Field(
         default=None,
@@ -127,16 +180,21 @@ class Settings(BaseSettings):
         "files then pass through it (KERNEL_WORKING_DIR); unset: over each kernel's channel.",
     )
     gateway_request_timeout: float = Field(
-        default=30.0, gt=0, description="Seconds for each request to the gateway."
+        default=30.0,
+        gt=0,
+        description="Seconds for each request to the gateway, and for reconnecting a kernel's "
+        "dropped websocket.",
     )
 
     job_default_timeout: int = Field(
-        default=300, ge=1, description="Seconds, when a job sets none."
+        default=300,
+        ge=1,
+        description="A job's wall-clock budget in seconds when it sets none (cut to the "
+        "plan's cap).",
     )
     job_max_attempts: int = Field(
         default=2, ge=1, description="Runs of one job, counting re-runs after a crash."
     )
-    wait_poll_interval: float = Field(default=0.5, gt=0)
 
     artifact_max_files: int = Field(
         default=100, ge=0, description="Artifacts kept per job: figures, then written files."
@@ -173,10 +231,17 @@ class Settings(BaseSettings):
     )
 
     openai_api_key: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_API_KEY"), repr=False
+        default=None,
+        validation_alias=AliasChoices("OPENAI_API_KEY"),
+        repr=False,
+        description="Key for the model endpoint; setting it (or OPENAI_BASE_URL) switches "
+        "prompt jobs from the offline planner to the model. Never visible to kernels.",
     )
     openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL")
+        default=None,
+        validation_alias=AliasChoices("OPENAI_BASE_URL"),
+        description="Any OpenAI-compatible endpoint (vLLM, Ollama, llama.cpp, LiteLLM, Azure); "
+        "default: OpenAI's API.",
     )
     llm_model: str | None = Field(
         default=None, description="Model name; required with OPENAI_BASE_URL."
@@ -232,7 +297,9 @@ class Settings(BaseSettings):
         "(per API process); more are 429 with Retry-After.",
     )
 
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="debug, info, warning or error."
+    )
 
     @field_validator("redis_url")
     @classmethod

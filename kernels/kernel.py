@@ -214,18 +214,21 @@ class Kernel:
         silent: bool = False,
         store_history: bool = True,
         user_expressions: Mapping[str, str] | None = None,
+        stop: asyncio.Event | None = None,
     ) -> Execution:
         """Run `code` and return what happened. Errors in user code are data, not raised.
 
         `user_expressions` are evaluated by the kernel after the code, by plain `eval`: their
         display outputs are the cell's, their values and errors are not reported.
+        `stop`: when it is set, the cell is interrupted (then the kernel killed, as after a
+        timeout) and the execution ends `cancelled`, with the outputs it had made.
         Raises KernelDiedError only when the kernel was already dead before this call, and
         re-raises CancelledError (after interrupting the kernel) when cancelled.
         """
         async with self._lock:
             if self._death is not None:
                 raise KernelDiedError(str(self._death), self._death.exit_status)
-            run = _CellRun(self, code, timeout, on_output, silent, store_history)
+            run = _CellRun(self, code, timeout, on_output, silent, store_history, stop)
             run.user_expressions = dict(user_expressions or {})
             return await run.run()
 
@@ -274,6 +277,10 @@ class Kernel:
         return self._death
 
 
+# The channel name under which `execute(stop=...)` wakes its cell's wait.
+_STOP = "stop"
+
+
 class _CellRun:
     """The state of one `execute` call."""
 
@@ -285,8 +292,11 @@ class _CellRun:
         on_output: OutputCallback | None,
         silent: bool,
         store_history: bool,
+        stop: asyncio.Event | None = None,
     ) -> None:
         self.kernel = kernel
+        self.stop = stop
+        self.stopped = False
         self.code = code
         self.timeout = timeout
         self.on_output = on_output
@@ -319,6 +329,11 @@ class _CellRun:
             stop_on_error=False,
         )
         queue = kernel._subscribe(msg_id)
+        watch = None
+        if self.stop is not None:
+            # Wakes the wait below through the queue it already listens to.
+            watch = asyncio.create_task(self.stop.wait())
+            watch.add_done_callback(lambda _: queue.put_nowait((_STOP, {"msg_type": _STOP})))
         try:
             await self._wait(queue, t0)
         except asyncio.CancelledError:
@@ -328,6 +343,8 @@ class _CellRun:
             raise
         finally:
             kernel._unsubscribe(msg_id)
+            if watch is not None:
+                watch.cancel()
         if (note := self.collector.finish()) is not None and self.on_output is not None:
             await self._notify(note)
         finished_at = utcnow()
@@ -365,7 +382,8 @@ class _CellRun:
             if grace_deadline is not None and now >= grace_deadline:
                 log.warning("kernel %s ignored an interrupt; killing it", kernel.id)
                 await kernel._launched.kill()
-                await kernel._mark_dead("kernel killed after a cell timed out")
+                why = "was stopped" if self.stopped and not self.timed_out else "timed out"
+                await kernel._mark_dead(f"kernel killed after a cell {why}")
                 self.killed = True
                 return
             if settle_deadline is not None and now >= settle_deadline:
@@ -398,6 +416,8 @@ class _CellRun:
             except TimeoutError:
                 continue
             await self._handle(channel, msg)
+            if self.stopped and grace_deadline is None:
+                grace_deadline = time.monotonic() + kernel.interrupt_grace
             if settle_deadline is None and (self.reply is not None or self.idle):
                 settle_deadline = time.monotonic() + SETTLE_S
             if self.reply is None and self.idle and nudge_at is None:
@@ -425,6 +445,11 @@ class _CellRun:
 
     async def _handle(self, channel: str, msg: dict[str, Any]) -> None:
         msg_type = msg["msg_type"]
+        if channel == _STOP:
+            if not self.stopped and (self.reply is None or not self.idle):
+                self.stopped = True
+                await self._interrupt()
+            return
         if channel == "shell":
             if msg_type == "execute_reply":
                 self.reply = msg
@@ -467,6 +492,11 @@ class _CellRun:
     def _outcome(self) -> tuple[ExecutionStatus, ExecutionError | None]:
         reply_content = self.reply["content"] if self.reply is not None else {}
         reply_status = reply_content.get("status")
+        if self.stopped and not self.timed_out:
+            message = "the cell was stopped before it finished"
+            if self.killed:
+                message += "; the kernel ignored the interrupt and was killed"
+            return "cancelled", ExecutionError.synthetic("CellStopped", message)
         if self.died is not None:
             message = str(self.died)
             return "died", ExecutionError.synthetic("KernelDiedError", message)

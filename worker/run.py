@@ -27,6 +27,7 @@ from worker.cells import split_cells
 from worker.files import InputUnavailable
 from worker.inputs import InputStager, NoInputs, StagedFile
 from worker.outputs import OutputCollector, cap_cell_outputs, result_text
+from worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
 
@@ -59,6 +60,7 @@ class JobRun:
     job: Job
     cells: list[CellRecord] = field(default_factory=list)
     collector: OutputCollector = field(init=False)
+    stored: JobStorage = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
     staged: list[StagedFile] = field(default_factory=list)
@@ -70,6 +72,7 @@ class JobRun:
 
     def __post_init__(self) -> None:
         self.collector = OutputCollector(self.job.id)
+        self.stored = JobStorage(self.runtime, self.job)
 
     @property
     def runtime(self) -> Runtime:
@@ -114,7 +117,10 @@ class JobRun:
         artifacts before the kernel and its work dir are thrown away."""
         async with self.ctx.pool.lease() as kernel:
             self.kernel = kernel
-            await self.runtime.storage.clear_artifacts(self.job.id)  # of an earlier attempt
+            # Of an earlier attempt: its files, and what they counted in the account's storage.
+            await self.runtime.storage.clear_artifacts(self.job.id)
+            if self.job.stored_bytes:
+                await self.stored.forget_earlier_attempt()
             # A follow-up's work dir also holds its ancestors' files: their cells are replayed.
             self.staged = await self.ctx.inputs.stage(self.inputs, kernel.files)
             shutting_down = False
@@ -154,19 +160,9 @@ class JobRun:
         async def on_output(output: dict[str, Any]) -> None:
             await self.publish({"type": "output", "cell": index, "output": output})
 
-        task = asyncio.create_task(kernel.execute(source, timeout=timeout, on_output=on_output))
-        cancel_wait = asyncio.create_task(self.cancel_requested.wait())
-        try:
-            await asyncio.wait({task, cancel_wait}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            cancel_wait.cancel()
-        if not task.done():
-            task.cancel()  # the kernel is interrupted by execute's cancellation handling
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-            self.cells.append(CellRecord(cell_type="code", source=source, **extra))
-            raise JobCancelled
-        execution = task.result()
+        execution = await kernel.execute(
+            source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
+        )
         self.execution_ms += execution.duration_ms
         self.cells.append(
             CellRecord(
@@ -181,6 +177,9 @@ class JobRun:
         for output in execution.outputs if collect else ():
             self.collector.add(index, output)
         await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        if execution.status == "cancelled" and self.cancel_requested.is_set():
+            # What the cell printed before it was stopped stays, in the job and the notebook.
+            raise JobCancelled
         return execution
 
     async def add_markdown(
@@ -255,6 +254,7 @@ class JobRun:
         data = await asyncio.to_thread(lambda: notebook_to_bytes(build_notebook(transcript)))
         storage = self.runtime.storage
         await storage.write_bytes(storage.notebook_path(self.job.id), data)
+        await self.stored.add(len(data))
 
     def notebook_extra(self) -> dict[str, Any]:
         """What the bundle needs to re-run the notebook elsewhere, and what was left out."""
@@ -289,19 +289,35 @@ class JobRun:
         skipped: list[str] = []
         if collected.refused:
             skipped.append(f"the files the job wrote were not read: {collected.refused}")
+        images, files = [], []
         for image in self.collector.images:
             reason = budget.refuse(len(image.data))
             if reason is not None:
                 self.collector.left_out(image.name, f"not kept: {reason}")
                 skipped.append(f"{image.name} ({human_bytes(len(image.data))}): {reason}")
                 continue
-            await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
-            artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
-            artifacts[-1]["kind"] = "figure"
+            images.append(image)
         for written in collected.files:
             reason = budget.refuse(written.bytes)
             if reason is not None:
                 skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {reason}")
+                continue
+            files.append(written)
+        # The account's storage quota: what fits is counted in before it is written.
+        fits, why = await self.stored.reserve(
+            [len(i.data) for i in images] + [f.bytes for f in files]
+        )
+        for image, fit in zip(images, fits, strict=False):
+            if not fit:
+                self.collector.left_out(image.name, f"not kept: {why}")
+                skipped.append(f"{image.name} ({human_bytes(len(image.data))}): {why}")
+                continue
+            await storage.write_bytes(storage.artifact_path(self.job.id, image.name), image.data)
+            artifacts.append(self._artifact(image.name, image.media_type, len(image.data)))
+            artifacts[-1]["kind"] = "figure"
+        for written, fit in zip(files, fits[len(images) :], strict=True):
+            if not fit:
+                skipped.append(f"{written.name} ({human_bytes(written.bytes)}): {why}")
                 continue
             target = storage.artifact_path(self.job.id, written.name)
             try:
@@ -309,8 +325,9 @@ class JobRun:
                     await storage.copy_stream(source, target, written.bytes)
                 head = await asyncio.to_thread(_head, target)
             except (OSError, ValueError) as exc:
-                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-                skipped.append(f"{written.name}: could not be copied ({why})")
+                await self.stored.give_back(written.bytes)
+                error = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+                skipped.append(f"{written.name}: could not be copied ({error})")
                 continue
             media_type = detect_media_type(written.name, head)
             artifacts.append(self._artifact(written.name, media_type, written.bytes))

@@ -20,9 +20,10 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from api.auth import Caller
-from api.deps import RuntimeDep
+from api.deps import HoldsDep, RuntimeDep
 from api.errors import InvalidRequest, NotFound
-from api.jobs import load_job
+from api.holds import HeldStreamingResponse
+from api.jobs import RECHECK_SECONDS, load_job
 from api.routes.jobs import ERRORS, JobsRead, job_out
 from core.events import BEGINNING, Event, is_final_status_event
 from core.models import Job, JobStatus
@@ -31,8 +32,6 @@ from core.runtime import Runtime
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 RESULT = "result"
-# How long the stream may stay silent before it checks the database for a final status.
-DATABASE_CHECK_SECONDS = 2.0
 KEEPALIVE_SECONDS = 15.0
 RECONNECT_MILLISECONDS = 1000
 
@@ -53,6 +52,7 @@ async def job_events(
     job_id: str,
     caller: JobsRead,
     runtime: RuntimeDep,
+    holds: HoldsDep,
     last_event_id: Annotated[
         str | None,
         Header(
@@ -68,10 +68,13 @@ async def job_events(
             "Last-Event-ID is not an event id of this job's stream.",
             details=[{"field": "Last-Event-ID", "problem": "not an id this stream sent"}],
         )
-    return StreamingResponse(
+    holds.acquire("stream", caller.account.id, runtime.settings.max_open_streams_per_account)
+    return HeldStreamingResponse(
         _stream(runtime, job, caller, last_event_id or BEGINNING),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        holds=holds,
+        account_id=caller.account.id,
     )
 
 
@@ -99,7 +102,9 @@ async def _frames(runtime: Runtime, job: Job, caller: Caller, since: str) -> Asy
         quiet_since = loop.time()
         while True:
             try:
-                async with asyncio.timeout(DATABASE_CHECK_SECONDS):
+                # Final statuses come as events; the database is asked only after a silence,
+                # in case one was lost.
+                async with asyncio.timeout(RECHECK_SECONDS):
                     event = await inbox.get()
             except TimeoutError:
                 job = await load_job(runtime, job.id, caller.account.id)

@@ -10,10 +10,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from api.auth import Caller, require_scope
 from api.deps import RuntimeDep
 from api.downloads import UNTRUSTED_HEADERS, content_disposition
-from api.errors import NotFound
+from api.errors import NotFound, PayloadTooLarge
 from api.pagination import next_cursor, parse_cursor
 from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
-from api.uploads import receive_upload
+from api.uploads import over_quota, receive_upload
 from core import repository
 from core.models import File, new_file_id
 from core.runtime import Runtime
@@ -47,17 +47,31 @@ UPLOAD_BODY = {
     response_model=FileOut,
     responses={
         **ERRORS,
-        413: {"model": ErrorBody, "description": "Over the account's upload limit"},
+        413: {
+            "model": ErrorBody,
+            "description": "Over the account's upload limit, or its storage quota",
+        },
     },
     openapi_extra=UPLOAD_BODY,
     summary="Upload a file",
     description="Multipart field `file`. The filename is sanitised (no directories, no "
     "control characters, no leading dots); the media type is detected from the content "
-    "and the name. Over the upload limit: `413`, and nothing is kept.",
+    "and the name. Over the upload limit, or over the plan's storage quota (files, "
+    "artifacts and notebooks in all): `413` naming which, and nothing is kept.",
 )
 async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep) -> JSONResponse:
-    limit = caller.limits.max_upload_bytes
-    received = await receive_upload(request, runtime.storage, limit)
+    quota = caller.limits.max_storage_bytes
+    async with runtime.db.session() as session:
+        left = quota - await repository.storage_used(session, caller.account.id)
+    # The smaller of the two limits applies while the body streams; the quota is checked
+    # again, atomically, when the file is counted in.
+    limit = min(caller.limits.max_upload_bytes, max(left, 0))
+    try:
+        received = await receive_upload(request, runtime.storage, limit)
+    except PayloadTooLarge:
+        if limit < caller.limits.max_upload_bytes:
+            raise over_quota(quota) from None
+        raise
     incoming = received.incoming
     file = File(
         id=new_file_id(),
@@ -72,6 +86,8 @@ async def upload_file(request: Request, caller: FilesWrite, runtime: RuntimeDep)
         # a row whose bytes are missing.
         await incoming.commit(file.id)
         async with runtime.db.session() as session:
+            if not await repository.reserve_storage(session, caller.account.id, file.bytes, quota):
+                raise over_quota(quota)
             await repository.add_file(session, file)
             await session.commit()
     except BaseException:

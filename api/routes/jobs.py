@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.auth import Caller, require_scope
-from api.deps import RuntimeDep
+from api.deps import HoldsDep, RuntimeDep
 from api.downloads import download_name
 from api.errors import Conflict, NotFound
 from api.idempotency import create_once, earlier_job, fingerprint
@@ -141,12 +141,16 @@ async def get_job(
     job_id: str,
     caller: JobsRead,
     runtime: RuntimeDep,
+    holds: HoldsDep,
     wait: Annotated[
         float, Query(ge=0, le=60, description="Hold up to this many seconds for a final status.")
     ] = 0,
 ) -> JobOut:
     job = await load_job(runtime, job_id, caller.account.id)
-    job = await wait_for_final(runtime, job, wait)
+    if wait > 0 and not JobStatus(job.status).is_final:
+        limit = runtime.settings.max_open_waits_per_account
+        with holds.hold("wait", caller.account.id, limit):
+            job = await wait_for_final(runtime, job, wait)
     return job_out(job)
 
 

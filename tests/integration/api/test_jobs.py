@@ -258,6 +258,29 @@ def test_cancel_running_then_final_is_409(client: httpx.Client) -> None:
     assert nb.status_code == 200
 
 
+def test_a_cancelled_cell_keeps_what_it_printed(client: httpx.Client) -> None:
+    code = "print('first cell')\n# %%\nprint('working', flush=True)\nimport time\ntime.sleep(600)"
+    job = client.post("/v1/jobs", json={"code": code}).json()
+    wait_for_output(client, job["id"], "working")
+    assert client.post(f"/v1/jobs/{job['id']}/cancel").status_code == 200
+    final = client.get(f"/v1/jobs/{job['id']}", params={"wait": 10}).json()
+    assert final["status"] == "cancelled"
+    texts = [o.get("text", "") for o in final["outputs"] if o["type"] == "text"]
+    assert texts[:2] == ["first cell\n", "working\n"], final["outputs"]
+    nb = nbformat.reads(client.get(f"/v1/jobs/{job['id']}/notebook").text, as_version=4)
+    stopped = [c for c in nb.cells if c.cell_type == "code"][1]
+    assert stopped.outputs[0]["text"] == "working\n"
+
+
+def wait_for_output(client: httpx.Client, job_id: str, text: str) -> None:
+    """Follow the job's events until an output carries `text`."""
+    with client.stream("GET", f"/v1/jobs/{job_id}/events") as events:
+        for line in events.iter_lines():
+            if line.startswith("data:") and '"output"' in line and text in line:
+                return
+    raise AssertionError(f"the job ended without printing {text!r}")
+
+
 def test_readme_python_client_works_as_written(server: Server, api_key: str) -> None:
     readme = (ROOT / "README.md").read_text()
     snippet = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
