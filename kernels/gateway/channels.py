@@ -174,6 +174,7 @@ class GatewayChannels:
         self._iopub: asyncio.Queue[dict[str, Any] | _Closed] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._lost: str | None = None
+        self._lost_set = asyncio.Event()
         self._closing = False
 
     @property
@@ -192,8 +193,7 @@ class GatewayChannels:
     async def close(self) -> None:
         """Close the socket (the kernel lives on: deleting it is the caller's). Idempotent."""
         self._closing = True
-        if self._lost is None:
-            self._lost = "the connection to the kernel was closed"
+        self._lose("the connection to the kernel was closed")
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -208,8 +208,14 @@ class GatewayChannels:
     def mark_lost(self, reason: str) -> None:
         """Record why the kernel is gone, when its owner learnt it first (a DELETE, the
         gateway's answer that it has no such kernel). Messages still on their way are read."""
-        if self._lost is None:
-            self._lost = reason
+        self._lose(reason)
+
+    async def wait_lost(self, timeout: float) -> str | None:
+        """Why the kernel is gone, once this connection learns it within `timeout`; else None."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self._lost_set.wait()
+        return self._lost
 
     # -- KernelClient ------------------------------------------------------------------
 
@@ -355,8 +361,13 @@ class GatewayChannels:
 
     def _died(self, reason: str) -> None:
         if self._lost is None:
-            self._lost = reason
+            self._lose(reason)
             log.warning("gateway kernel %s: %s", self.kernel_id, reason)
+
+    def _lose(self, reason: str) -> None:
+        if self._lost is None:
+            self._lost = reason
+            self._lost_set.set()
 
     async def _reconnect(self, cause: ConnectionClosed) -> bool:
         """Once, with the same session: the gateway replays what it buffered meanwhile."""
@@ -366,7 +377,7 @@ class GatewayChannels:
         try:
             self._ws = await self._connect(self.reconnect_timeout)
         except GatewayError as exc:
-            self._lost = f"{LOST_CONNECTION}: {exc}"
+            self._lose(f"{LOST_CONNECTION}: {exc}")
             log.warning("gateway kernel %s: %s", self.kernel_id, self._lost)
             return False
         self.reconnects += 1

@@ -45,6 +45,8 @@ DEFAULT_USERNAME = "pyexec"
 # How stale the gateway's word on a kernel may be while a cell runs or the kernel idles.
 POLL_INTERVAL_S = 1.0
 DELETE_TIMEOUT_S = 60.0
+# How long a kernel the gateway no longer has may take to be reported dead on its websocket.
+DEATH_NEWS_WAIT_S = 0.5
 # A DELETE that raced the gateway's own POST handling (cancelled launch) finds nothing; it is
 # tried again this often, this many times, in case the kernel appears after all.
 LATE_DELETE_DELAYS_S = (1.0, 3.0, 10.0)
@@ -357,7 +359,10 @@ class GatewayKernel(LaunchedKernel):
             log.debug("gateway kernel %s: could not look at it: %s", self.gateway_id, exc)
             return
         if model is None:
-            self._gone = "kernel died: the gateway no longer has it (culled or deleted)"
+            # A kernel the gateway gave up on is forgotten in the same breath as it is
+            # reported dead on the websocket: that word, on its way to us, says more.
+            heard = await self._channels.wait_lost(DEATH_NEWS_WAIT_S)
+            self._gone = heard or "kernel died: the gateway no longer has it (culled or deleted)"
         elif model.execution_state == "dead":
             self._gone = "kernel died (the gateway reports it dead)"
         if self._gone is not None:

@@ -258,3 +258,14 @@ async def test_without_kernel_listing_a_worker_still_starts_and_says_what_it_can
         async with make_pool(gateway_launcher(eg), tmp_path) as pool, pool.lease() as kernel:
             assert (await kernel.execute("1", timeout=30)).status == "ok"
     assert "EG_LIST_KERNELS is not True" in caplog.text
+
+
+async def test_a_kernel_the_gateway_gives_up_on_fails_the_cell_dead(
+    own_gateway: GatewayFactory, tmp_path: Path
+) -> None:
+    eg = own_gateway(args=["--KernelRestarter.restart_limit=0"])  # no restarts: 'dead'
+    async with make_pool(gateway_launcher(eg), tmp_path) as pool, pool.lease() as kernel:
+        ex = await kernel.execute("import os\nos._exit(3)", timeout=60)
+        assert not await kernel.is_alive()
+    assert ex.status == "died" and ex.error is not None
+    assert ex.error.message == "kernel died (the gateway reports it dead)"
