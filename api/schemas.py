@@ -144,6 +144,11 @@ class JobOut(BaseModel):
     artifacts: list[Artifact]
     notebook_url: str | None
     usage: Usage
+    ungrounded_numbers: list[str] = Field(
+        default_factory=list,
+        description="Numbers in `result`, as written there, that appear in no output of the "
+        "job's cells (rounding allowed); empty when every number is traced to a computation.",
+    )
 
     @field_serializer("created_at", "started_at", "completed_at")
     def _iso(self, value: datetime | None) -> str | None:
@@ -180,6 +185,7 @@ class JobOut(BaseModel):
             artifacts=[Artifact(**a) for a in job.artifacts or []],
             notebook_url=f"/v1/jobs/{job.id}/notebook" if notebook_ready else None,
             usage=Usage(**usage),
+            ungrounded_numbers=list(job.ungrounded_numbers or []),
         )
 
 

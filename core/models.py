@@ -112,6 +112,8 @@ class Job(SQLModel, table=True):
     outputs: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     artifacts: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))
     usage: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON))
+    # Numbers of `result` found in no output of the job's cells (worker.agent.grounding).
+    ungrounded_numbers: list[str] = Field(default_factory=list, sa_column=Column(JSON))
     attempts: int = 0
     cancel_requested: bool = False
     # What the job's artifacts and notebook count in its account's storage_bytes.

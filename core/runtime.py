@@ -24,7 +24,11 @@ class Runtime:
     events: JobEvents
     storage: Storage
     readiness: dict[str, ReadinessCheck] = field(default_factory=dict)
-    # Facts /readyz shows beside its checks (e.g. "isolation": how kernels are sandboxed).
+    # Why a check fails, by the check's name: /readyz shows it while the check fails (e.g.
+    # "kernel_pool": how many kernel starts failed in a row, and the last error).
+    diagnoses: dict[str, Callable[[], object]] = field(default_factory=dict)
+    # Facts /readyz shows beside its checks only with PYEXEC_READYZ_DETAILS (e.g.
+    # "isolation": how kernels are sandboxed, with uid ranges and limits).
     details: dict[str, Callable[[], object]] = field(default_factory=dict)
     clock: Clock = field(default_factory=SystemClock)
     # Daily request counts; by default in the database (atomic upsert).

@@ -300,6 +300,11 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error."
     )
+    readyz_details: bool = Field(
+        default=False,
+        description="/readyz also shows how kernels are isolated (uid range, limits); keep "
+        "it off where /readyz is reachable by anyone.",
+    )
 
     @field_validator("redis_url")
     @classmethod

@@ -111,5 +111,18 @@ class KernelLauncher(ABC):
         """How far kernels are isolated (None until the host has been probed)."""
         return None
 
+    @property
+    def troubleshooting(self) -> str:
+        """What to check when kernels keep failing to start (for the pool's ERROR line)."""
+        return "the kernel backend's configuration and its log"
+
+    async def check(self, work_root: Path) -> Isolation | None:
+        """Probe the host now, as the first launch would, and say what kernels will get.
+
+        Raises SandboxUnavailableError when the sandbox's mode refuses this host, so that a
+        service can refuse to start before it serves anything.
+        """
+        return self.isolation
+
     async def close(self) -> None:  # noqa: B027 - a no-op default is the right default
         """Release what the launcher holds itself (not the kernels: the pool owns those)."""

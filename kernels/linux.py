@@ -15,6 +15,8 @@ import sys
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
+CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
 # <sys/mount.h>
@@ -22,14 +24,24 @@ MS_RDONLY = 0x1
 MS_NOSUID = 0x2
 MS_NODEV = 0x4
 MS_NOEXEC = 0x8
+MS_REMOUNT = 0x20
 MS_BIND = 0x1000
 MS_REC = 0x4000
 MS_PRIVATE = 0x40000
+# What a read-only remount of a bind mount must carry over from the mount as it is: inside
+# a user namespace these flags are locked, and a remount that drops one fails (EPERM).
+ST_NOSUID, ST_NODEV, ST_NOEXEC = 0x2, 0x4, 0x8
+ST_NOATIME, ST_NODIRATIME, ST_RELATIME = 0x400, 0x800, 0x1000
+LOCKED_MOUNT_FLAGS = ST_NOSUID | ST_NODEV | ST_NOEXEC | ST_NOATIME | ST_NODIRATIME | ST_RELATIME
 
 # <sys/prctl.h>
 PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
+
+# <linux/capability.h>
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
 
 _libc: ctypes.CDLL | None = None
 
@@ -83,3 +95,33 @@ def prctl(option: int, arg: int) -> None:
         ),
         f"prctl {option}",
     )  # fmt: skip
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [
+        ("effective", ctypes.c_uint32),
+        ("permitted", ctypes.c_uint32),
+        ("inheritable", ctypes.c_uint32),
+    ]
+
+
+def drop_capabilities() -> None:
+    """Drop every capability for good: the bounding set, then effective/permitted/inheritable.
+
+    A process that made a user namespace holds all capabilities in it, and a forked kernel
+    never execs (which would drop them for a non-root uid).
+    """
+    try:
+        with open("/proc/sys/kernel/cap_last_cap") as f:
+            last = int(f.read())
+    except (OSError, ValueError):
+        last = 40
+    for cap in range(last + 1):
+        prctl(PR_CAPBSET_DROP, cap)
+    header = _CapHeader(_LINUX_CAPABILITY_VERSION_3, 0)
+    data = (_CapData * 2)()
+    _check(libc().capset(ctypes.byref(header), data), "capset")

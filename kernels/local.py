@@ -6,8 +6,9 @@ is built from the interpreter path, so nothing has to be installed in a Jupyter 
 
 Each kernel gets a private socket dir `<runtime root>/<kernel id>/` (its connection file,
 its ZeroMQ ipc sockets, its jail and its log). With a sandbox policy, the kernel starts
-through the launcher in `kernelspecs/pyexec-python/launch.py`, inside bubblewrap's view when
-available, and enters its jail (`kernels.jail`) before it execs ipykernel.
+through `python -m kernels.jail`, inside bubblewrap's view when available, and enters its jail
+(`kernels.jail`) before it execs ipykernel. In a jail with a PID namespace of its own, the
+launcher reports the kernel's pid through a pipe, and the sandbox lease follows it.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -37,7 +39,7 @@ from kernels.env import prepend_path
 from kernels.errors import KernelStartError
 from kernels.jail import JAIL_FILENAME
 from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.sandbox import KERNELSPECS_DIR, Isolation, Sandbox, SandboxLease, SandboxPolicy
+from kernels.sandbox import Isolation, Sandbox, SandboxLease, SandboxPolicy
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,11 @@ DISPLAY_NAME = "Python 3 (PyExec)"
 # History in memory: a kernel lives for one job, and an on-disk sqlite file would only add
 # start-up work and a stray file in the work dir.
 KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
-LAUNCH_SCRIPT = KERNELSPECS_DIR / KERNEL_NAME / "launch.py"
+# The jail's launcher, run as a module: it needs nothing but the `kernels` package (the
+# installable kernelspec's launch.py does the same from its resource dir).
+JAIL_LAUNCHER = ("-m", "kernels.jail")
+# How long the jail's launcher may take to report the kernel's pid in its PID namespace.
+REPORT_TIMEOUT_S = 30.0
 # The client connects before the kernel binds; libzmq's default 100 ms retry would then add
 # up to 100 ms to every start.
 RECONNECT_IVL_MS = 5
@@ -170,6 +176,27 @@ class LocalLauncher(KernelLauncher):
             )
         return self.sandbox.isolation
 
+    @property
+    def troubleshooting(self) -> str:
+        hint = (
+            f"that {self.python} runs and imports ipykernel, pandas and matplotlib (and that "
+            "the disk has room)"
+        )
+        isolation = self.isolation
+        if isolation is not None and isolation.level != "off":
+            hint += (
+                f"; that the kernel sandbox ({isolation.level}) shows the interpreter: compare "
+                "with PYEXEC_KERNEL_SANDBOX=off once, and see docs/isolation.md"
+            )
+        return hint
+
+    async def check(self, work_root: Path) -> Isolation | None:
+        if self._closed:
+            raise KernelStartError("the launcher is closed")
+        if self.sandbox is not None:
+            await self.sandbox.setup(work_root, self._ensure_runtime_dir())
+        return self.isolation
+
     async def launch(
         self, kernel_id: str, work_dir: Path, env: Mapping[str, str]
     ) -> LaunchedKernel:
@@ -236,7 +263,7 @@ class LocalLauncher(KernelLauncher):
             prefix: list[str] = []
             if self.sandbox is not None:
                 await self.sandbox.setup(work_root, runtime)
-                launcher = [self.python, str(LAUNCH_SCRIPT), "{connection_file}", "--"]
+                launcher = [self.python, *JAIL_LAUNCHER, "{connection_file}", "--"]
                 prefix = self.sandbox.wrap(launcher)
             spec = build_kernel_spec(self.python, self.extra_args, prefix=prefix)
             self._spec_manager = _OneSpecManager(spec=spec)
@@ -269,6 +296,11 @@ class LocalLauncher(KernelLauncher):
         env: Mapping[str, str],
         lease: SandboxLease | None,
     ) -> None:
+        report: tuple[int, int] | None = None
+        if lease is not None and lease.jail.new_pid:
+            # The launcher tells us the kernel's pid once it forked it into its namespace.
+            report = os.pipe()
+            lease.jail.report_fd = report[1]
         if lease is not None:
             _write_private(kernel_dir / JAIL_FILENAME, lease.jail.to_json())
         kernel_env = prepend_path(env, Path(self.python).parent)
@@ -282,9 +314,20 @@ class LocalLauncher(KernelLauncher):
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=log_fd,
+                pass_fds=(report[1],) if report else (),
             )
         finally:
             os.close(log_fd)
+            if report is not None:
+                os.close(report[1])
+        if report is not None and lease is not None:
+            try:
+                pid = await asyncio.to_thread(_read_report, report[0], REPORT_TIMEOUT_S)
+            finally:
+                os.close(report[0])
+            # None: the launcher failed before the fork; the kernel's log says why.
+            if pid is not None:
+                lease.watch_namespace(pid)
 
     def _ensure_runtime_dir(self) -> Path:
         if self._runtime_dir is None:
@@ -404,7 +447,8 @@ class LocalKernel(LaunchedKernel):
             self._exit_status = status
         if self._lease is None:
             return False
-        # Also what left the process group (a daemonised child): the whole uid/cgroup.
+        # Also what left the process group (a daemonised child): the whole uid, cgroup or
+        # PID namespace.
         return await self._lease.kill_all()
 
     async def shutdown(self) -> None:
@@ -457,6 +501,22 @@ async def _discard(km: AsyncKernelManager) -> None:
     if km.provisioner is not None and km.provisioner.has_process:
         await _kill(km.provisioner)
     await _cleanup(km)
+
+
+def _read_report(fd: int, timeout: float) -> int | None:
+    """The pid the jail's launcher writes, one line (None: it wrote none and exited).
+
+    A line, not EOF: bubblewrap's own process holds the pipe open as long as it runs."""
+    data = b""
+    while b"\n" not in data and select.select([fd], [], [], timeout)[0]:
+        chunk = os.read(fd, 64)
+        if not chunk:
+            break
+        data += chunk
+    try:
+        return int(data.split(b"\n", 1)[0])
+    except ValueError:
+        return None
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -1,4 +1,14 @@
-"""`KernelPool`: fresh, warmed kernels, started ahead of need and thrown away after use."""
+"""`KernelPool`: fresh, warmed kernels, started ahead of need and thrown away after use.
+
+Kernels that cannot start are retried with a growing delay; the pool says why as it goes
+(`health`: how many starts failed in a row, and the last error), and once a few starts in a
+row have failed it logs one ERROR line with the error and what to check. A worker asks
+`wait_usable()` before it takes a job, so that jobs wait in their queue (nothing lost) while
+no kernel can start, and run once kernels start.
+
+Each pool works in a directory of its own in the work root (`kernels.workroot`) and, as it
+starts, deletes what crashed pools left there.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +16,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import shutil
 import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kernels.env import TMP_DIRNAME, build_kernel_env
@@ -19,6 +29,7 @@ from kernels.execution import format_seconds
 from kernels.kernel import Kernel
 from kernels.launcher import KernelLauncher, LaunchedKernel
 from kernels.warmup import WARMUP_CODE
+from kernels.workroot import PoolDir, remove_tree, sweep
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +39,24 @@ BACKOFF_MAX_S = 30.0
 # A lease stops waiting and raises once this many starts failed in a row (and none is idle):
 # a broken interpreter or a full disk should fail jobs clearly, not hang them.
 LEASE_FAIL_AFTER = 3
+# After this many starts failed in a row, one ERROR line says what failed and what to check.
+LOG_ERROR_AFTER = 3
 IDLE_CHECK_S = 1.0
 REFILL_DELAY_S = 0.05
+
+
+@dataclass(frozen=True)
+class PoolHealth:
+    """How the pool's kernel starts are going, for people (and /readyz)."""
+
+    # "ready", "starting" (no kernel yet, none failed), "failing" or "closed".
+    state: str
+    failed_starts_in_a_row: int
+    last_start_error: str | None
+    idle: int
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 class KernelPool:
@@ -72,6 +99,8 @@ class KernelPool:
         self._failed_starts = 0
         self._consecutive_failures = 0
         self._last_start_error: BaseException | None = None
+        self._error_logged = False  # this streak of failures was told at ERROR level
+        self._dir: PoolDir | None = None
         self._monitor: asyncio.Task[None] | None = None
         self._refill_timer: asyncio.TimerHandle | None = None
         self._started = False
@@ -80,17 +109,16 @@ class KernelPool:
     # -- public ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Begin filling the pool in the background; returns once the launcher's start-up
-        checks passed (they raise for a misconfigured backend)."""
+        """Run the launcher's start-up checks (they raise for a misconfigured backend), take
+        this pool's dir in the work root (deleting what crashed pools left there), then begin
+        filling the pool in the background."""
         if self._closed:
             raise PoolClosedError("the pool is closed")
         if self._started:
             return
         await self.launcher.start()
         self._started = True
-        self.work_root.mkdir(parents=True, exist_ok=True)
-        # Crossed by kernels of other uids on the way to their own dirs; listed by none.
-        os.chmod(self.work_root, 0o711)
+        self._dir = await asyncio.to_thread(self._claim_work_dir)
         self._monitor = asyncio.create_task(self._watch_idle(), name="kernel-pool-monitor")
         self._fill()
 
@@ -120,6 +148,34 @@ class KernelPool:
             and self._started_total > 0
             and self._consecutive_failures == 0
         )
+
+    @property
+    def health(self) -> PoolHealth:
+        last = self._last_start_error
+        if self._closed:
+            state = "closed"
+        elif self._consecutive_failures:
+            state = "failing"
+        elif self._started_total:
+            state = "ready"
+        else:
+            state = "starting"
+        return PoolHealth(
+            state=state,
+            failed_starts_in_a_row=self._consecutive_failures,
+            last_start_error=str(last) if last is not None else None,
+            idle=len(self._idle),
+        )
+
+    async def wait_usable(self) -> None:
+        """Wait until a lease would not wait on a broken start: a warm kernel is idle, or
+        kernels start fine. A worker calls this before it takes a job off its queue, so that
+        no job is taken (and its time spent) while no kernel can start. PoolClosedError if
+        the pool closes meanwhile."""
+        async with self._changed:
+            await self._changed.wait_for(lambda: self._closed or bool(self._idle) or self.ready)
+        if self._closed:
+            raise PoolClosedError("the pool is closed")
 
     @property
     def stats(self) -> dict[str, int]:
@@ -177,6 +233,8 @@ class KernelPool:
         async with self._changed:
             self._changed.notify_all()
         await self.launcher.close()
+        if self._dir is not None:
+            await asyncio.to_thread(self._dir.release)
 
     async def __aenter__(self) -> KernelPool:
         await self.start()
@@ -244,7 +302,7 @@ class KernelPool:
             await kernel.shutdown()
         except Exception:
             log.exception("shutting down kernel %s failed", kernel.id)
-        await asyncio.to_thread(shutil.rmtree, kernel.work_dir, ignore_errors=True)
+        await asyncio.to_thread(remove_tree, kernel.work_dir)
 
     # -- filling -----------------------------------------------------------------
 
@@ -269,10 +327,18 @@ class KernelPool:
                 self._last_start_error = exc
                 delay = min(BACKOFF_FIRST_S * 2 ** (self._consecutive_failures - 1), BACKOFF_MAX_S)
                 log.warning("kernel start failed (%s); retrying in %.1f s", exc, delay)
+                if self._consecutive_failures >= LOG_ERROR_AFTER and not self._error_logged:
+                    self._error_logged = True
+                    log.error("%s", self._failure_report(exc))
                 async with self._changed:
                     self._changed.notify_all()
                 await asyncio.sleep(delay)
                 continue
+            if self._error_logged:
+                log.warning(
+                    "kernels start again, after %d failed starts", self._consecutive_failures
+                )
+            self._error_logged = False
             self._consecutive_failures = 0
             self._started_total += 1
             # Idle and no longer starting in one step, so stats never count a kernel twice.
@@ -284,9 +350,33 @@ class KernelPool:
                 self._changed.notify_all()
             return
 
+    def _failure_report(self, exc: BaseException) -> str:
+        never = "no kernel could start" if not self._started_total else "kernels stopped starting"
+        return (
+            f"{never}: {self._consecutive_failures} starts failed in a row; last error: {exc}. "
+            f"Check: {self.launcher.troubleshooting}. Retrying every "
+            f"{BACKOFF_MAX_S:g} s at most; jobs wait until a kernel starts."
+        )
+
+    def _claim_work_dir(self) -> PoolDir:
+        # What crashed pools left, before our own directory: kernel work dirs of jobs that
+        # run again in fresh kernels (kernels.workroot).
+        if removed := sweep(self.work_root):
+            log.warning(
+                "deleted %d kernel work folder(s) a crash left in %s", len(removed), self.work_root
+            )
+        return PoolDir.claim(self.work_root)
+
+    @property
+    def work_dir_root(self) -> Path:
+        """Where this pool's kernels' work dirs are (its own directory in the work root)."""
+        if self._dir is None:
+            raise PoolClosedError("call start() first")
+        return self._dir.path
+
     async def _start_kernel(self) -> Kernel:
         kernel_id = uuid.uuid4().hex
-        work_dir = self.work_root / kernel_id
+        work_dir = self.work_dir_root / kernel_id
         launched: LaunchedKernel | None = None
         kernel: Kernel | None = None
         t0 = time.monotonic()
@@ -321,7 +411,7 @@ class KernelPool:
                 await kernel.shutdown()
             elif launched is not None:
                 await launched.shutdown()
-            await asyncio.to_thread(shutil.rmtree, work_dir, ignore_errors=True)
+            await asyncio.to_thread(remove_tree, work_dir)
             if isinstance(exc, TimeoutError):
                 raise KernelStartError(
                     f"kernel not warm within {format_seconds(self.start_timeout)}"

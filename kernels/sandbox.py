@@ -1,11 +1,27 @@
 """Per-kernel isolation, decided by the service: what the host offers, and each kernel's jail.
 
-`Sandbox.setup()` probes the host once (root? bubblewrap? namespaces? cgroups?), logs what
-kernels will and will not get, and keeps it as an `Isolation` report (shown by `/readyz`).
-Nothing the host cannot offer is skipped silently. `Sandbox.prepare()` then gives each kernel
-a `SandboxLease`: its own uid from the configured range, its work dir and socket dir handed
-to that uid, its cgroups with limits, and the `Jail` the kernel process enters before the
-kernel starts (see `kernels.jail`). Both backends use it the same way.
+`Sandbox.setup()` probes the host once (root? user namespaces? bubblewrap? cgroups? where do
+the interpreter and its packages live?), logs what kernels will and will not get, and keeps it
+as an `Isolation` report. Nothing the host cannot offer is skipped silently, and in `auto` mode
+a host that cannot keep kernels out of the service's files at all is refused
+(`SandboxUnavailableError`): running them anyway takes an explicit `off`. `Sandbox.prepare()`
+then gives each kernel a `SandboxLease`: its own uid from the configured range, its work dir
+and socket dir handed to that uid, its cgroups with limits, and the `Jail` the kernel process
+enters before the kernel starts (see `kernels.jail`). Both backends use it the same way.
+
+As root, a kernel gets a uid of its own, cgroups, and namespaces entered while still root. As
+a normal user (a laptop), wherever unprivileged user namespaces work, a kernel gets a user
+namespace of its own (mapping the service's uid to itself), and in it the same file-system
+view, network and IPC namespaces, plus a PID namespace whose first process is the kernel:
+killing that process kills everything the kernel started (see `kernels.jail`), and
+RLIMIT_NPROC counts the kernel's processes only (Linux counts it per user namespace). What is
+missing without root is a uid and cgroups of its own.
+
+What a kernel sees of the file system: the system dirs, a few files of /etc, its own work dir
+and socket dir, and read-only the interpreter, every directory on its `sys.path` and our
+`kernels` package, wherever they are (under /tmp, /root, /home, behind a symlink, on a path
+with spaces), asked of the interpreter itself once. The data dir stays hidden even when it
+holds one of those.
 
 How the service and a sandboxed kernel share files
 --------------------------------------------------
@@ -35,16 +51,26 @@ What the service does as root on paths a kernel can write, and why each is safe
   bytes than listed.
 * Work and runtime dirs deleted (`shutil.rmtree`, descriptor-based, never follows a link),
   after the kernel's processes are killed.
-* Processes killed: by cgroup, by process group and as U (`purge`): signals, not paths.
+* Processes killed: by cgroup, by process group and as U (`purge`); as a normal user, the
+  kernel's PID namespace through a pidfd of its first process (`SandboxLease.kill_all`):
+  signals, not paths.
+
+As a normal user the service is no more privileged than the kernel's uid, so none of the above
+can give a kernel more than it has; the same care keeps a kernel from steering the service's
+reads and deletions into the service's own files.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
+import pwd
+import select
 import shutil
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -81,10 +107,14 @@ PROBE_TIMEOUT_S = 20.0
 # A local kernel enters its jail before exec, while it maps almost nothing; the fresh
 # interpreter then maps about this much with pandas and numpy imported.
 EXEC_BASE_ADDRESS_SPACE_MB = 1024
+# How long killing a kernel's PID namespace may take before it counts as not verified.
+NAMESPACE_KILL_WAIT_S = 10.0
+DOCS = "docs/isolation.md"
 
 
 class SandboxUnavailableError(RuntimeError):
-    """`PYEXEC_KERNEL_SANDBOX=strict` and the host cannot isolate kernels fully."""
+    """The host cannot isolate kernels as the mode asks: `strict` and something is missing,
+    or `auto` and kernels could read the service's files. The message says what to do."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +170,29 @@ class Isolation:
             text += " | NOT enforced: " + "; ".join(f"{k}: {v}" for k, v in self.missing.items())
         return text
 
+    def reach(self) -> str:
+        """One line for people: what a job's code can reach."""
+        if self.level == "off":
+            return (
+                f"NOT sandboxed ({self.missing.get('filesystem', 'off')}): job code runs with "
+                "the service's rights: it reads the data dir (database, API keys) and reaches "
+                "the network"
+            )
+        files = (
+            "only the interpreter, its packages and its own work dir"
+            if "filesystem" in self.enforced
+            else "every file the service's user can read"
+            if "uid" not in self.enforced
+            else "every file readable by any user"
+        )
+        network = "no network" if "network" in self.enforced else "the network"
+        who = "its own uid" if "uid" in self.enforced else "the service's uid"
+        limits = [n for n in ("memory_cgroup", "pids_cgroup") if n in self.missing]
+        text = f"{self.level} isolation: a job sees {files}, {network}, runs as {who}"
+        if limits:
+            text += "; no " + " or ".join(n.replace("_", " ") for n in limits) + " (rlimits only)"
+        return text
+
 
 # Features whose absence makes isolation "partial"; the others are always there.
 CORE_FEATURES = ("uid", "filesystem", "network", "memory_cgroup", "pids_cgroup")
@@ -151,8 +204,12 @@ class HostSupport:
 
     root: bool = False
     namespaces: bool = False
+    # The namespaces come with a user namespace of the kernel's own (not root).
+    userns: bool = False
     bwrap: str | None = None
     cgroups: CgroupHost = field(default_factory=CgroupHost)
+    # What the kernel's interpreter reads: its prefixes, its sys.path, our `kernels`.
+    interpreter_paths: list[str] = field(default_factory=list)
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -170,15 +227,42 @@ class SandboxLease:
         self.jail = jail
         self._uid = uid
         self._cgroup = cgroup
+        self._init_pidfd: int | None = None
         self._released = False
 
     @property
     def uid(self) -> int | None:
         return self._uid.uid if self._uid is not None else None
 
+    def watch_namespace(self, pid: int) -> bool:
+        """Follow the kernel's first process in its own PID namespace (`pid` as we see it),
+        through a pidfd: its death is the death of every process of the kernel."""
+        if self._init_pidfd is not None or not self.jail.new_pid:
+            return False
+        try:
+            fd = os.pidfd_open(pid)
+        except OSError as exc:
+            log.warning("cannot follow kernel process %s: %s", pid, exc)
+            return False
+        # Opened after the pid was reported: make sure it is still a PID namespace's first
+        # process (NSpid ends in 1), not a pid already reused by another process.
+        if not _is_namespace_init(pid):
+            os.close(fd)
+            log.warning("kernel process %s was gone before it could be followed", pid)
+            return False
+        self._init_pidfd = fd
+        return True
+
     async def kill_all(self) -> bool:
         """Kill every process the kernel left, including those that left its process group.
-        True when none is left, as far as the cgroup or the uid can tell."""
+        True when none is left, as far as the cgroup, the uid or the PID namespace can tell."""
+        if self._init_pidfd is not None:
+            # Exact: the first process of a PID namespace is reported dead only after every
+            # other process in it was killed and reaped.
+            if not await asyncio.to_thread(_kill_and_wait, self._init_pidfd):
+                return False
+            if self._cgroup is None and self._uid is None:
+                return True
         if self._cgroup is not None:
             # Exact and cheap: if the cgroup is empty, nothing of the kernel is left.
             await asyncio.to_thread(self._cgroup.kill_all)
@@ -212,10 +296,33 @@ class SandboxLease:
         except Exception:
             clean = False
             log.exception("could not kill what kernel uid %s left running", self.uid)
+        if self._init_pidfd is not None:
+            os.close(self._init_pidfd)
+            self._init_pidfd = None
         if self._cgroup is not None:
             await asyncio.to_thread(self._cgroup.remove)
         if self._uid is not None:
             self._uid.release(clean=clean)
+
+
+def _kill_and_wait(pidfd: int, timeout: float = NAMESPACE_KILL_WAIT_S) -> bool:
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+    poller = select.poll()
+    poller.register(pidfd, select.POLLIN)
+    return bool(poller.poll(timeout * 1000))
+
+
+def _is_namespace_init(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            for line in status:
+                if line.startswith("NSpid:"):
+                    ids = line.split()[1:]
+                    return len(ids) > 1 and ids[-1] == "1"
+    except OSError:
+        pass
+    return False
 
 
 class Sandbox:
@@ -245,58 +352,70 @@ class Sandbox:
     # -- set-up -------------------------------------------------------------------
 
     async def setup(self, work_root: Path, runtime_root: Path) -> Isolation:
-        """Probe the host (once) and log what kernels get. Raises SandboxUnavailableError
-        in strict mode when something is missing."""
+        """Probe the host (once) and log what kernels get. Raises SandboxUnavailableError in
+        strict mode when something is missing, and in auto mode when kernels could read the
+        service's files (no uid of their own and no view of their own)."""
         async with self._lock:
             if self.isolation is not None:
                 return self.isolation
             self.work_root, self.runtime_root = _resolved(work_root), _resolved(runtime_root)
             if self.policy.mode != "off":
-                self.support = await self._probe()
+                await self._probe()
             if self.support.root:
                 self._uids = UidAllocator(
                     self.policy.uid_first, self.policy.uid_count, self.policy.uid_lock_dir
                 )
             isolation = self._assess()
-            if isolation.missing:
-                log.warning("%s", isolation.summary())
-            else:
-                log.info("%s", isolation.summary())
             if self.policy.mode == "strict" and isolation.level != "full":
                 raise SandboxUnavailableError(
                     "PYEXEC_KERNEL_SANDBOX=strict, but the host cannot isolate kernels: "
                     + "; ".join(f"{k}: {v}" for k, v in isolation.missing.items())
                 )
+            if self.policy.mode == "auto" and isolation.level == "minimal":
+                raise SandboxUnavailableError(_refusal(isolation))
+            level = logging.WARNING if isolation.missing else logging.INFO
+            log.log(level, "kernels: %s [%s]", isolation.reach(), isolation.summary())
             self.isolation = isolation
             return isolation
 
-    async def _probe(self) -> HostSupport:
-        support = HostSupport(root=os.geteuid() == 0 and linux.is_linux())
+    async def _probe(self) -> None:
+        support = self.support = HostSupport(root=os.geteuid() == 0 and linux.is_linux())
+        if not linux.is_linux():
+            support.reasons["all"] = "not Linux"
+            return
+        if not support.root:
+            support.reasons["root"] = "the service does not run as root"
         support.cgroups = await asyncio.to_thread(CgroupHost.detect)
         if support.cgroups.pids or support.cgroups.memory:
             await asyncio.to_thread(support.cgroups.sweep)
-        if not linux.is_linux():
-            support.reasons["all"] = "not Linux"
-            return support
-        if not support.root:
-            support.reasons["root"] = "the service does not run as root"
-            return support
-        ok, detail = await _run_probe([self.python, "-I", "-S", "-c", _NAMESPACE_PROBE])
+        # One run of the interpreter: where it reads code from, then whether it can enter a
+        # jail like a kernel's.
+        jail_probe = _jail_probe(new_user=not support.root)
+        ok, out, detail = await _run_probe([self.python, "-I", "-c", _PATHS_PROBE + jail_probe])
+        try:
+            support.interpreter_paths = json.loads(out.splitlines()[0])
+        except (IndexError, ValueError):
+            log.warning("could not ask %s where it reads from (%s)", self.python, detail)
         support.namespaces = ok
+        support.userns = ok and not support.root
         if not ok:
-            support.reasons["namespaces"] = f"cannot create namespaces ({detail})"
-            return support
+            support.reasons["namespaces"] = (
+                f"cannot create namespaces ({detail})"
+                if support.root
+                else f"unprivileged user namespaces are unavailable ({detail})"
+            )
+            return
         bwrap = shutil.which("bwrap")
         if bwrap is None:
             support.reasons["bwrap"] = "bubblewrap (bwrap) is not installed"
-            return support
-        command = self._bwrap_command(bwrap, [self.python, "-I", "-c", "import kernels.jail"])
-        ok, detail = await _run_probe(command)
+            return
+        # The whole way a kernel goes: the interpreter in bubblewrap's view, entering a jail.
+        in_view = [self.python, "-I", "-c", jail_probe]
+        ok, _, detail = await _run_probe(self._bwrap_command(bwrap, in_view))
         if ok:
             support.bwrap = bwrap
         else:
             support.reasons["bwrap"] = f"bubblewrap does not work here ({detail})"
-        return support
 
     def _assess(self) -> Isolation:
         s, limits = self.support, self.policy.limits
@@ -304,12 +423,13 @@ class Sandbox:
             "environment": "scrubbed (no service variables or secrets)",
             "session": "own session and process group, killed as a whole on release",
         }
+        counted = s.root or s.userns  # RLIMIT_NPROC counts only the kernel's own processes
         rlimits = [
             f"cpu {limits.cpu_seconds} s" if limits.cpu_seconds else "",
             f"file size {limits.file_size_mb} MB" if limits.file_size_mb else "",
             f"open files {limits.open_files}" if limits.open_files else "",
             f"address space +{limits.memory_mb} MB" if limits.memory_mb else "",
-            f"processes {limits.processes}" if limits.processes and s.root else "",
+            f"processes {limits.processes}" if limits.processes and counted else "",
         ]
         enforced["rlimits"] = ", ".join(r for r in rlimits if r) or "none configured"
         missing: dict[str, str] = {}
@@ -317,15 +437,22 @@ class Sandbox:
             reason = "PYEXEC_KERNEL_SANDBOX=off"
             missing = {feature: reason for feature in CORE_FEATURES}
             return Isolation(self.backend, "off", enforced, missing)
-        not_root = s.reasons.get("all") or s.reasons.get("root")
+        not_linux = s.reasons.get("all")
+        no_namespaces = not_linux or s.reasons.get("namespaces", "unavailable")
         if s.root and self._uids is not None:
             enforced["uid"] = f"one unprivileged uid per kernel ({self._uids.describe()})"
+        elif s.userns:
+            missing["uid"] = (
+                f"the service does not run as root: kernels run as its user ({_user()}), "
+                "each in a user namespace of its own"
+            )
         else:
-            missing["uid"] = not_root or "unavailable"
+            missing["uid"] = not_linux or s.reasons.get("root", "unavailable")
         if s.bwrap:
             enforced["filesystem"] = (
-                "bubblewrap allow-list view: system dirs read-only, own work dir only; "
-                "data dir, database, other kernels, /root and service processes hidden"
+                "bubblewrap allow-list view: system dirs and the interpreter read-only, own "
+                "work dir only; data dir, database, other kernels, home dirs and service "
+                "processes hidden"
             )
         elif s.namespaces:
             enforced["filesystem"] = (
@@ -334,23 +461,29 @@ class Sandbox:
             )
             missing["filesystem_allowlist"] = s.reasons.get("bwrap", "bubblewrap unavailable")
         else:
-            missing["filesystem"] = not_root or s.reasons.get("namespaces", "unavailable")
+            missing["filesystem"] = no_namespaces
         if s.namespaces:
             enforced["network"] = "own empty network namespace (kernel traffic over ipc)"
         else:
-            missing["network"] = not_root or s.reasons.get("namespaces", "unavailable")
+            missing["network"] = no_namespaces
+        if s.userns:
+            enforced["processes"] = (
+                "own PID namespace: a kernel sees and signals only its own processes, and "
+                "all of them die with it"
+            )
         cg = s.cgroups
         if cg.memory:
             limit = f"limit {limits.memory_mb} MB" if limits.memory_mb else "no limit set"
             enforced["memory_cgroup"] = f"{cg.version} memory, {limit}"
         else:
-            missing["memory_cgroup"] = cg.reasons.get("memory", "unavailable")
+            missing["memory_cgroup"] = not_linux or cg.reasons.get("memory", "unavailable")
         if cg.pids:
             limit = f"limit {limits.processes}" if limits.processes else "no limit set"
             enforced["pids_cgroup"] = f"{cg.version} pids, {limit}"
         else:
-            missing["pids_cgroup"] = cg.reasons.get("pids", "unavailable")
-        if not any(f in enforced for f in CORE_FEATURES):
+            missing["pids_cgroup"] = not_linux or cg.reasons.get("pids", "unavailable")
+        if not any(f in enforced for f in ("uid", "filesystem")):
+            # Nothing stands between a job and the service's files: its database and keys.
             level: IsolationLevel = "minimal"
         elif any(f in missing for f in (*CORE_FEATURES, "filesystem_allowlist")):
             level = "partial"
@@ -395,6 +528,7 @@ class Sandbox:
         cgroup: KernelCgroup | None,
     ) -> Jail:
         limits, s = self.policy.limits, self.support
+        on = s.namespaces and self.policy.mode != "off"
         rlimits: dict[str, list[int]] = {"CORE": [0, 0]}
         if limits.cpu_seconds:
             rlimits["CPU"] = [limits.cpu_seconds, limits.cpu_seconds + 5]
@@ -403,8 +537,9 @@ class Sandbox:
             rlimits["FSIZE"] = [size, size]
         if limits.open_files:
             rlimits["NOFILE"] = [limits.open_files, limits.open_files]
-        if limits.processes and uid is not None:
-            # Counts every process of the uid: exact only with a uid per kernel.
+        if limits.processes and (uid is not None or (on and s.userns)):
+            # Counts every process of the uid in its user namespace: exact only with a uid
+            # (or a user namespace) per kernel.
             rlimits["NPROC"] = [limits.processes, limits.processes]
         jail = Jail(
             work_dir=str(work_dir),
@@ -415,15 +550,20 @@ class Sandbox:
             address_space_mb=limits.memory_mb
             + (EXEC_BASE_ADDRESS_SPACE_MB if limits.memory_mb and self.exec_after_jail else 0),
         )
-        if s.namespaces and self.policy.mode != "off":
+        if on:
             jail.new_network = True
             jail.new_mounts = True
             jail.private_proc = True
-            jail.tmpfs, jail.keep = self._view_changes(work_dir, runtime_dir)
+            jail.new_user = jail.new_pid = s.userns
+            jail.tmpfs, jail.keep, jail.keep_readonly = self._view_changes(work_dir, runtime_dir)
         return jail
 
-    def _view_changes(self, work_dir: Path, runtime_dir: Path) -> tuple[list[Tmpfs], list[str]]:
-        """What the kernel's mount namespace covers, and what it brings back under that."""
+    def _view_changes(
+        self, work_dir: Path, runtime_dir: Path
+    ) -> tuple[list[Tmpfs], list[str], list[str]]:
+        """What the kernel's mount namespace covers, and what it brings back under that: its
+        own dirs, and read-only whatever the interpreter reads that a cover would hide (the
+        venv of a checkout under /tmp; pyenv under /root without bubblewrap)."""
         assert self.work_root is not None and self.runtime_root is not None
         tmp = self.policy.limits.tmp_mb or 64
         covers = [
@@ -434,25 +574,41 @@ class Sandbox:
         ]
         keep = [str(work_dir), str(runtime_dir)]
         if not self.support.bwrap:
-            # The host's own view: hide what we know to be private, keep what Python needs.
+            # The host's own view: hide what we know to be private.
             hidden = [*DENY_LIST, *(str(h) for h in self.policy.hidden)]
             covers += [Tmpfs(h, SMALL_TMPFS_MB) for h in hidden if os.path.isdir(h)]
-            for path in self._interpreter_paths():
-                if any(_is_under(path, c.path) for c in covers):
-                    keep.append(path)
-        return covers, keep
+        readonly = [
+            path
+            for path in self._interpreter_paths()
+            if any(_is_under(path, c.path) for c in covers)
+        ]
+        return covers, keep, readonly
 
     def _interpreter_paths(self) -> list[str]:
+        """Every directory the kernel's interpreter reads code from, as it names it and where
+        it really is, without the ones inside another (sorted, shallowest first)."""
         python = Path(self.python)
-        paths = {
+        named = {
+            *self.support.interpreter_paths,
             sys.base_prefix,
-            sys.prefix,
             str(python.parent.parent),
             str(python.resolve().parent.parent),
             str(KERNELS_DIR),
-            str(KERNELSPECS_DIR),
         }
-        return sorted(p for p in paths if os.path.isdir(p))
+        paths: set[str] = set()
+        for path in named:
+            if path and os.path.isabs(path) and os.path.isdir(path):
+                paths.update({os.path.abspath(path), os.path.realpath(path)})
+        paths.discard("/")
+        kept: list[str] = []
+        for path in sorted(paths, key=lambda p: (_depth(p), p)):
+            if not any(_is_under(path, parent) and not self._hides(path) for parent in kept):
+                kept.append(path)
+        return kept
+
+    def _hides(self, path: str) -> bool:
+        """A hidden dir of the policy holds `path` (which must then be bound on its own)."""
+        return any(_is_under(path, str(hidden)) for hidden in self.policy.hidden)
 
     # -- the view ------------------------------------------------------------------
 
@@ -465,43 +621,60 @@ class Sandbox:
     def _bwrap_command(self, bwrap: str, command: Sequence[str]) -> list[str]:
         """The allow-list view shared by every kernel: per kernel, the jail narrows it.
 
-        Kernel processes stay root inside it (with all capabilities, no user namespace) so
-        that they can still enter their jail; the jail drops root for good.
+        As root, kernel processes stay root inside it (with all capabilities, no user
+        namespace) so that they can still enter their jail; the jail drops root for good. As
+        a normal user, bubblewrap makes a user namespace, and each kernel one more of its own.
         """
         assert self.work_root is not None and self.runtime_root is not None
-        args = [bwrap, "--die-with-parent", "--unshare-net", "--unshare-ipc", "--unshare-uts"]
+        args = [bwrap, "--die-with-parent"]
+        if not self.support.root:
+            args.append("--unshare-user")
+        args += ["--unshare-net", "--unshare-ipc", "--unshare-uts"]
         args += ["--tmpfs", "/tmp", "--dev", "/dev", "--proc", "/proc", "--dir", "/var/tmp"]
-        bound: list[str] = []
+        visible: list[str] = []
         for path in SYSTEM_DIRS:
             p = Path(path)
             if p.is_symlink():
                 args += ["--symlink", os.readlink(p), path]
             elif p.is_dir():
                 args += ["--ro-bind", path, path]
-                bound.append(path)
+                visible.append(path)
         for name in ETC_ALLOWED:
             if os.path.lexists(f"/etc/{name}"):
                 args += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
         args += ["--ro-bind", "/sys", "/sys"]
         made: set[str] = {"/", "/tmp", "/dev", "/proc", "/sys", "/var", "/var/tmp", "/etc"}
+        # Shallowest first, covers before binds at one depth: a deeper mount lands on what the
+        # shallower ones made (a work root inside a hidden data dir comes back; a data dir
+        # inside a bound dir is hidden).
+        ops: list[tuple[int, int, str, str]] = []
         for path in self._interpreter_paths():
-            if not any(_is_under(path, b) for b in bound):
-                args += [*_parent_dirs(path, made), "--ro-bind", path, path]
-                bound.append(path)
+            if self._hides(path) or not any(_is_under(path, v) for v in visible):
+                ops.append((_depth(path), 1, "--ro-bind", path))
+                visible.append(path)
         for hidden in self.policy.hidden:
-            if any(_is_under(str(hidden), b) for b in bound):
-                args += ["--tmpfs", str(hidden)]
+            if any(_is_under(str(hidden), v) for v in visible):
+                ops.append((_depth(str(hidden)), 0, "--tmpfs", str(hidden)))
         for path in (str(self.work_root), str(self.runtime_root)):
-            args += [*_parent_dirs(path, made), "--bind", path, path]
+            ops.append((_depth(path), 1, "--bind", path))
+        for _, _, flag, path in sorted(ops):
+            if flag == "--tmpfs":
+                args += [flag, path]
+            else:
+                args += [*_parent_dirs(path, made), flag, path, path]
         for parent in self.support.cgroups.parents:
             args += ["--bind", str(parent), str(parent)]
+        # What bubblewrap made in its own tmpfs (/, /etc, /var/tmp, /dev) is shared by every
+        # kernel of one zygote and, without root, writable by them: a file planted there
+        # (/etc/ld.so.preload) would reach the next job's kernel.
+        args += ["--remount-ro", "/", "--remount-ro", "/dev"]
         return [*args, "--chdir", "/", "--", *command]
 
 
 def _parent_dirs(path: str, made: set[str]) -> list[str]:
     """bwrap arguments creating the missing ancestors of `path` as 0755 directories.
 
-    bubblewrap makes the parents of a bind mount 0700, which the kernel's uid cannot cross.
+    bubblewrap makes the parents of a bind mount 0700, which the kernel's uid could not cross.
     """
     args: list[str] = []
     for parent in reversed(Path(path).parents):
@@ -517,40 +690,70 @@ def _resolved(path: Path) -> Path:
     return Path(os.path.realpath(path))
 
 
+def _depth(path: str) -> int:
+    return len(Path(path).parts)
+
+
 def _is_under(path: str, parent: str) -> bool:
     return os.path.commonpath([os.path.abspath(path), os.path.abspath(parent)]) == os.path.abspath(
         parent
     )
 
 
-_NAMESPACE_PROBE = """
-import ctypes, os
-libc = ctypes.CDLL(None, use_errno=True)
-if libc.unshare(0x40000000 | 0x00020000 | 0x08000000) != 0:
-    raise SystemExit(os.strerror(ctypes.get_errno()))
-if libc.mount(b"none", b"/", None, 0x4000 | 0x40000, None) != 0:
-    raise SystemExit("mount: " + os.strerror(ctypes.get_errno()))
+def _user() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return f"uid {os.geteuid()}"
+
+
+def _refusal(isolation: Isolation) -> str:
+    why = isolation.missing.get("filesystem", "no sandbox")
+    return (
+        f"kernels cannot be isolated on this host ({why}): job code would run with the "
+        "service's rights and could read its database and API keys. Run as root, or allow "
+        "unprivileged user namespaces and install bubblewrap; or set "
+        f"PYEXEC_KERNEL_SANDBOX=off to run kernels unsandboxed anyway (see {DOCS})"
+    )
+
+
+# Run by the kernel's interpreter (isolated: no environment, no cwd on sys.path), once: where
+# it reads code from. Our `kernels` package is found as the kernel will find it (an editable
+# install maps it by name, outside sys.path), without being imported.
+_PATHS_PROBE = """
+import importlib.util, json, sys
+spec = importlib.util.find_spec("kernels")
+paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]
+paths += list(spec.submodule_search_locations or []) if spec else []
+print(json.dumps(sorted({p for p in paths if p})), flush=True)
 """
 
 
-async def _run_probe(command: Sequence[str]) -> tuple[bool, str]:
+def _jail_probe(*, new_user: bool) -> str:
+    return f"from kernels.jail import probe; probe(new_user={new_user})\n"
+
+
+async def _run_probe(command: Sequence[str]) -> tuple[bool, str, str]:
+    """(whether it exited 0, its stdout, the last line it printed on stderr)."""
     try:
         proc = await asyncio.create_subprocess_exec(
             *command,
             stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            cwd="/",
         )
     except OSError as exc:
-        return False, str(exc)
+        return False, "", str(exc)
     try:
         async with asyncio.timeout(PROBE_TIMEOUT_S):
-            _, err = await proc.communicate()
+            out, err = await proc.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
-        return False, "timed out"
-    detail = err.decode(errors="replace").strip().splitlines()
-    return proc.returncode == 0, detail[-1] if detail else f"exit code {proc.returncode}"
+        return False, "", "timed out"
+    lines = err.decode(errors="replace").strip().splitlines()
+    detail = lines[-1] if lines else f"exit code {proc.returncode}"
+    return proc.returncode == 0, out.decode(errors="replace"), detail

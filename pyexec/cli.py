@@ -111,9 +111,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_model(settings: Settings) -> None:
+    """The model's settings, before anything is printed or started (not when the worker first
+    opens the model, after the banner): SettingsError names the variable."""
+    from worker.agent.factory import llm_model_name
+
+    if settings.llm_configured:
+        try:
+            llm_model_name(settings)
+        except SettingsError as exc:
+            raise SettingsError(f"invalid configuration: {exc}") from None
+
+
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
     from pyexec.serve import serve
 
+    _check_model(settings)
     return serve(settings)
 
 
@@ -126,6 +139,7 @@ def _api(settings: Settings, _args: argparse.Namespace) -> int:
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
     from pyexec.scaled import worker
 
+    _check_model(settings)
     return worker(settings)
 
 

@@ -11,13 +11,20 @@ from api.app import create_app
 from core.migrate import upgrade
 from core.settings import Settings
 from core.storage import make_private_dir
+from kernels import SandboxUnavailableError
 from pyexec.admin import DEMO_KEY_FILE, demo_key
 from pyexec.http import server_config
+from pyexec.preflight import check_kernels
 from worker.arq_worker import arq_worker
 from worker.inprocess import embedded_worker
 
 
 def serve(settings: Settings) -> int:
+    try:
+        isolation = check_kernels(settings)  # before anything is printed or started
+    except SandboxUnavailableError as exc:
+        print(f"pyexec: {exc}", file=sys.stderr)
+        return 2
     make_private_dir(settings.data_dir)
     upgrade(settings.db_url)
     key, created = asyncio.run(demo_key(settings))
@@ -26,6 +33,7 @@ def serve(settings: Settings) -> int:
     server = uvicorn.Server(server_config(app, settings))
     url = f"http://{settings.host}:{settings.port}"
     print(f"\nPyExec is starting at {url}  (API docs: {url}/docs)", flush=True)
+    print(f"Kernels: {isolation.reach() if isolation else 'isolation unknown'}", flush=True)
     # The key goes to a person, not into a log file: shown when it is made, and on later
     # starts only to a terminal; it is always in the data dir for whoever may read that.
     path = settings.data_dir / DEMO_KEY_FILE

@@ -92,6 +92,9 @@ class ScaledWorker:
                     return
             if job is None or JobStatus(job.status).is_final:
                 return
+            # While no kernel can start, the job stays pending instead of spending its time
+            # budget waiting for one (arq's timeout hands it back for a later delivery).
+            await self.ctx.pool.wait_usable()
             slot = await self._admit(job)
             if slot is None:
                 return
@@ -179,7 +182,13 @@ async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInf
     async def pool_ready() -> bool:
         return pool.ready
 
+    def isolation() -> object:
+        report = pool.launcher.isolation
+        return report.as_dict() if report is not None else None
+
     runtime.readiness["kernel_pool"] = pool_ready
+    runtime.diagnoses["kernel_pool"] = lambda: pool.health.as_dict()
+    runtime.details["isolation"] = isolation
     leases = Leases(queue.redis, new_worker_id(), settings.worker_lease_seconds)
     slots = AccountSlots(queue.redis, settings.worker_lease_seconds)
     scaled = ScaledWorker(

@@ -74,6 +74,9 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJob
     runtime = ctx.runtime
     while True:
         entry = await queue.take()
+        # While no kernel can start, the job stays pending (in the queue and the database)
+        # instead of being claimed and spending its time budget waiting for one.
+        await ctx.pool.wait_usable()
         try:
             async with runtime.db.session() as session:
                 owner = await repository.job_owner_plan(session, entry.job_id)
@@ -121,6 +124,7 @@ async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None
         return report.as_dict() if report is not None else None
 
     runtime.readiness["kernel_pool"] = pool_ready
+    runtime.diagnoses["kernel_pool"] = lambda: pool.health.as_dict()
     runtime.details["isolation"] = isolation
     ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model)
     consumers: list[asyncio.Task[None]] = []

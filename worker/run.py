@@ -52,6 +52,7 @@ class Outcome:
     status: JobStatus
     result: str | None = None
     error_message: str | None = None
+    ungrounded_numbers: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -206,7 +207,11 @@ class JobRun:
             raise JobCancelled
         if outcome.error_message is not None:
             return Outcome(JobStatus.failed, error_message=outcome.error_message)
-        return Outcome(JobStatus.completed, result=outcome.result)
+        return Outcome(
+            JobStatus.completed,
+            result=outcome.result,
+            ungrounded_numbers=list(outcome.ungrounded_numbers),
+        )
 
     def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
         if execution.status == "timeout":
@@ -429,6 +434,7 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             outputs=run.collector.outputs,
             artifacts=artifacts,
             usage=usage,
+            ungrounded_numbers=outcome.ungrounded_numbers,
         )
         await session.commit()
     await runtime.events.publish(run.job.id, {"type": STATUS, "status": outcome.status.value})

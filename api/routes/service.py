@@ -19,7 +19,13 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Database, queue and kernel pool are ready")
+@router.get(
+    "/readyz",
+    summary="Database, queue and kernel pool are ready",
+    description="`status` and `checks` always; a failing check's reason under its own name "
+    "(e.g. `kernel_pool`: failed starts in a row and the last start error); how kernels are "
+    "isolated (`isolation`) only when the operator sets PYEXEC_READYZ_DETAILS.",
+)
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
     checks = {"database": runtime.db.ping, "queue": runtime.queue.ready, **runtime.readiness}
     names = list(checks)
@@ -30,5 +36,10 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
     report = {n: (r is True) for n, r in zip(names, results, strict=True)}
     ready = all(report.values())
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": report}
-    body.update({name: detail() for name, detail in runtime.details.items()})
+    for name, ok in report.items():
+        if not ok and name in runtime.diagnoses:
+            body[name] = runtime.diagnoses[name]()
+    if runtime.settings.readyz_details:
+        # Uid ranges and limits help an attacker plan: public only where the operator says.
+        body.update({name: detail() for name, detail in runtime.details.items()})
     return JSONResponse(body, status_code=200 if ready else 503)

@@ -98,7 +98,12 @@ class ForkedKernelApp(IPKernelApp):
 
 
 def run_kernel(
-    request: dict[str, Any], status_fd: int, joined_fd: int, zygote_pid: int, warmup: str
+    request: dict[str, Any],
+    status_fd: int,
+    joined_fd: int,
+    report_fd: int,
+    zygote_pid: int,
+    warmup: str,
 ) -> NoReturn:
     """Become the kernel described by `request`. Never returns.
 
@@ -108,10 +113,11 @@ def run_kernel(
     Writes "ok" to `status_fd` once the kernel is set up, or the reason it could not be, then
     closes it (the zygote forwards this to the service as a `setup` event). The zygote puts
     the kernel in its cgroups meanwhile, and says so on `joined_fd`: the kernel serves
-    nothing before.
+    nothing before. With a PID namespace of its own (`report_fd` >= 0), this process forks
+    the kernel into it, writes its pid to `report_fd`, and waits for it (`kernels.jail`).
     """
     try:
-        app = _prepare(request, status_fd, joined_fd, zygote_pid, warmup)
+        app = _prepare(request, status_fd, joined_fd, report_fd, zygote_pid, warmup)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, JailError) else f"{type(exc).__name__}: {exc}"
         _report(status_fd, message or type(exc).__name__)
@@ -132,7 +138,12 @@ def _report(status_fd: int, message: str) -> None:
 
 
 def _prepare(
-    request: dict[str, Any], status_fd: int, joined_fd: int, zygote_pid: int, warmup: str
+    request: dict[str, Any],
+    status_fd: int,
+    joined_fd: int,
+    report_fd: int,
+    zygote_pid: int,
+    warmup: str,
 ) -> Any:
     # Undo what the zygote set for itself: its SIGCHLD reaper would steal the exit codes of
     # subprocesses user code starts.
@@ -141,9 +152,13 @@ def _prepare(
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     _redirect_output(request.get("log_file"))
-    _close_fds_except(status_fd, joined_fd)
+    _close_fds_except(status_fd, joined_fd, *([report_fd] if report_fd >= 0 else []))
     # The zygote moves us into the cgroups (_await_cgroups).
-    jail = dataclasses.replace(Jail.from_json(request["jail"]), cgroup_procs=[])
+    jail = dataclasses.replace(
+        Jail.from_json(request["jail"]),
+        cgroup_procs=[],
+        report_fd=report_fd if report_fd >= 0 else None,
+    )
     connection_file = request["connection_file"]
     if jail.uid is not None:
         # jupyter_client wrote it 0600 for the service's user.

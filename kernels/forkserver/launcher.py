@@ -135,6 +135,9 @@ class ForkServerLauncher(LocalLauncher):
     ) -> None:
         kernel_env = prepend_path(env, Path(self.python).parent)
         await km.start_kernel(kernel_id=kernel_id, env=kernel_env, cwd=str(work_dir))
+        init = getattr(km.provisioner, "namespace_init", None)
+        if lease is not None and init is not None:
+            lease.watch_namespace(init)
 
     async def close(self) -> None:
         if self.server is not None:

@@ -11,7 +11,9 @@ from typing import Any
 
 # Requests (service -> zygote)
 CONFIGURE = "configure"  # first message, no reply: {warmup}
-SPAWN = "spawn"  # fork a kernel: {kernel_id, connection_file, cwd, env, jail, log_file}
+# fork a kernel: {kernel_id, connection_file, cwd, env, jail, log_file}; the reply is {pid},
+# plus {init}: the kernel itself, when `pid` forked it into a PID namespace of its own
+SPAWN = "spawn"
 SIGNAL = "signal"  # signal a kernel's process group: {pid, signal}
 
 # Events (zygote -> service)

@@ -27,6 +27,8 @@ PROVISIONER_NAME = "pyexec-forkserver"
 class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
     pid: int | None = None
     pgid: int | None = None
+    # The kernel itself when `pid` forked it into a PID namespace of its own (kernels.jail).
+    namespace_init: int | None = None
     _server: ForkServer | None = None
     _status: int | None = None
 
@@ -49,6 +51,7 @@ class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
             log_file=request.log_file,
         )
         self.pgid = self.pid  # the child leads its own session and process group
+        self.namespace_init = self._server.namespace_init(self.pid)
         self._status = None
         return self.connection_info
 

@@ -92,6 +92,7 @@ class ForkServer:
         self._exits: dict[int, int] = {}
         self._exited = asyncio.Event()
         self._setup_errors: dict[int, str] = {}
+        self._inits: dict[int, int] = {}
         self._lock = asyncio.Lock()
         self._closed = False
 
@@ -233,6 +234,8 @@ class ForkServer:
             pid = int(reply["pid"])
             if generation == self._generation:
                 self._live.add(pid)
+                if "init" in reply:
+                    self._inits[pid] = int(reply["init"])
                 return pid
             # Its zygote died after answering: the child died with it, and nobody would
             # ever report its exit.
@@ -262,6 +265,11 @@ class ForkServer:
     def setup_error(self, pid: int) -> str | None:
         return self._setup_errors.get(pid)
 
+    def namespace_init(self, pid: int) -> int | None:
+        """The kernel that `pid` forked into a PID namespace of its own (`kernels.jail`), as
+        the zygote saw it: `pid` only waits for it."""
+        return self._inits.get(pid)
+
     async def wait(self, pid: int) -> int:
         while (status := self.exit_status(pid)) is None:
             self._exited.clear()
@@ -281,6 +289,7 @@ class ForkServer:
     def forget(self, pid: int) -> None:
         self._exits.pop(pid, None)
         self._setup_errors.pop(pid, None)
+        self._inits.pop(pid, None)
 
     async def _request(self, message: dict[str, Any]) -> dict[str, Any]:
         writer = self._writer

@@ -21,6 +21,7 @@ import gc
 import importlib
 import json
 import os
+import select
 import selectors
 import signal
 import socket
@@ -52,6 +53,8 @@ PRELOAD = (
     "tornado.ioloop",
     "tornado.platform.asyncio",
 )
+# How long a spawn waits for the child to report the kernel it forked into its namespace.
+REPORT_TIMEOUT_S = 10.0
 # A rehearsal kernel runs this too, so the modules the first real cell would import (table
 # and figure rendering) are already in the zygote.
 REHEARSAL_CELL = """\
@@ -190,7 +193,7 @@ class Zygote:
         op, request_id = message.get("op"), message.get("id")
         try:
             if op == protocol.SPAWN:
-                self._send({"id": request_id, "pid": self._spawn(message)})
+                self._send({"id": request_id, **self._spawn(message)})
             elif op == protocol.SIGNAL:
                 self._send({"id": request_id, "ok": self._signal(message)})
             else:
@@ -198,10 +201,14 @@ class Zygote:
         except Exception as exc:
             self._send({"id": request_id, "error": f"{type(exc).__name__}: {exc}"})
 
-    def _spawn(self, request: dict[str, Any]) -> int:
-        cgroup_procs = list(json.loads(request["jail"]).get("cgroup_procs") or [])
+    def _spawn(self, request: dict[str, Any]) -> dict[str, int]:
+        """Fork a kernel: {"pid": our child}, and with a PID namespace of its own also
+        {"init": the kernel}, the namespace's first process, which our child forked."""
+        jail = json.loads(request["jail"])
+        cgroup_procs = list(jail.get("cgroup_procs") or [])
         read_fd, write_fd = os.pipe()
         joined_read, joined_write = os.pipe()
+        report_read, report_write = os.pipe() if jail.get("new_pid") else (-1, -1)
         pid = os.fork()
         if pid == 0:
             try:
@@ -209,7 +216,9 @@ class Zygote:
 
                 os.close(read_fd)
                 os.close(joined_write)
-                run_kernel(request, write_fd, joined_read, self.pid, self.warmup)
+                if report_read >= 0:
+                    os.close(report_read)
+                run_kernel(request, write_fd, joined_read, report_write, self.pid, self.warmup)
             finally:
                 os._exit(70)
         os.close(write_fd)
@@ -218,7 +227,13 @@ class Zygote:
         self.status_pipes[read_fd] = pid
         self.selector.register(read_fd, selectors.EVENT_READ, "status")
         _join_cgroups(pid, cgroup_procs, joined_write)
-        return pid
+        reply = {"pid": pid}
+        if report_read >= 0:
+            os.close(report_write)
+            init = _read_report(report_read)
+            if init is not None:
+                reply["init"] = init
+        return reply
 
     def _signal(self, request: dict[str, Any]) -> bool:
         pid, signum = int(request["pid"]), int(request["signal"])
@@ -320,6 +335,24 @@ def _join_cgroups(pid: int, procs_files: list[str], joined_fd: int) -> None:
     with contextlib.suppress(OSError):  # the child died already
         os.write(joined_fd, answer.encode(errors="replace"))
     os.close(joined_fd)
+
+
+def _read_report(fd: int) -> int | None:
+    """The kernel's pid, which the child writes as soon as it forked it (a few ms); None if
+    the child failed first (its status pipe says why) or took too long."""
+    data = b""
+    try:
+        while b"\n" not in data and select.select([fd], [], [], REPORT_TIMEOUT_S)[0]:
+            chunk = os.read(fd, 64)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    try:
+        return int(data.split(b"\n", 1)[0])
+    except ValueError:
+        return None
 
 
 def _read_config(control: socket.socket) -> dict[str, Any]:

@@ -28,6 +28,7 @@ from worker.agent.followup import (
     follow_up_heading,
     tags_of,
 )
+from worker.agent.grounding import revision_request, ungrounded_note, ungrounded_numbers
 from worker.agent.inspection import (
     INSPECTION_METADATA,
     INSPECTION_TAG,
@@ -62,6 +63,7 @@ class AgentOutcome:
     result: str | None = None
     error_message: str | None = None
     cancelled: bool = False
+    ungrounded_numbers: tuple[str, ...] = ()  # numbers of `result` found in no cell's output
 
 
 class _Stop(Exception):
@@ -162,6 +164,9 @@ class Analyst:
     async def _converse(self, model: Model, conversation: Conversation) -> AgentOutcome:
         usage = self.run.usage
         usage.update(model=model.name, steps=0, llm_prompt_tokens=0, llm_completion_tokens=0)
+        # A model is asked once to correct or justify numbers no cell printed (the planner
+        # writes answers only from what its cells displayed, so it is not asked).
+        revise = getattr(model, "revises_answers", True)
         for step in range(1, self.max_steps + 1):
             turn = await self._ask(model, conversation)
             usage["steps"] = step
@@ -175,9 +180,14 @@ class Analyst:
             for call in turn.tool_calls:
                 answer = _final_text(call)
                 if answer is not None:
-                    await self.run.add_markdown(answer, tags=[ANSWER_TAG])
-                    return AgentOutcome(result=answer)
-                reply = await self._tool(call, conversation)
+                    ungrounded = self._ungrounded(answer)
+                    if ungrounded and revise and step < self.max_steps:
+                        revise = False
+                        reply = revision_request(ungrounded)
+                    else:
+                        return await self._finish(answer, ungrounded)
+                else:
+                    reply = await self._tool(call, conversation)
                 conversation.messages.append(
                     {"role": "tool", "tool_call_id": call.id, "content": reply}
                 )
@@ -188,6 +198,16 @@ class Analyst:
             error_message=f"stopped after {self.max_steps} steps without a final answer "
             f"(the step limit, PYEXEC_AGENT_MAX_STEPS={self.max_steps})"
         )
+
+    def _ungrounded(self, answer: str) -> list[str]:
+        outputs = [o for cell in self.run.cells if cell.cell_type == "code" for o in cell.outputs]
+        return ungrounded_numbers(answer, outputs, self.run.job.prompt or "")
+
+    async def _finish(self, answer: str, ungrounded: list[str]) -> AgentOutcome:
+        cell = answer + (ungrounded_note(ungrounded) if ungrounded else "")
+        metadata = {"pyexec": {"ungrounded_numbers": ungrounded}} if ungrounded else None
+        await self.run.add_markdown(cell, tags=[ANSWER_TAG], metadata=metadata)
+        return AgentOutcome(result=answer, ungrounded_numbers=tuple(ungrounded))
 
     async def _ask(self, model: Model, conversation: Conversation) -> ModelTurn:
         remaining = self.deadline - time.monotonic()

@@ -173,7 +173,7 @@ def test_follow_up_gets_its_parents_uploaded_file_and_bundles_it(
     job = api.get(f"/v1/jobs/{created.json()['id']}", params={"wait": 60}).json()
     assert job["status"] == "completed", job
     totals = SALES.groupby("region")["revenue"].sum()
-    answered = {r["region"]: float(r["revenue (sum)"]) for r in answer_table(job["result"])}
+    answered = {r["region"]: float(r["sum"]) for r in answer_table(job["result"])}
     assert answered == pytest.approx(totals.to_dict(), abs=0.0051)
 
     nb = notebook(api, job)

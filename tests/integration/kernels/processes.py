@@ -9,7 +9,9 @@ from collections.abc import Callable
 import psutil
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 15.0) -> None:
+# Generous: a condition that needs a kernel started or torn down takes seconds on a loaded
+# machine (two busy loops beside the suite on 2 cores), not the usual tens of milliseconds.
+async def eventually(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached in time"

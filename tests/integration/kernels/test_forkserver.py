@@ -76,7 +76,7 @@ async def test_kernels_are_children_of_the_zygote_each_in_its_own_session(
         pid = kernel.launched.pid  # type: ignore[attr-defined]
         assert psutil.Process(pid).ppid() == zygote
         assert os.getsid(pid) == pid and os.getpgid(pid) == pid
-    await eventually(lambda: gone(pid), timeout=5)
+    await eventually(lambda: gone(pid))
 
 
 async def test_zygote_holds_no_thread(fork_pool: KernelPool) -> None:
@@ -95,7 +95,7 @@ async def test_release_kills_the_kernels_process_group(fork_pool: KernelPool) ->
         )
         child = int(ex.outputs[0]["data"]["text/plain"])
         assert not gone(child)
-    await eventually(lambda: gone(child), timeout=5)
+    await eventually(lambda: gone(child))
 
 
 async def test_killing_the_zygote_kills_its_kernels_and_it_comes_back(
@@ -229,4 +229,4 @@ async def test_closing_stops_the_zygote(tmp_path: Path) -> None:
         await pool.wait_ready(timeout=120)
         zygote = launcher.zygote_pid
         assert zygote is not None and not gone(zygote)
-    await eventually(lambda: gone(zygote), timeout=10)
+    await eventually(lambda: gone(zygote))

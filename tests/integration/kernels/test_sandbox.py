@@ -93,19 +93,19 @@ async def test_each_kernel_is_its_own_unprivileged_user(pool: KernelPool) -> Non
 
 async def test_a_kernel_sees_only_its_own_files(pool: KernelPool) -> None:
     need(pool, "uid", "filesystem")
-    work_root = pool.work_root
+    work_root, pool_dir = pool.work_root, pool.work_dir_root
     async with pool.lease() as victim, pool.lease() as attacker:
         await run(victim, "open('secret.txt', 'w').write('s3cret')")
         out = await run(
             attacker,
-            "import os\nfor path in [{victim!r}, {db!r}, {data!r}, '/root', {root!r}]:\n"
+            "import os\nfor path in [{victim!r}, {db!r}, {data!r}, '/root', {pool!r}]:\n"
             "    try:\n        print(path, os.listdir(path) if os.path.isdir(path) else "
             "open(path).read())\n"
             "    except OSError as e:\n        print(path, type(e).__name__)".format(
                 victim=str(victim.work_dir / "secret.txt"),
                 db=str(work_root.parent / "pyexec.db"),
                 data=str(work_root.parent),
-                root=str(work_root),
+                pool=str(pool_dir),
             ),
         )
     lines = out.splitlines()
@@ -118,7 +118,8 @@ async def test_a_kernel_sees_only_its_own_files(pool: KernelPool) -> None:
     interpreter = Path(sys.base_prefix)
     visible = [interpreter.parts[2]] if interpreter.parts[1:2] == ("root",) else []
     assert lines[3] in ("/root FileNotFoundError", f"/root {visible}")
-    assert lines[4] == f"{work_root} [{attacker.id!r}]"
+    # The pool's own dir in the work root (kernels.workroot) shows the kernel's dir only.
+    assert lines[4] == f"{pool_dir} [{attacker.id!r}]"
 
 
 async def test_service_processes_and_environment_are_invisible(pool: KernelPool) -> None:
@@ -245,8 +246,8 @@ async def test_what_a_kernel_leaves_running_dies_with_it(pool: KernelPool) -> No
         uid, daemon = (int(x) for x in out.split())
         assert not gone(daemon)
     # Out of the kernel's process group and session, and still gone: its uid was emptied.
-    await eventually(lambda: gone(daemon), timeout=10)
-    await eventually(lambda: uid not in _running_uids(), timeout=10)
+    await eventually(lambda: gone(daemon))
+    await eventually(lambda: uid not in _running_uids())
 
 
 def _running_uids() -> set[int]:

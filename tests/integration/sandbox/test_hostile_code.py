@@ -1,4 +1,7 @@
-"""Hostile code, submitted as jobs over HTTP to a real server, on both kernel backends.
+"""Hostile code, submitted as jobs over HTTP to a real server, on both kernel backends, with
+the service as root and as an unprivileged user (`nobody`, from a runtime it can read: see
+runtimes.py), where a laptop's service has no uid or cgroup per kernel but user and PID
+namespaces.
 
 Every case must end in a final state with a clear error message (or a contained result), the
 service must stay ready, and the next job must run normally. A case whose protection the host
@@ -12,9 +15,12 @@ kernel that has checked it is not root.
 from __future__ import annotations
 
 import io
+import os
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 import zipfile
@@ -26,6 +32,15 @@ import psutil
 import pytest
 
 from tests.integration.kernels.processes import gone
+from tests.integration.sandbox.runtimes import (
+    INSTALL_HINT,
+    Runtime,
+    RuntimeServer,
+    make_runtime,
+    runtime_server,
+    shared_python,
+    unprivileged_user,
+)
 from tests.servers import PYEXEC, Server, run_job
 
 UIDS = "220000-220099"  # a range of its own, apart from other servers running at once
@@ -35,12 +50,36 @@ FILE_MB = 64
 CANARY = f"canary-{uuid.uuid4().hex}"
 
 
-@pytest.fixture(scope="module", params=["forkserver", "local"])
+@pytest.fixture(scope="module")
+def unprivileged_runtime() -> Iterator[Runtime]:
+    """This checkout and its venv where `nobody` can run them (built once, on first use)."""
+    if os.geteuid() != 0:
+        pytest.skip("running the service as another user needs root")
+    user = unprivileged_user()
+    python = shared_python(user)
+    if python is None:
+        pytest.skip(f"no Python 3.11 that {user.pw_name} can run ({INSTALL_HINT})")
+    root = Path(tempfile.mkdtemp(prefix="pyexec-hostile-"))
+    os.chmod(root, 0o755)
+    try:
+        made = make_runtime(root / "runtime", base_python=python)
+        yield Runtime(made.root, made.python, made.src, user)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(
+    scope="module",
+    params=["forkserver", "local", "forkserver-unprivileged", "local-unprivileged"],
+)
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
+    backend, _, who = request.param.partition("-")
     env = {
-        "PYEXEC_KERNEL_BACKEND": request.param,
+        "PYEXEC_KERNEL_BACKEND": backend,
+        # The tests ask /readyz how kernels are isolated, to skip what the host cannot offer.
+        "PYEXEC_READYZ_DETAILS": "1",
         "PYEXEC_KERNEL_UID_RANGE": UIDS,
         "PYEXEC_KERNEL_MEMORY_MB": str(MEMORY_MB),
         "PYEXEC_KERNEL_MAX_PROCESSES": "128",
@@ -50,7 +89,16 @@ def server(
         "OPENAI_API_KEY": f"sk-{CANARY}",
         "PYEXEC_TEST_CANARY": CANARY,
     }
-    srv = Server(Path(tmp_path_factory.mktemp("hostile")) / "data", env).start()
+    data_dir = Path(tmp_path_factory.mktemp("hostile")) / "data"
+    if who == "unprivileged":
+        runtime: Runtime = request.getfixturevalue("unprivileged_runtime")
+        # Where the user can reach it: pytest's own temporary dirs are private to root.
+        base = Path(tempfile.mkdtemp(prefix="pyexec-hostile-data-"))
+        os.chmod(base, 0o755)
+        request.addfinalizer(lambda: shutil.rmtree(base, ignore_errors=True))
+        srv: Server = runtime_server(runtime, base / "data", env).start()
+    else:
+        srv = Server(data_dir, env).start()
     try:
         yield srv
     finally:
@@ -143,7 +191,7 @@ def descendants_with(root: int, marker: str) -> list[psutil.Process]:
 def test_read_the_database_and_the_data_dir(
     server: Server, client: httpx.Client, isolation: dict
 ) -> None:
-    need(isolation, "uid", "filesystem")
+    need(isolation, "filesystem")
     db = server.data_dir / "pyexec.db"
     assert db.exists()
     job = attack(client, f"print(open({str(db)!r}, 'rb').read(16))")
@@ -156,7 +204,7 @@ def test_read_the_database_and_the_data_dir(
 def test_read_another_running_jobs_work_dir(
     server: Server, client: httpx.Client, isolation: dict
 ) -> None:
-    need(isolation, "uid", "filesystem")
+    need(isolation, "filesystem")
     victim = client.post(
         "/v1/jobs",
         json={"code": "open('secret.txt', 'w').write('s3cret')\nimport time\ntime.sleep(60)"},
@@ -165,14 +213,16 @@ def test_read_another_running_jobs_work_dir(
     secrets: list[Path] = []
 
     def victim_wrote() -> bool:
-        secrets[:] = list(work_root.glob("*/secret.txt"))
+        # <work root>/<the pool's own dir>/<the kernel's>/ (kernels.workroot)
+        secrets[:] = list(work_root.glob("*/*/secret.txt"))
         return bool(secrets)
 
     eventually(victim_wrote, timeout=30)
     try:
         job = attack(client, f"print(open({str(secrets[0])!r}).read())")
         assert job["status"] == "failed" and "FileNotFoundError" in job["error_message"]
-        job = attack(client, f"import os\nprint(len(os.listdir({str(work_root)!r})))")
+        pool_dir = secrets[0].parent.parent
+        job = attack(client, f"import os\nprint(len(os.listdir({str(pool_dir)!r})))")
         assert printed(job) == "1\n"  # its own work dir, nothing else
     finally:
         client.post(f"/v1/jobs/{victim['id']}/cancel")
@@ -248,13 +298,13 @@ def test_files_swapped_for_links_while_the_service_collects_them(
             assert not any(marker in content for marker in forbidden), name
     # An operator command next to the service (its own connection to the database), then
     # the service must still read and write it.
-    subprocess.run(
-        [*PYEXEC, "keys", "create", "--email", f"ops-{attempt}@example.com", "--plan", "pro"],
-        env=server.env,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    operator = ["keys", "create", "--email", f"ops-{attempt}@example.com", "--plan", "pro"]
+    if isinstance(server, RuntimeServer):
+        server.create_key(f"ops-{attempt}@example.com", "pro")  # as the service's user
+    else:
+        subprocess.run(
+            [*PYEXEC, *operator], env=server.env, check=True, capture_output=True, timeout=60
+        )
     assert client.get("/v1/jobs").status_code == 200
     after = run_job(client, {"code": "print(6 * 7)"})
     assert after["status"] == "completed" and after["result"] == "42", after
@@ -282,8 +332,16 @@ def test_connect_to_the_service_and_to_loopback(
 # -- resources ----------------------------------------------------------------------------
 
 
+def need_own_processes(isolation: dict) -> None:
+    """A uid of the kernel's own (root), or a PID and user namespace of its own (not root):
+    its processes are counted and killed as a whole either way."""
+    if "uid" in isolation["enforced"] or "processes" in isolation["enforced"]:
+        return
+    pytest.skip(f"the host lacks uid: {isolation['missing']['uid']}")
+
+
 def test_fork_bomb(client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "uid")
+    need_own_processes(isolation)
     marker = f"{time.time_ns() % 10**6}.5"
     job = attack(
         client,
@@ -345,25 +403,35 @@ def test_never_ending_cells(client: httpx.Client, code: str) -> None:
 
 
 def test_kill_the_parent_the_zygote(client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "uid")
-    job = attack(client, "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)")
-    assert job["status"] == "failed"
-    assert job["error_message"].startswith("PermissionError"), job["error_message"]
+    need_own_processes(isolation)
+    job = attack(
+        client,
+        "import os, signal\nparent = os.getppid()\nprint(parent)\n"
+        "if parent:\n    os.kill(parent, signal.SIGKILL)",
+    )
+    if "uid" in isolation["enforced"]:
+        assert job["status"] == "failed"
+        assert job["error_message"].startswith("PermissionError"), job["error_message"]
+    else:
+        # The first process of its own PID namespace: its parent is not even there to kill.
+        assert job["status"] == "completed" and printed(job) == "0\n", job
 
 
 def test_kill_every_process_it_can(client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "uid")
+    need_own_processes(isolation)
     # As root this would kill every process on the machine: the kernel checks first.
     job = attack(
         client,
         "import os, signal\nif os.getuid() == 0:\n    raise SystemExit('refusing: root')\n"
-        "os.kill(-1, signal.SIGKILL)\nprint('still here')",
+        "try:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n"
+        "print('still here')",
     )
-    # kill(-1) spares the caller: only other processes of the kernel's own uid die (none).
+    # kill(-1) spares the caller: only other processes of the kernel's own uid die (none); in
+    # a PID namespace of its own, where it is the first process, there is none to signal.
     assert job["status"] == "completed" and printed(job) == "still here\n"
 
 
-@pytest.mark.parametrize("server", ["forkserver"], indirect=True)
+@pytest.mark.parametrize("server", ["forkserver", "forkserver-unprivileged"], indirect=True)
 def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx.Client) -> None:
     assert server.proc is not None
     zygotes = descendants_with(server.proc.pid, "kernels.forkserver.zygote")
@@ -399,26 +467,35 @@ def test_crash_or_exit(client: httpx.Client, code: str, message: str) -> None:
 
 
 def test_write_outside_the_work_dir(server: Server, client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "uid", "filesystem")
+    need(isolation, "filesystem")
     name = f"pyexec-hostile-{uuid.uuid4().hex}"
     targets = ["/etc", "/usr", "/tmp", str(server.data_dir), str(server.data_dir / "work")]
+    # Where the kernels' shared view could keep a file for the next job's kernel.
+    view = ["/", "/etc", "/var/tmp", "/dev", "/dev/shm", "/tmp", str(server.data_dir / "work")]
     job = attack(
         client,
-        "import os\nfor d in " + repr(targets) + ":\n    try:\n"
+        "import os\nfor d in " + repr(sorted({*targets, *view})) + ":\n    try:\n"
         f"        open(os.path.join(d, {name!r}), 'w').write('x')\n        print(d, 'ok')\n"
         "    except OSError as e:\n        print(d, e.strerror)",
     )
     results = dict(line.split(" ", 1) for line in printed(job).splitlines())
     assert results["/usr"] in ("Read-only file system", "Permission denied")
+    # Not even in the view's own /etc: without root, the next job's kernel would find it.
     assert results["/etc"] in ("Read-only file system", "Permission denied")
     # /tmp is the kernel's own, private and gone with it.
     assert results["/tmp"] == "ok"
     for target in targets:
         assert not (Path(target) / name).exists(), target
+    # Nothing the first job wrote anywhere is there for the next one (ld.so.preload, say).
+    after = attack(
+        client,
+        f"import os\nprint([d for d in {view!r} if os.path.exists(os.path.join(d, {name!r}))])",
+    )
+    assert printed(after) == "[]\n", printed(after)
 
 
 def test_leave_a_process_and_a_thread_running(client: httpx.Client, isolation: dict) -> None:
-    need(isolation, "uid")
+    need_own_processes(isolation)
     marker = f"{time.time_ns() % 10**6}.25"
     job = attack(
         client,

@@ -161,8 +161,11 @@ async def test_top_10_rows_by_revenue(worker: Worker, tmp_path: Path) -> None:
 
     kinds = [(c.cell_type, c.metadata.get("tags", [])) for c in nb.cells]
     assert kinds[1] == ("code", ["pyexec-inspection"])  # the lone file is loaded as `df`
-    assert kinds[2][0] == "markdown" and "10 rows of `sales.csv`" in nb.cells[2].source
-    assert kinds[3][0] == "code" and 'df.sort_values("revenue"' in nb.cells[3].source
+    # The planner looks at the columns' values first, then writes the step's cell.
+    assert kinds[2][0] == "markdown" and "values of the columns" in nb.cells[2].source
+    assert kinds[3][0] == "code" and "_pyexec_profile" in nb.cells[3].source
+    assert kinds[4][0] == "markdown" and "Top 10" in nb.cells[4].source
+    assert kinds[5][0] == "code" and ".sort_values(ascending=False" in nb.cells[5].source
     assert kinds[-1] == ("markdown", ["pyexec-answer"]) and nb.cells[-1].source == job.result
     # The table the cell displayed is among the job's outputs, as a table.
     tables = [o for o in job.outputs or [] if o["type"] == "table"]
@@ -189,6 +192,7 @@ async def test_mean_median_and_std_of_all_numeric_columns(worker: Worker, tmp_pa
             assert float(rows[name][header]) == pytest.approx(value, rel=5e-4, abs=0.0051)
     (payload,) = planner_json(nb)
     assert payload["stats"]["columns"] == ["mean", "median", "std"]
+    assert job.ungrounded_numbers == []  # every number of the answer is in a cell's output
     await check_reruns_cleanly(nb, tmp_path / "rerun")
 
 
@@ -212,6 +216,8 @@ async def test_a_request_it_cannot_map_fails_saying_how_to_configure_a_model(
     for setting in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "PYEXEC_LLM_MODEL"):
         assert setting in message
     assert "top 10 rows by revenue" in message  # what it can do
-    assert [c.metadata.get("tags") for c in nb.cells if c.cell_type == "code"] == [
-        ["pyexec-inspection"]
-    ]
+    # Nothing was computed for the request: only the file was loaded and its values looked at.
+    codes = [c for c in nb.cells if c.cell_type == "code"]
+    assert codes[0].metadata.get("tags") == ["pyexec-inspection"]
+    assert len(codes) == 2 and "_pyexec_profile" in codes[1].source
+    assert job.ungrounded_numbers == []

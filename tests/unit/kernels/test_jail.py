@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.jail import JAIL_FAILED_EXIT, Jail, Tmpfs, jail_path, main
+from kernels.jail import JAIL_FAILED_EXIT, Jail, Tmpfs, _mount_ops, jail_path, main
 
 
 def test_jail_round_trips_through_json() -> None:
@@ -19,6 +19,10 @@ def test_jail_round_trips_through_json() -> None:
         new_mounts=True,
         tmpfs=[Tmpfs("/tmp", 64, 0o1777), Tmpfs("/w", 1)],
         keep=["/w/k1"],
+        keep_readonly=["/tmp/clone/.venv"],
+        new_user=True,
+        new_pid=True,
+        report_fd=7,
         private_proc=True,
         rlimits={"CPU": [10, 15], "NPROC": [64, 64]},
         address_space_mb=512,
@@ -46,3 +50,20 @@ def test_launcher_reports_a_jail_it_cannot_enter(
         os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == JAIL_FAILED_EXIT
+
+
+def test_mounts_go_shallowest_first_so_a_hidden_dir_inside_a_kept_one_stays_hidden() -> None:
+    # A checkout under /tmp whose data dir is inside it, without bubblewrap.
+    jail = Jail(
+        work_dir="/tmp/co/data/work/k1",
+        tmpfs=[Tmpfs("/tmp/co/data", 1), Tmpfs("/tmp", 64), Tmpfs("/tmp/co/data/work", 1)],
+        keep=["/tmp/co/data/work/k1"],
+        keep_readonly=["/tmp/co"],
+    )
+    assert [(kind, path) for kind, path, _ in _mount_ops(jail)] == [
+        ("tmpfs", "/tmp"),
+        ("keep_readonly", "/tmp/co"),
+        ("tmpfs", "/tmp/co/data"),
+        ("tmpfs", "/tmp/co/data/work"),
+        ("keep", "/tmp/co/data/work/k1"),
+    ]

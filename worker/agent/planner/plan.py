@@ -1,63 +1,92 @@
-"""A whole request → the recipes to run, one per task it asks for, on the right tables."""
+"""A whole request → its steps: one query per clause, on the table it is about, with the state
+(conditions, preparation, new columns) that earlier clauses set carried into later ones.
+
+Any clause that refuses makes the whole request refuse: answering the rest would present
+numbers for a request that was not the one asked.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import PurePath
 
-from worker.agent.model import FileSummary
-from worker.agent.planner.code import q
-from worker.agent.planner.intents import PlanError, overview_for, recipe_for
-from worker.agent.planner.reading import Reading, read
-from worker.agent.planner.recipes.base import Recipe
-from worker.agent.planner.recipes.rows import Preview, Sort
+from worker.agent.model import Column
+from worker.agent.planner.columns import stem
+from worker.agent.planner.compiler import State, compile_query, state_cell
+from worker.agent.planner.lexer import Token, split_clauses, tokens
+from worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
+from worker.agent.planner.query import Measure, Query
 from worker.agent.planner.tables import Table
-from worker.agent.planner.text import Lexeme, lex, split_clauses
-from worker.agent.planner.vocabulary import FILLER, unused_words
+from worker.agent.planner.units import build_units
 
 CAPABILITIES = """\
 Without a language model, PyExec's offline planner answers requests like these, on the \
-columns of the job's tables:
-- preview: "show the first 10 rows"
-- shape and columns: "how many rows and columns?", "list the columns and their types"
-- summary statistics: "mean, median and std of all numeric columns", "quartiles of revenue"
-- top/bottom N: "top 10 rows by revenue", "the 5 products with the lowest total units"
-- sorting: "sort by date descending"
-- filtering: "rows where revenue > 1000", "orders in the West region"
-- group-by: "total revenue by region", "average units per product", "number of orders per month"
-- value counts: "value counts of region"
-- missing values: "missing values per column"
-- correlation: "correlation between units and revenue", "correlation matrix"
-- plots: "histogram of revenue", "bar chart of revenue by region", \
-"line chart of revenue over time", "scatter plot of units vs revenue"
+columns of the job's tables, under any conditions ("where price > 100 and region is West", \
+"above the average fee", "in 2008") and per group ("for each region", "per month"):
+- rows and shape: "show the first 10 rows", "how many rows and columns?", \
+"top 10 rows by revenue", "sort by date descending"
+- statistics: "mean, median and std of all numeric columns", "90th percentile of revenue", \
+"total revenue by region", "the most common city", "how many orders were returned?"
+- extremes: "which region has the highest total revenue?"
+- shares and checks: "what percentage of passengers survived?", "are there any negative prices?"
+- missing values and outliers: "missing values per column", "outliers in price by IQR", \
+"mean price after removing outliers", "fill missing age with the median"
+- derived columns: "mean of price - cost", "log of income", "year of the order date"
+- tests: "Pearson (Spearman, Kendall) correlation between units and revenue, with its p-value", \
+"is revenue normally distributed (Shapiro-Wilk)?", "t-test of fare between men and women", \
+"chi-square test of sex and survived", "ANOVA of price across regions"
+- linear regression: "regress price on carat and depth"
+- plots: "histogram of revenue", "bar chart of revenue by region", "scatter plot of units vs \
+revenue"
 For anything else, configure a language model: set OPENAI_API_KEY (and OPENAI_BASE_URL for \
 another OpenAI-compatible server) and PYEXEC_LLM_MODEL."""
 
-
-_REFERS_BACK = re.compile(r"\b(?:it|them|this|that|these|those|the result|the same)\b", re.I)
+_IF_SO = re.compile(
+    r"^(?:if\s+(?:so|yes|there\s+(?:are|is)(?:\s+any)?|any|it\s+(?:is|does)|they\s+(?:are|do)|"
+    r"true|that\s+is\s+the\s+case))\b[\s,:]*",
+    re.I,
+)
+_PRONOUN = re.compile(r"\b(?:it|its|them|this|these|those|they|their|the result)\b", re.I)
 
 
 @dataclass(frozen=True)
-class Planned:
-    recipe: Recipe
-    loose_names: tuple[tuple[str, str], ...] = ()  # (words said, column) matched loosely
-    unused: tuple[str, ...] = ()  # words of the request no rule read, as written
+class Step:
+    query: Query
+    code: str
+    kind: str  # the measure's kind, or "state"
+    clause: str
+    thresholds: tuple[tuple[str, str], ...] = ()  # numbers a condition compares with
 
 
-def _named_tables(lexemes: list[Lexeme], tables: list[Table]) -> list[Table]:
-    names = [lx.text.lower() for lx in lexemes if lx.kind in ("file", "quoted")]
-    named = []
+@dataclass
+class Plan:
+    steps: list[Step] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # presentation parts not done
+    covered: list[str] = field(default_factory=list)  # "if so" clauses the step before answers
+    skipped: list[str] = field(default_factory=list)  # "ignore missing values": done by all
+
+
+@cache
+def _keywords() -> frozenset[str]:
+    return keywords()
+
+
+def _named_tables(toks: list[Token], tables: list[Table]) -> list[Table]:
+    said = {t.text.lower() for t in toks if t.kind in ("file", "quoted")}
+    out = []
     for table in tables:
         full = PurePath(table.name).name.lower()
-        if any(n == full or n == table.stem for n in names):
-            named.append(table)
-    return named
+        if full in said or table.stem in said:
+            out.append(table)
+    return out
 
 
-def _is_filler(lexemes: list[Lexeme]) -> bool:
-    words = [lx.text.lower() for lx in lexemes if lx.kind == "word"]
-    return all(w in FILLER for w in words)
+def _score(toks: list[Token], table: Table) -> float:
+    units = build_units(toks, table, _keywords())
+    named = any(u.kind == "word" and stem(u.word) == stem(table.stem) for u in units)
+    return sum(u.score for u in units if u.kind in ("col", "val")) + (0.5 if named else 0.0)
 
 
 def _columns_listing(tables: list[Table]) -> str:
@@ -66,130 +95,209 @@ def _columns_listing(tables: list[Table]) -> str:
     )
 
 
-def _unknown_words(readings: list[Reading]) -> list[str]:
-    best = max(readings, key=lambda r: r.score)
-    words = re.findall(r"[a-z][a-z_]+", best.template)
-    return [w for w in dict.fromkeys(words) if w not in FILLER and len(w) > 2]
+def refuse(clause: str, refusal: Refusal, tables: list[Table]) -> PlanError:
+    part = str(refusal)
+    if "beyond the offline planner" in part:
+        head = f"{part[0].upper()}{part[1:]} (in “{clause}”)."
+    else:
+        head = f"The offline planner cannot answer “{clause}” exactly. Not understood: {part}."
+    return PlanError(
+        f"{head} It answers nothing rather than a number for a different question.\n\n"
+        f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
+    )
 
 
-def plan(prompt: str, files: list[FileSummary]) -> list[Planned]:
-    """The recipes for `prompt`, in order; PlanError when part of it cannot be mapped."""
-    tables = [Table(f) for f in files if f.kind == "table" and f.variable]
+def _with_columns(table: Table, added: list[str]) -> Table:
+    if not added:
+        return table
+    summary = table.summary
+    columns = (*summary.columns, *(Column(name, "float64") for name in added))
+    return Table(replace(summary, columns=columns), table.profile, table.rows)
+
+
+def plan(prompt: str, tables: list[Table]) -> Plan:
+    """The steps for `prompt`, in order; PlanError names the part that cannot be done."""
     if not tables:
-        unreadable = [f"{f.name} ({f.error})" for f in files if f.error]
-        detail = f" ({'; '.join(unreadable)})" if unreadable else ""
-        raise PlanError(
-            "The offline planner works on tables (CSV, TSV, Excel, Parquet, JSON lines) and "
-            f"this job has none{detail}: upload a file (POST /v1/files) and list its id in the "
-            f"job's file_ids.\n\n{CAPABILITIES}"
-        )
-    planned: list[Planned] = []
-    general: list[Planned] = []
-    previous: Table | None = None  # the table the last clause was about
-    said_before = ""  # the last clause that asked for something
-    for clause in split_clauses(prompt):
-        lexemes = lex(clause)
-        named = _named_tables(lexemes, tables)
-        readings = [read(lexemes, t) for t in (named or tables)]
-        if said_before and all(r.score == 0 for r in readings) and _REFERS_BACK.search(clause):
-            # "… total revenue by region and plot it as a bar chart": "it" is that table.
-            lexemes = lex(f"{said_before} {clause}")
-            readings = [read(lexemes, t) for t in (named or tables)]
-        if not named and previous is not None and all(r.score == 0 for r in readings):
-            # "sort by revenue and show the first 20": the second part is about the same table.
-            readings = [r for r in readings if r.table == previous]
-            named = [previous]
-        found, errors = _recipes(readings)
-        if found:
-            spelled = {lx.text.lower(): lx.text for lx in lexemes if lx.kind == "word"}
-            chosen = _choose(found, spread=not named, spelled=spelled)
-            planned += chosen
-            said_before = clause
-            previous = chosen[0].recipe.table if len(chosen) == 1 else None
+        raise PlanError("no tables")
+    result = Plan()
+    states = {t.variable: State(t.variable) for t in tables}
+    added: dict[str, list[str]] = {t.variable: [] for t in tables}
+    frames = {
+        t.variable: ("data" if len(tables) == 1 else f"data_{t.variable.removeprefix('df_')}")
+        for t in tables
+    }
+    previous: Query | None = None
+    clauses, skipped = _preparation_first(_merged(split_clauses(prompt), tables), tables)
+    result.skipped += skipped
+    for raw in clauses:
+        if_so = _IF_SO.match(raw)
+        clause = raw[if_so.end() :] if if_so else raw
+        if not clause.strip(" ,.?"):
             continue
-        overviews = [(r, o) for r in readings if (o := overview_for(r)) is not None]
-        if overviews:
-            general += _choose(overviews, spread=not named, spelled={})
-        elif errors:
-            raise PlanError(f"{errors[0]}\n\n{CAPABILITIES}")
-        elif not _is_filler(lexemes):
-            unknown = _unknown_words(readings)
-            hint = f" (words I could not place: {', '.join(unknown)})" if unknown else ""
-            raise PlanError(
-                f"The offline planner cannot map “{clause}” onto the job's files{hint}.\n\n"
-                f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
-            )
-    if not planned:
-        planned = general
-    if not planned:
+        toks = tokens(clause)
+        candidates = _named_tables(toks, tables) or tables
+        current = [_with_columns(t, added[t.variable]) for t in candidates]
+        parsed: list[tuple[float, Table, Query | None]] = []
+        refused: list[tuple[float, Table, Refusal]] = []
+        for table in current:
+            score = _score(toks, table)
+            try:
+                query = parse_clause(toks, table, _keywords())
+            except Refusal as refusal:
+                refused.append((score + refusal.weight * 0.01, table, refusal))
+                continue
+            parsed.append((score, table, query))
+        best_score = max([s for s, _, _ in parsed] + [s for s, _, _ in refused], default=0.0)
+        answers = [(s, t, q) for s, t, q in parsed if s >= best_score - 1e-9]
+        if not answers:
+            _, table, refusal = max(refused, key=lambda r: r[0])
+            raise refuse(clause, refusal, tables)
+        _, table, query = answers[0]
+        if len(answers) > 1 and best_score > 0:
+            names = ", ".join(f"`{t.name}`" for _, t, _ in answers)
+            raise refuse(clause, Refusal(f"which of {names} the request is about (name the "
+                                         "file)"), tables)
+        if query is None:
+            continue
+        if query.measure is None and not (query.filters or query.prep or query.new_columns):
+            result.notes += [n for n in query.notes if n not in result.notes]
+            continue  # "and interpret the results": said at the top of the answer
+        query = replace(query, extras={**query.extras, "text": clause})
+        if if_so and previous is not None:
+            if _answered_before(query, previous):
+                result.covered.append(raw)
+                continue
+            if previous.measure is not None and previous.measure.kind == "exists":
+                query = replace(query, filters=previous.filters + query.filters)
+        if (
+            query.measure is not None
+            and not query.targets
+            and previous is not None
+            and previous.table.variable == query.table.variable
+            and previous.targets
+            and query.measure.kind not in ("shape", "columns", "missing", "rows", "exists",
+                                           "percent", "corr_matrix", "describe")
+            and not (query.measure.kind == "aggregate" and query.measure.aggs == ("count",))
+        ):
+            # "… and compute the average", "plot it": about what the clause before named
+            query = replace(query, targets=previous.targets, groups=query.groups or previous.groups)
+        variable = query.table.variable
+        state = states[variable]
+        query = replace(query, extras={**query.extras, "state_said": list(state.said)})
+        result.notes += [n for n in query.notes if n not in result.notes]
+        step_number = len(result.steps) + 1
+        try:
+            if query.measure is None:
+                frame = frames[variable]
+                code, found = state_cell(query, state, frame, step_number)
+                result.steps.append(Step(query, code, "state", clause, tuple(found)))
+                said = [c.describe() for c in query.filters]
+                said += [p.describe() for p in query.prep]
+                said += [f"`{n}` = {e.name()}" for n, e in query.new_columns]
+                states[variable] = State(frame, [*state.said, *said])
+                added[variable] += [n for n, _ in query.new_columns]
+            else:
+                if query.new_columns:
+                    raise Refusal("a new column and a computation in one sentence (create the "
+                                  "column in its own sentence)")
+                code, kind, found = compile_query(query, state, step_number)
+                result.steps.append(Step(query, code, kind, clause, tuple(found)))
+        except Refusal as refusal:
+            raise refuse(clause, refusal, tables) from None
+        previous = query
+    if len(result.steps) > 1:
+        # "Analyze the file and return the top 10 rows": the rows are what was asked.
+        result.steps = [s for s in result.steps if not s.query.extras.get("intro")]
+        result.steps = [
+            replace(s, code=s.code.replace('"step": ' + _step_of(s), '"step": ' + str(n + 1), 1))
+            for n, s in enumerate(result.steps)
+        ]
+    last = result.steps[-1] if result.steps else None
+    if last is not None and last.kind == "state":
+        # The request ends by choosing rows: show them, with how many there are.
+        query = replace(last.query, measure=Measure("rows", mode="head"))
+        state = State(last.query.table.variable) if len(result.steps) == 1 else None
+        if state is not None:
+            code, kind, found = compile_query(query, state, len(result.steps))
+            result.steps[-1] = Step(query, code, kind, last.clause, tuple(found))
+    if not result.steps:
         raise PlanError(
-            f"The request does not ask for anything the offline planner can do.\n\n"
+            "The request does not ask for anything the offline planner can compute.\n\n"
             f"Columns:\n{_columns_listing(tables)}\n\n{CAPABILITIES}"
         )
-    return _tidy(planned)
+    return result
 
 
-def _recipes(
-    readings: list[Reading],
-) -> tuple[list[tuple[Reading, Recipe]], list[PlanError]]:
-    """Each table's recipe for the clause, or why there is none.
-
-    When the table whose columns the clause names best has no recipe, the others are not
-    asked: answering from a table that fits worse would answer another question.
-    """
-    found: list[tuple[Reading, Recipe]] = []
-    errors: list[tuple[Reading, PlanError]] = []
-    for reading in readings:
-        try:
-            recipe = recipe_for(reading)
-        except PlanError as exc:
-            errors.append((reading, exc))
-            continue
-        if recipe is not None:
-            found.append((reading, recipe))
-    best = max(readings, key=lambda r: r.score)
-    if found and best.score > max(r.score for r, _ in found):
-        return [], [e for r, e in errors if r is best]
-    return found, [e for _, e in errors]
+_METHOD_WORDS = re.compile(
+    r"\b(?:test|tests|alpha|level|significance|p-?values?|coefficients?|method|pearson|"
+    r"spearman|kendall|shapiro|wilk|agostino|dagostino|welch|student|iqr|z-?scores?|anova|"
+    r"chi|t-test|ttest|regression|normality|two-tailed|two-sided|confidence)\b",
+    re.I,
+)
 
 
-def _choose(
-    found: list[tuple[Reading, Recipe]], spread: bool, spelled: dict[str, str]
-) -> list[Planned]:
-    """The table that fits the clause best; every table when the clause names no column."""
-    best_reading, best_recipe = max(found, key=lambda pair: pair[0].score)
-    unused = tuple(spelled.get(w, w) for w in unused_words(best_reading.template))
-    if spread and best_reading.score == 0 and len(found) > 1:
-        return [Planned(recipe, (), unused) for _, recipe in found]
-    code = best_recipe.code()
-    used = tuple((said, c) for said, c in best_reading.matched_loosely if q(c) in code)
-    return [Planned(best_recipe, used, unused)]
-
-
-def _tidy(planned: list[Planned]) -> list[Planned]:
-    """Drop repeats; "sort by date and show the first 20" shows 20 of the sorted rows."""
-    out: list[Planned] = []
-    codes: set[str] = set()
-    for item in planned:
-        recipe = item.recipe
-        previous = out[-1].recipe if out else None
-        if (
-            isinstance(recipe, Preview)
-            and recipe.mode == "head"
-            and isinstance(previous, Sort)
-            and previous.table == recipe.table
+def _merged(clauses: list[str], tables: list[Table]) -> list[str]:
+    """"Is x normal? Use the Shapiro-Wilk test at alpha 0.05": the second sentence only says
+    how to do the first, so they are read as one."""
+    out: list[str] = []
+    for clause in clauses:
+        toks = tokens(clause)
+        names_columns = any(
+            u.kind in ("col", "val") for t in tables for u in build_units(toks, t, _keywords())
+        )
+        if out and not names_columns and _METHOD_WORDS.search(clause) and not _IF_SO.match(
+            clause
         ):
-            out[-1] = Planned(
-                Sort(
-                    previous.table, previous.where, previous.columns, previous.ascending, recipe.n
-                ),
-                out[-1].loose_names,
-                out[-1].unused + item.unused,
-            )
+            out[-1] = f"{out[-1]}, {clause}"
             continue
-        code = recipe.code()
-        if code in codes:
-            continue
-        codes.add(code)
-        out.append(item)
+        out.append(clause)
     return out
+
+
+def _step_of(step: Step) -> str:
+    match = re.search(r'"step": (\d+)', step.code)
+    return match[1] if match else "0"
+
+
+def _preparation_first(
+    clauses: list[str], tables: list[Table]
+) -> tuple[list[str], list[str]]:
+    """"Mean of x. Fill missing x with the median.": preparation said after the computations
+    (no condition of its own) is for all of them, so it moves first. "Ignore missing values"
+    naming no column asks what every computation does already (each leaves out its own
+    missing values and says how many rows it used): it is answered, not run."""
+    trailing: list[str] = []
+    skipped: list[str] = []
+    while len(clauses) > len(trailing) + len(skipped) + 1:
+        clause = clauses[-1 - len(trailing) - len(skipped)]
+        try:
+            queries = [parse_clause(tokens(clause), t, _keywords()) for t in tables]
+        except Refusal:
+            break
+        found = [q for q in queries if q is not None]
+        if not found or not all(
+            q.measure is None and q.prep and not q.filters and not q.new_columns for q in found
+        ):
+            break
+        if all(p.kind == "dropna" and not p.columns for q in found for p in q.prep):
+            skipped.insert(0, clause)
+        else:
+            trailing.insert(0, clause)
+    kept = clauses[: len(clauses) - len(trailing) - len(skipped)]
+    return trailing + kept, skipped
+
+
+def _answered_before(query: Query, previous: Query) -> bool:
+    """"Are there any X? If so, how many / which ones": the step before already says both."""
+    if previous.measure is None or previous.measure.kind not in ("exists", "missing", "outliers"):
+        return False
+    measure = query.measure
+    if measure is None:
+        return not (query.filters or query.prep)
+    if query.filters or query.prep or query.groups:
+        return False
+    if measure.kind in ("rows", "exists"):
+        return not query.targets or query.targets == previous.targets
+    if measure.kind == "aggregate" and measure.aggs == ("count",):
+        return not query.targets or query.targets == previous.targets
+    return measure.kind == previous.measure.kind and not query.targets
