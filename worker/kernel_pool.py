@@ -78,8 +78,9 @@ def gateway_launcher(settings: Settings) -> GatewayLauncher:
             "(e.g. http://enterprise-gateway:8888)"
         )
     kernel_env: dict[str, str] = {}
-    if settings.kernel_memory_mb:
-        # The kernelspec's pod template reads it (EG's kernel-pod.yaml.j2 convention).
+    if settings.kernel_memory_mb and "kernel_memory_mb" in settings.model_fields_set:
+        # The pod template reads it (EG's kernel-pod.yaml.j2 convention). Only when set: a
+        # request's KERNEL_* values override the kernelspec's, whose limit is the deployment's.
         kernel_env["KERNEL_MEMORY_LIMIT"] = f"{settings.kernel_memory_mb}Mi"
     kernel_env.update(settings.gateway_kernel_env)
     return ConfiguredGatewayLauncher(
@@ -90,6 +91,7 @@ def gateway_launcher(settings: Settings) -> GatewayLauncher:
         worker_id=settings.gateway_worker_id or socket.gethostname(),
         kernel_env=kernel_env,
         kernel_work_root=settings.gateway_kernel_work_root,
+        worker_work_root=settings.work_root,
         request_timeout=settings.gateway_request_timeout,
         launch_timeout=settings.kernel_start_timeout,
     )

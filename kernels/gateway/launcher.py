@@ -29,6 +29,7 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
+from kernels.errors import KernelStartError
 from kernels.files import KernelFiles
 from kernels.gateway.api import GatewayAPI
 from kernels.gateway.channels import DEFAULT_MAX_MESSAGE_BYTES, GatewayChannels
@@ -76,8 +77,10 @@ class GatewayLauncher(KernelLauncher):
     kernels without one. `worker_id`: stable across restarts of one worker, distinct between
     workers. `kernel_env`: more `KERNEL_*` values for the kernelspec (image, resources...).
     `kernel_work_root`: where kernels see the volume that holds their working dirs, when one
-    is shared with the worker (each kernel's `KERNEL_WORKING_DIR` is `<it>/<work dir name>`);
-    None: kernels work in a directory of their own, and files travel over their channel.
+    is shared with the worker, and `worker_work_root` where the worker sees it (the pool's
+    work root): a kernel's `KERNEL_WORKING_DIR` is its work dir's path below the one, put
+    below the other. None: kernels work in a directory of their own, and files travel over
+    their channel.
     """
 
     backend = "gateway"
@@ -92,6 +95,7 @@ class GatewayLauncher(KernelLauncher):
         worker_id: str,
         kernel_env: Mapping[str, str] | None = None,
         kernel_work_root: str | None = None,
+        worker_work_root: Path | None = None,
         request_timeout: float = 30.0,
         launch_timeout: float = 60.0,
         poll_interval: float = POLL_INTERVAL_S,
@@ -107,7 +111,10 @@ class GatewayLauncher(KernelLauncher):
         self.worker_id = worker_id
         self.tag = worker_tag(worker_id)
         self.kernel_env = dict(kernel_env or {})
+        if kernel_work_root is not None and worker_work_root is None:
+            raise ValueError("a shared volume needs the worker's path to it (worker_work_root)")
         self.kernel_work_root = kernel_work_root
+        self.worker_work_root = worker_work_root
         self.launch_timeout = launch_timeout
         self.poll_interval = poll_interval
         self.max_message_bytes = max_message_bytes
@@ -273,8 +280,15 @@ class GatewayLauncher(KernelLauncher):
             "KERNEL_PYEXEC_WORKER": self.worker_id,
             "KERNEL_LAUNCH_TIMEOUT": str(max(int(self.launch_timeout), 1)),
         }
-        if self.kernel_work_root is not None:
-            env["KERNEL_WORKING_DIR"] = str(PurePosixPath(self.kernel_work_root) / work_dir.name)
+        if self.kernel_work_root is not None and self.worker_work_root is not None:
+            # The pool makes work dirs in a directory of its own under the work root.
+            try:
+                below = work_dir.relative_to(self.worker_work_root)
+            except ValueError:
+                raise KernelStartError(
+                    f"work dir {work_dir} is not on the shared volume ({self.worker_work_root})"
+                ) from None
+            env["KERNEL_WORKING_DIR"] = str(PurePosixPath(self.kernel_work_root, *below.parts))
         return env
 
     def _discard(self, gateway_id: str, posted: bool) -> None:

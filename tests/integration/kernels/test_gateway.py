@@ -212,7 +212,7 @@ async def test_files_pass_through_a_shared_volume_when_one_is_configured(
 ) -> None:
     # The worker and the (local) kernels see the volume at the same path here.
     work = tmp_path / "shared"
-    launcher = gateway_launcher(gateway, kernel_work_root=str(work))
+    launcher = gateway_launcher(gateway, kernel_work_root=str(work), worker_work_root=work)
     source = tmp_path / "sales.csv"
     source.write_text("region,amount\nnorth,10\n")
     async with KernelPool(size=1, launcher=launcher, work_root=work) as pool:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from core.settings import SettingsError, load_settings
-from kernels import ForkServerLauncher, GatewayLauncher, LocalLauncher
+from kernels import ForkServerLauncher, GatewayLauncher, KernelStartError, LocalLauncher
 from worker import kernel_pool
 from worker.kernel_pool import make_launcher, make_pool, sandbox_policy
 
@@ -61,13 +61,38 @@ async def test_the_gateway_backend_follows_the_settings(tmp_path: Path) -> None:
         "analyst",
     )
     assert launcher.worker_id == "worker-7" and launcher.launch_timeout == 90
-    env = launcher._kernel_env("k-id", tmp_path / "work" / "abc")
+    # The pool makes its kernels' work dirs in a directory of its own.
+    env = launcher._kernel_env("k-id", tmp_path / "work" / "pool-1" / "abc")
     assert env["KERNEL_MEMORY_LIMIT"] == "512Mi" and env["KERNEL_CPUS"] == "2"
-    assert env["KERNEL_WORKING_DIR"] == "/shared/work/abc"
+    assert env["KERNEL_WORKING_DIR"] == "/shared/work/pool-1/abc"
     assert env["KERNEL_PYEXEC_WORKER"] == "worker-7" and env["KERNEL_USERNAME"] == "analyst"
     assert env["KERNEL_LAUNCH_TIMEOUT"] == "90"
     assert "s3cret" not in repr(settings) and "s3cret" not in str(launcher.isolation.as_dict())
     await launcher.close()
+
+
+async def test_the_kernelspecs_memory_limit_stands_unless_the_worker_sets_one(
+    tmp_path: Path,
+) -> None:
+    # A request's KERNEL_* values override the kernelspec's: the default 2048 MB must not.
+    settings = load_settings(data_dir=tmp_path, kernel_backend="gateway", gateway_url="http://eg")
+    launcher = make_launcher(settings)
+    assert isinstance(launcher, GatewayLauncher)
+    assert "KERNEL_MEMORY_LIMIT" not in launcher._kernel_env("k-id", tmp_path / "k")
+    await launcher.close()
+
+
+def test_a_shared_volume_is_where_the_pools_work_dirs_are(tmp_path: Path) -> None:
+    settings = load_settings(
+        data_dir=tmp_path,
+        kernel_backend="gateway",
+        gateway_url="http://eg",
+        gateway_kernel_work_root="/shared",
+    )
+    launcher = make_launcher(settings)
+    assert isinstance(launcher, GatewayLauncher)
+    with pytest.raises(KernelStartError, match="not on the shared volume"):
+        launcher._kernel_env("k-id", tmp_path / "elsewhere" / "k")
 
 
 @pytest.mark.parametrize(
