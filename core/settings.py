@@ -114,7 +114,8 @@ class Settings(BaseSettings):
         default=2048,
         ge=0,
         description="Memory per kernel: its cgroup limit, and its address space beyond what "
-        "it maps at start; 0: none.",
+        "it maps at start; 0: none. Gateway kernels: sent as KERNEL_MEMORY_LIMIT only when "
+        "set (else the kernelspec's limit holds).",
     )
     kernel_max_processes: int = Field(
         default=256,
@@ -159,14 +160,14 @@ class Settings(BaseSettings):
         default="pyexec",
         min_length=1,
         description="KERNEL_USERNAME of every kernel: the gateway's per-user limit "
-        "(EG_MAX_KERNELS_PER_USER) counts it, and a gateway running as root refuses kernels "
-        "without one.",
+        "(EG_MAX_KERNELS_PER_USER) counts it (one per worker: a limit per worker), and a "
+        "gateway running as root refuses kernels without one.",
     )
     gateway_worker_id: str | None = Field(
         default=None,
         description="This worker's name on the gateway, stable across its restarts and "
         "distinct between workers (a restart deletes the kernels its last life left); "
-        "default: the host name.",
+        "default: the host name (a pod's name).",
     )
     gateway_kernel_env: dict[str, str] = Field(
         default_factory=dict,
@@ -176,8 +177,10 @@ class Settings(BaseSettings):
     )
     gateway_kernel_work_root: str | None = Field(
         default=None,
-        description="Where kernels see a volume that also holds PYEXEC_KERNEL_WORK_ROOT: "
-        "files then pass through it (KERNEL_WORKING_DIR); unset: over each kernel's channel.",
+        description="PYEXEC_KERNEL_WORK_ROOT as the gateway's kernels see it, when a volume "
+        "holds it for both: each kernel's KERNEL_WORKING_DIR is its work dir's path below it "
+        "(pyexec-python-k8s: a path on the kernels' claim, of which a pod mounts only its own "
+        "dir); unset: files pass over each kernel's channel.",
     )
     gateway_request_timeout: float = Field(
         default=30.0,
