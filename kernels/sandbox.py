@@ -172,6 +172,10 @@ class Isolation:
 
     def reach(self) -> str:
         """One line for people: what a job's code can reach."""
+        if self.level == "delegated":
+            facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.facts.items())
+            text = f"delegated: isolation is {self.enforced.get('isolation', 'not ours')}"
+            return f"{text}; {facts}" if facts else text
         if self.level == "off":
             return (
                 f"NOT sandboxed ({self.missing.get('filesystem', 'off')}): job code runs with "

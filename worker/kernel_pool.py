@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from core.settings import Settings, SettingsError
 from kernels import (
     ForkServerLauncher,
+    Isolation,
     KernelLauncher,
     KernelLimits,
     KernelPool,
@@ -62,13 +65,23 @@ def make_launcher(settings: Settings) -> KernelLauncher:
 class ConfiguredGatewayLauncher(GatewayLauncher):
     """Says which setting to fix when the gateway refuses us at start-up."""
 
+    async def check(self, work_root: Path) -> Isolation:
+        with _naming_the_setting():
+            return await super().check(work_root)
+
     async def start(self) -> None:
-        try:
+        with _naming_the_setting():
             await super().start()
-        except GatewayAuthError as exc:
-            raise SettingsError(f"PYEXEC_GATEWAY_TOKEN / PYEXEC_GATEWAY_USERNAME: {exc}") from None
-        except KernelSpecNotFoundError as exc:
-            raise SettingsError(f"PYEXEC_GATEWAY_KERNEL_NAME: {exc}") from None
+
+
+@contextlib.contextmanager
+def _naming_the_setting() -> Iterator[None]:
+    try:
+        yield
+    except GatewayAuthError as exc:
+        raise SettingsError(f"PYEXEC_GATEWAY_TOKEN / PYEXEC_GATEWAY_USERNAME: {exc}") from None
+    except KernelSpecNotFoundError as exc:
+        raise SettingsError(f"PYEXEC_GATEWAY_KERNEL_NAME: {exc}") from None
 
 
 def gateway_launcher(settings: Settings) -> GatewayLauncher:

@@ -144,7 +144,25 @@ class GatewayLauncher(KernelLauncher):
             facts=facts,
         )
 
+    @property
+    def troubleshooting(self) -> str:
+        return (
+            f"the gateway's log at {self.api.url} (the kernel's launch, restarts and exit), "
+            f"that its kernelspec '{self.kernel_name}' starts a kernel within "
+            f"{self.launch_timeout:g} s there, and the token"
+        )
+
     # -- start-up ------------------------------------------------------------------------
+
+    async def check(self, work_root: Path) -> Isolation:
+        """Reach the gateway now, as the pool's start will: its version, the token, the
+        kernelspec. Raises for what configuration must fix (GatewayAuthError,
+        KernelSpecNotFoundError); an unreachable gateway is only logged."""
+        try:
+            await self._probe()
+        except GatewayUnreachableError as exc:
+            log.warning("kernel backend: gateway: %s; kernels will start once it answers", exc)
+        return self.isolation
 
     async def start(self) -> None:
         """Check the gateway (the token, the kernelspec) and delete what a previous life of

@@ -45,7 +45,9 @@ def gateway_server(
     gateway: EnterpriseGateway, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     worker_id = f"readme-{uuid.uuid4().hex[:8]}"
-    srv = Server(tmp_path_factory.mktemp("gw"), env_overrides=gateway.pyexec_env(worker_id))
+    # /readyz shows how kernels are isolated only where the operator says.
+    env = {**gateway.pyexec_env(worker_id), "PYEXEC_READYZ_DETAILS": "1"}
+    srv = Server(tmp_path_factory.mktemp("gw"), env_overrides=env)
     srv.start()
     try:
         yield srv
@@ -150,9 +152,15 @@ def test_the_readme_jobs_give_what_they_give_on_the_fork_server(
     assert any(o["type"] == "image" for o in plotted["outputs"])
 
 
-def test_readyz_names_the_gateway_and_its_isolation_never_its_token(
+def test_readyz_and_the_banner_name_the_gateway_and_its_isolation_never_its_token(
     gateway_server: Server, gateway: EnterpriseGateway
 ) -> None:
+    banner = (
+        "Kernels: delegated: isolation is the gateway's (kernel pods, NetworkPolicy); "
+        f"gateway url {gateway.url}, gateway version 3.3.0, kernelspec pyexec-gateway-local, "
+        "files over the kernel's channel"
+    )
+    assert banner in gateway_server.log()
     ready = httpx.get(f"{gateway_server.url}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     isolation = ready.json()["isolation"]
@@ -216,6 +224,8 @@ def test_a_misconfigured_gateway_stops_the_service_naming_the_variable(
         [*PYEXEC, "serve"], env=server.env, cwd=ROOT, capture_output=True, text=True, timeout=120
     )
     output = done.stdout + done.stderr
-    assert done.returncode != 0, output
+    assert done.returncode == 2, output
     assert named in output, output
+    # Refused before anything is served or a key is printed.
+    assert "PyExec is starting" not in output and "Demo API key" not in output
     assert WRONG_TOKEN not in output and gateway.token not in output
