@@ -10,9 +10,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-# Debian packages the tests and benchmarks start throwaway servers from (tests/services.py),
+# Debian packages the tests and benchmarks start throwaway servers from (tests/support/services.py),
 # and the interpreter the tests run an unprivileged service with
-# (tests/integration/sandbox/runtimes.py).
+# (tests/support/runtimes.py).
 SERVICE_PACKAGES := redis-server postgresql python3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -60,8 +60,7 @@ services:
 		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $(SERVICE_PACKAGES); \
 	fi
 
-test: $(DEV_STAMP) sandbox-tools services helm
-	$(BIN)/ruff check .
+test: $(DEV_STAMP) sandbox-tools services helm lint
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet --site-dir $$(mktemp -d)
 	$(BIN)/python -m pytest -q -p no:cacheprovider tests/unit tests/integration
 
@@ -98,8 +97,11 @@ docs: $(DEV_STAMP)
 bench-analyst: $(DEV_STAMP)
 	$(BIN)/python -m tests.benchmarks.analyst
 
+# The style, the floors' import contract and the types (pyproject.toml); `test` runs them first.
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) data site .pytest_cache .ruff_cache
+	rm -rf $(VENV) data site .pytest_cache .ruff_cache .mypy_cache

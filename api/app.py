@@ -10,14 +10,14 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from api.auth import AuthenticationMiddleware, scope_rules
-from api.errors import install_error_handlers
-from api.holds import OpenHolds
-from api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
-from api.routes import account, api_keys, events, files, job_files, jobs, service
-from core.migrate import SchemaOutOfDate, check_schema
-from core.runtime import Runtime
-from core.settings import Settings
+from pyexec.api.auth import AuthenticationMiddleware, scope_rules
+from pyexec.api.errors import install_error_handlers
+from pyexec.api.holds import OpenHolds
+from pyexec.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
+from pyexec.api.routes import account, api_keys, events, files, job_files, jobs, service
+from pyexec.core.migrate import SchemaOutOfDate, check_schema
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import Settings
 
 log = logging.getLogger("pyexec.api")
 

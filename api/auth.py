@@ -22,13 +22,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from api.errors import ApiError, Forbidden, Unauthorized, error_response
-from api.ratelimit import charge, over_limit, send_with_quota
-from core import repository
-from core.keys import hash_key, looks_like_key
-from core.models import Account, ApiKey
-from core.plans import PlanLimits, plan_limits
-from core.runtime import Runtime
+from pyexec.api.errors import ApiError, Forbidden, Unauthorized, error_response
+from pyexec.api.ratelimit import charge, over_limit, send_with_quota
+from pyexec.core import repository
+from pyexec.core.keys import hash_key, looks_like_key
+from pyexec.core.models import Account, ApiKey
+from pyexec.core.plans import PlanLimits, plan_limits
+from pyexec.core.runtime import Runtime
 
 # last_used_at is a hint for people, not an audit log: refresh it at most this often so that
 # authentication stays read-only on the hot path.
@@ -120,8 +120,8 @@ class AuthenticationMiddleware:
         if needed is not None and not caller.has_scope(needed):
             # Here, not only in the route: FastAPI reads and parses a body before it solves
             # dependencies, and a key without the scope must not make it read 4 MB.
-            exc = scope_error(needed)
-            await error_response(exc.status, exc.code, exc.message)(scope, receive, send)
+            denied = scope_error(needed)
+            await error_response(denied.status, denied.code, denied.message)(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
@@ -130,7 +130,7 @@ async def authenticate(
     request: Request,
     _scheme: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
 ) -> Caller:
-    caller = getattr(request.state, "caller", None)
+    caller: Caller | None = getattr(request.state, "caller", None)
     if caller is None:
         # Every /v1 route sits behind AuthenticationMiddleware; reaching here is a wiring bug.
         raise RuntimeError(f"no authenticated caller for {request.url.path}")
@@ -170,7 +170,7 @@ def scope_rules(routes: Iterable[APIRoute]) -> list[ScopeRule]:
             dependency = pending.pop()
             needed = getattr(dependency.call, "required_scope", None)
             if needed is not None:
-                rules.append(ScopeRule(route.path_regex, frozenset(route.methods), needed))
+                rules.append(ScopeRule(route.path_regex, frozenset(route.methods or ()), needed))
                 break
             pending.extend(dependency.dependencies)
     return rules
@@ -179,7 +179,8 @@ def scope_rules(routes: Iterable[APIRoute]) -> list[ScopeRule]:
 def route_scope(scope: Scope) -> str | None:
     """The scope that the route this request goes to requires, if any."""
     path, method = scope.get("path", ""), scope.get("method", "")
-    for rule in getattr(scope["app"].state, "scope_rules", ()):
+    rules: list[ScopeRule] = getattr(scope["app"].state, "scope_rules", [])
+    for rule in rules:
         if method in rule.methods and rule.path.match(path):
             return rule.scope
     return None

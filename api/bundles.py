@@ -11,11 +11,11 @@ from typing import Any
 
 import nbformat
 
-from api.downloads import download_name
-from core import repository
-from core.models import Job
-from core.runtime import Runtime
-from notebooks import BundleFile, write_bundle
+from pyexec.api.downloads import download_name
+from pyexec.core import repository
+from pyexec.core.models import Job
+from pyexec.core.runtime import Runtime
+from pyexec.notebooks import BundleFile, write_bundle
 
 STALE_BUNDLE_SECONDS = 3600
 

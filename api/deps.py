@@ -8,13 +8,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from api.auth import Caller, authenticate
-from api.holds import OpenHolds
-from core.runtime import Runtime
+from pyexec.api.auth import Caller, authenticate
+from pyexec.api.holds import OpenHolds
+from pyexec.core.runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
-    return request.app.state.runtime
+    runtime: Runtime = request.app.state.runtime
+    return runtime
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
@@ -30,7 +31,8 @@ CurrentCaller = Annotated[Caller, Depends(authenticate)]
 
 
 def get_holds(request: Request) -> OpenHolds:
-    return request.app.state.holds
+    holds: OpenHolds = request.app.state.holds
+    return holds
 
 
 HoldsDep = Annotated[OpenHolds, Depends(get_holds)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from urllib.parse import quote
 
-from core.models import Job
+from pyexec.core.models import Job
 
 # Bytes a job or a user wrote must never run as script on the API's origin, whatever their
 # media type: the browser may not sniff, and a page opened directly is sandboxed.

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from api.errors import RateLimited
+from pyexec.api.errors import RateLimited
 
 HoldKind = Literal["wait", "stream"]
 RETRY_AFTER_SECONDS = 5

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 from sqlalchemy.exc import IntegrityError
 
-from api.errors import Conflict
-from api.schemas import JobCreate, as_utc
-from core import repository
-from core.models import IdempotencyKey, Job
-from core.runtime import Runtime
+from pyexec.api.errors import Conflict
+from pyexec.api.schemas import JobCreate, as_utc
+from pyexec.core import repository
+from pyexec.core.models import IdempotencyKey, Job
+from pyexec.core.runtime import Runtime
 
 HEADER = "Idempotency-Key"
 KEPT_FOR = timedelta(hours=24)

@@ -14,8 +14,8 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_body, error_response
-from core.files import human_bytes
+from pyexec.api.errors import error_body, error_response
+from pyexec.core.files import human_bytes
 
 log = logging.getLogger("pyexec.api")
 # One line per request: the path without its query string, which may carry a secret.
@@ -189,7 +189,7 @@ def _client(scope: Scope) -> str:
 def _request_id(scope: Scope) -> str:
     for key, value in scope.get("headers", []):
         if key == b"x-request-id":
-            candidate = value.decode("latin-1")
+            candidate: str = value.decode("latin-1")
             if _SAFE_ID.match(candidate):
                 return candidate
     return uuid.uuid4().hex

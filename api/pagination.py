@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from api.errors import InvalidRequest
-from core import repository
-from core.models import File, Job
+from pyexec.api.errors import InvalidRequest
+from pyexec.core import repository
+from pyexec.core.models import File, Job
 
 
 def parse_cursor(cursor: str | None) -> tuple[datetime, str] | None:

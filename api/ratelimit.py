@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from starlette.types import Message, Send
 
-from api.errors import RateLimited
-from core.plans import PlanLimits
-from core.ratelimit import Quota, take_request
-from core.runtime import Runtime
+from pyexec.api.errors import RateLimited
+from pyexec.core.plans import PlanLimits
+from pyexec.core.ratelimit import Quota, take_request
+from pyexec.core.runtime import Runtime
 
 _QUOTA_HEADERS = {b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"}
 

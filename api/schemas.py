@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from core.models import File, Job
+from pyexec.core.models import File, Job
+from pyexec.core.output_types import Output
 
 MAX_CODE_BYTES = 1_000_000
 
@@ -48,72 +49,6 @@ class Artifact(BaseModel):
     media_type: str
     bytes: int
     url: str
-
-
-class _Output(BaseModel):
-    # Outputs are stored as JSON: fields added later must pass through, not fail the response.
-    model_config = ConfigDict(extra="allow")
-
-    cell: int = Field(description="The notebook cell (1 is the first code cell).")
-
-
-class TableOutput(_Output):
-    """A pandas DataFrame or Series, from the kernel's table schema (not scraped HTML)."""
-
-    type: Literal["table"]
-    columns: list[str]
-    rows: list[list[Any]] = Field(
-        description="The first 1,000 rows, JSON-safe: NaN is null, timestamps ISO 8601."
-    )
-    total_rows: int = Field(description="Rows in the whole frame, not only in `rows`.")
-
-
-class ImageOutput(_Output):
-    """A plot or image: stored as an artifact, never inline."""
-
-    type: Literal["image"]
-    media_type: str
-    name: str
-    url: str | None = Field(
-        description="The artifact's URL; null when the job's artifact caps left it out."
-    )
-
-
-class TextOutput(_Output):
-    type: Literal["text"]
-    name: str = Field(description="`stdout`, `stderr`, `result` (a plain value) or `notice`.")
-    text: str = Field(description="Capped at 100 KB, with a truncation marker.")
-
-
-class HtmlOutput(_Output):
-    type: Literal["html"]
-    html: str
-
-
-class MarkdownOutput(_Output):
-    type: Literal["markdown"]
-    text: str
-
-
-class JsonOutput(_Output):
-    model_config = ConfigDict(extra="allow", serialize_by_alias=True, validate_by_name=True)
-
-    type: Literal["json"]
-    # `json` would shadow BaseModel.json; the wire name is still `json`.
-    json_: Any = Field(alias="json")
-
-
-class ErrorOutput(_Output):
-    type: Literal["error"]
-    ename: str
-    evalue: str
-    traceback: str = Field(description="Without ANSI colour codes.")
-
-
-Output = Annotated[
-    TableOutput | ImageOutput | TextOutput | HtmlOutput | MarkdownOutput | JsonOutput | ErrorOutput,
-    Field(discriminator="type"),
-]
 
 
 class Usage(BaseModel):

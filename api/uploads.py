@@ -15,9 +15,9 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from api.errors import InvalidRequest, PayloadTooLarge
-from core.files import detect_media_type, human_bytes, sanitize_filename
-from core.storage import IncomingFile, Storage, UploadTooLarge
+from pyexec.api.errors import InvalidRequest, PayloadTooLarge
+from pyexec.core.files import detect_media_type, human_bytes, sanitize_filename
+from pyexec.core.storage import IncomingFile, Storage, UploadTooLarge
 
 FILE_FIELD = "file"
 # Room for the multipart framing around the file: boundaries, part headers, small fields.

@@ -6,9 +6,9 @@ from collections.abc import Iterable
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import repository
-from core.keys import display_prefix, generate_key, hash_key
-from core.models import ALL_SCOPES, Account, ApiKey, Plan
+from pyexec.core import repository
+from pyexec.core.keys import display_prefix, generate_key, hash_key
+from pyexec.core.models import ALL_SCOPES, Account, ApiKey, Plan
 
 
 class UnknownScopeError(ValueError):

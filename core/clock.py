@@ -7,6 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 
+def utcnow() -> datetime:
+    """Now, timezone-aware, in UTC: for what is stamped, not decided, by the time."""
+    return datetime.now(UTC)
+
+
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware, in UTC."""
@@ -15,7 +20,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(UTC)
+        return utcnow()
 
 
 class ManualClock:

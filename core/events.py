@@ -1,9 +1,11 @@
 """Job events: status changes, cells, output, and cancel requests, fanned out to listeners.
 
-`?wait=`, cancellation and `GET /v1/jobs/{id}/events` listen here. Every event a bus delivers
-carries an `id`, increasing within a job; a job's events are also kept in a log for a while
-(`PYEXEC_EVENTS_RETENTION_SECONDS` after its last event) so that a listener can start from an
-id it saw before (SSE's `Last-Event-ID`) and miss nothing. The in-process bus serves the
+`?wait=`, cancellation and `GET /v1/jobs/{id}/events` listen here. Events are published as
+the types of `core.event_types` and delivered as their JSON (`Event`), which `parse_event`
+reads back. Every event a bus delivers carries an `id`, increasing within a job; a job's
+events are also kept in a log for a while (`PYEXEC_EVENTS_RETENTION_SECONDS` after its last
+event) so that a listener can start from an id it saw before (SSE's `Last-Event-ID`) and miss
+nothing. The in-process bus serves the
 embedded deployment; `core.redis_events` (Redis streams + pub/sub) serves the scaled-out one.
 """
 
@@ -18,31 +20,29 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.models import FINAL_STATUSES
+from pydantic import ValidationError
 
+from pyexec.core.event_types import JobEvent, is_final_status, parse_event
+
+# An event as a bus delivers it: the JSON of a `JobEvent`, plus its `id`.
 Event = dict[str, Any]
-
-STATUS = "status"
-CANCEL_REQUESTED = "cancel_requested"
-CELL_STARTED = "cell_started"
-CELL_FINISHED = "cell_finished"
-OUTPUT = "output"
 
 # `since=BEGINNING` replays a job's whole log; `since=None` delivers only what comes next.
 BEGINNING = "0"
 # A job's log keeps at most this many events (the oldest go first).
 MAX_LOG_EVENTS = 10_000
 
-_FINAL = frozenset(s.value for s in FINAL_STATUSES)
-
 
 def is_final_status_event(event: Event) -> bool:
-    return event.get("type") == STATUS and event.get("status") in _FINAL
+    try:
+        return is_final_status(parse_event(event))
+    except ValidationError:
+        return False  # of no kind this version knows: not a status
 
 
 class JobEvents(ABC):
     @abstractmethod
-    async def publish(self, job_id: str, event: Event) -> None:
+    async def publish(self, job_id: str, event: JobEvent) -> None:
         """Append to the job's log and deliver to its listeners; never raises for a listener."""
 
     @abstractmethod
@@ -79,10 +79,10 @@ class InProcessEvents(JobEvents):
         self._max_backlog = max_backlog
         self._retention = retention_seconds
 
-    async def publish(self, job_id: str, event: Event) -> None:
+    async def publish(self, job_id: str, event: JobEvent) -> None:
         log = self._logs.setdefault(job_id, _Log())
         log.seq += 1
-        entry = {**event, "id": str(log.seq)}
+        entry = {**event.wire(), "id": str(log.seq)}
         log.entries.append((log.seq, entry))
         # The log lives on for a while after the job's last event, then goes.
         if log.expiry is not None:

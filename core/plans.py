@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from core.models import Plan
-from core.settings import Settings
+from pyexec.core.models import Plan
+from pyexec.core.settings import Settings
 
 MB = 1_000_000
 

@@ -12,9 +12,9 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from core import repository
-from core.clock import Clock
-from core.db import Database
+from pyexec.core import repository
+from pyexec.core.clock import Clock
+from pyexec.core.db import Database
 
 
 class RequestCounter(ABC):

@@ -14,7 +14,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from core.redis_keys import QUEUE
+from pyexec.core.redis_keys import QUEUE
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 COMMAND_TIMEOUT_SECONDS = 5.0
@@ -32,7 +32,7 @@ def connect(url: str, *, patient: bool = False) -> ArqRedis:
         ExponentialBackoff(cap=PATIENT_BACKOFF_CAP_SECONDS if patient else 0.2, base=0.05),
         -1 if patient else QUICK_RETRIES,
     )
-    client = ArqRedis.from_url(
+    client: ArqRedis = ArqRedis.from_url(
         url,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
         socket_timeout=COMMAND_TIMEOUT_SECONDS,

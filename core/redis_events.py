@@ -30,8 +30,9 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from core.events import MAX_LOG_EVENTS, Event, JobEvents
-from core.redis_keys import (
+from pyexec.core.event_types import JobEvent
+from pyexec.core.events import MAX_LOG_EVENTS, Event, JobEvents
+from pyexec.core.redis_keys import (
     EVENTS_CHANNEL_PREFIX,
     IDLE_CHANNEL,
     events_channel,
@@ -118,8 +119,8 @@ class RedisEvents(JobEvents):
 
     # -- publishing --------------------------------------------------------------------
 
-    async def publish(self, job_id: str, event: Event) -> None:
-        payload = json.dumps(event, separators=(",", ":"), default=str)
+    async def publish(self, job_id: str, event: JobEvent) -> None:
+        payload = json.dumps(event.wire(), separators=(",", ":"), default=str)
         if not self._outbox:
             try:
                 await self._send(job_id, payload)
@@ -291,8 +292,9 @@ class RedisEvents(JobEvents):
                 confirmation.set_result(None)
             job_id = _job_of(channel)
             # After a reconnect the listeners may have missed events: read them from the log.
-            for inbox in list(self._inboxes.get(job_id, ())) if job_id else ():
-                self._spawn(self._catch_up(job_id, inbox))
+            if job_id:
+                for inbox in list(self._inboxes.get(job_id, ())):
+                    self._spawn(self._catch_up(job_id, inbox))
         elif kind == "message":
             job_id = _job_of(channel)
             inboxes = self._inboxes.get(job_id) if job_id else None
@@ -338,6 +340,6 @@ def _job_of(channel: str) -> str | None:
 
 
 def _event(event_id: StreamId, payload: str | bytes) -> Event:
-    event = json.loads(payload)
+    event: dict[str, Any] = json.loads(payload)
     event["id"] = format_stream_id(event_id)
     return event

@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
-from core.models import utcnow
-from core.queue import JobQueue
-from core.redis_keys import QUEUE, QUEUE_WAKE_CHANNEL, RUN_JOB_TASK, arq_job_key
+from pyexec.core.clock import utcnow
+from pyexec.core.queue import JobQueue
+from pyexec.core.redis_keys import QUEUE, QUEUE_WAKE_CHANNEL, RUN_JOB_TASK, arq_job_key
 
 log = logging.getLogger("pyexec.queue")
 

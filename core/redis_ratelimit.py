@@ -21,8 +21,8 @@ from datetime import date, timedelta
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.ratelimit import RequestCounter
-from core.redis_keys import request_count_key
+from pyexec.core.ratelimit import RequestCounter
+from pyexec.core.redis_keys import request_count_key
 
 log = logging.getLogger("pyexec.ratelimit")
 

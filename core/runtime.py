@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from core.clock import Clock, SystemClock
-from core.db import Database
-from core.events import InProcessEvents, JobEvents
-from core.queue import InProcessQueue, JobQueue
-from core.ratelimit import DatabaseRequestCounter, RequestCounter
-from core.settings import Settings, SettingsError
-from core.storage import Storage, make_private_dir
+from pyexec.core.clock import Clock, SystemClock
+from pyexec.core.db import Database
+from pyexec.core.events import InProcessEvents, JobEvents
+from pyexec.core.queue import InProcessQueue, JobQueue
+from pyexec.core.ratelimit import DatabaseRequestCounter, RequestCounter
+from pyexec.core.settings import Settings, SettingsError
+from pyexec.core.storage import Storage, make_private_dir
 
 ReadinessCheck = Callable[[], Awaitable[bool]]
 
@@ -58,10 +58,10 @@ class Runtime:
     def scaled(cls, settings: Settings) -> Runtime:
         """arq on Redis for the queue, Redis streams + pub/sub for events, request counts in
         Redis (in the database while Redis is unreachable)."""
-        from core.redis_client import connect
-        from core.redis_events import RedisEvents
-        from core.redis_queue import RedisQueue
-        from core.redis_ratelimit import RedisRequestCounter
+        from pyexec.core.redis_client import connect
+        from pyexec.core.redis_events import RedisEvents
+        from pyexec.core.redis_queue import RedisQueue
+        from pyexec.core.redis_ratelimit import RedisRequestCounter
 
         if not settings.redis_url:
             raise SettingsError("REDIS_URL: the scaled-out deployment needs a Redis URL")

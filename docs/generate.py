@@ -63,7 +63,7 @@ def _kind(field: Any) -> str:
 
 
 def configuration_page() -> str:
-    from core.settings import Settings
+    from pyexec.core.settings import Settings
 
     lines = [
         "# Configuration reference",
@@ -85,8 +85,8 @@ def configuration_page() -> str:
 
 
 def api_page() -> str:
-    from api.app import create_app
-    from core.settings import load_settings
+    from pyexec.api.app import create_app
+    from pyexec.core.settings import load_settings
 
     with tempfile.TemporaryDirectory() as data_dir:
         schema = create_app(load_settings(data_dir=data_dir)).openapi()

@@ -26,63 +26,69 @@ from typing import TYPE_CHECKING, Any
 # probes import one small module of this package, not jupyter_client, zmq and the rest
 # (about a second of a local kernel's start on a loaded machine).
 _WHERE = {
-    "build_kernel_env": "kernels.env",
-    "CellTimeoutError": "kernels.errors",
-    "KernelDiedError": "kernels.errors",
-    "KernelStartError": "kernels.errors",
-    "PoolClosedError": "kernels.errors",
-    "Execution": "kernels.execution",
-    "ExecutionError": "kernels.execution",
-    "ExecutionStatus": "kernels.execution",
-    "Collected": "kernels.files",
-    "FileUnavailableError": "kernels.files",
-    "FoundFile": "kernels.files",
-    "KernelFiles": "kernels.files",
-    "ForkServerLauncher": "kernels.forkserver",
-    "GatewayLauncher": "kernels.gateway",
-    "Kernel": "kernels.kernel",
-    "OutputCallback": "kernels.kernel",
-    "KernelLauncher": "kernels.launcher",
-    "LaunchedKernel": "kernels.launcher",
-    "LocalLauncher": "kernels.local",
-    "KernelPool": "kernels.pool",
-    "PoolHealth": "kernels.pool",
-    "Isolation": "kernels.sandbox",
-    "KernelLimits": "kernels.sandbox",
-    "SandboxPolicy": "kernels.sandbox",
-    "SandboxUnavailableError": "kernels.sandbox",
-    "WARMUP_CODE": "kernels.warmup",
+    "build_kernel_env": "pyexec.kernels.env",
+    "CellTimeoutError": "pyexec.kernels.errors",
+    "KernelDiedError": "pyexec.kernels.errors",
+    "KernelStartError": "pyexec.kernels.errors",
+    "PoolClosedError": "pyexec.kernels.errors",
+    "Execution": "pyexec.kernels.execution",
+    "ExecutionError": "pyexec.kernels.execution",
+    "ExecutionStatus": "pyexec.kernels.execution",
+    "strip_ansi": "pyexec.kernels.execution",
+    "Collected": "pyexec.kernels.files",
+    "FileUnavailableError": "pyexec.kernels.files",
+    "FoundFile": "pyexec.kernels.files",
+    "KernelFiles": "pyexec.kernels.files",
+    "ForkServerLauncher": "pyexec.kernels.forkserver",
+    "GatewayLauncher": "pyexec.kernels.gateway",
+    "Kernel": "pyexec.kernels.kernel",
+    "OutputCallback": "pyexec.kernels.kernel",
+    "KernelLauncher": "pyexec.kernels.launcher",
+    "LaunchedKernel": "pyexec.kernels.launcher",
+    "LocalLauncher": "pyexec.kernels.local",
+    "KernelPool": "pyexec.kernels.pool",
+    "PoolHealth": "pyexec.kernels.pool",
+    "Isolation": "pyexec.kernels.sandbox",
+    "KernelLimits": "pyexec.kernels.sandbox",
+    "SandboxPolicy": "pyexec.kernels.sandbox",
+    "SandboxUnavailableError": "pyexec.kernels.sandbox",
+    "WARMUP_CODE": "pyexec.kernels.warmup",
 }
 
 if TYPE_CHECKING:
-    from kernels.env import build_kernel_env
-    from kernels.errors import (
+    from pyexec.kernels.env import build_kernel_env
+    from pyexec.kernels.errors import (
         CellTimeoutError,
         KernelDiedError,
         KernelStartError,
         PoolClosedError,
     )
-    from kernels.execution import Execution, ExecutionError, ExecutionStatus
-    from kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
-    from kernels.forkserver import ForkServerLauncher
-    from kernels.gateway import GatewayLauncher
-    from kernels.kernel import Kernel, OutputCallback
-    from kernels.launcher import KernelLauncher, LaunchedKernel
-    from kernels.local import LocalLauncher
-    from kernels.pool import KernelPool, PoolHealth
-    from kernels.sandbox import (
+    from pyexec.kernels.execution import (
+        Execution,
+        ExecutionError,
+        ExecutionStatus,
+        strip_ansi,
+    )
+    from pyexec.kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
+    from pyexec.kernels.forkserver import ForkServerLauncher
+    from pyexec.kernels.gateway import GatewayLauncher
+    from pyexec.kernels.kernel import Kernel, OutputCallback
+    from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
+    from pyexec.kernels.local import LocalLauncher
+    from pyexec.kernels.pool import KernelPool, PoolHealth
+    from pyexec.kernels.sandbox import (
         Isolation,
         KernelLimits,
         SandboxPolicy,
         SandboxUnavailableError,
     )
-    from kernels.warmup import WARMUP_CODE
+    from pyexec.kernels.warmup import WARMUP_CODE
 
 
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'kernels' has no attribute {name!r}")
+        raise AttributeError(f"module 'pyexec.kernels' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
@@ -115,4 +121,5 @@ __all__ = [
     "SandboxPolicy",
     "SandboxUnavailableError",
     "build_kernel_env",
+    "strip_ansi",
 ]

@@ -26,8 +26,8 @@ log = logging.getLogger(__name__)
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT_NAME = "pyexec-kernels"
 # How long removing a kernel cgroup waits for its processes to be gone.
-REMOVE_WAIT_S = 2.0
-SWEEP_MIN_AGE_S = 600.0
+REMOVE_WAIT_SECONDS = 2.0
+SWEEP_MIN_AGE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class KernelCgroup:
 
     def kill_all(self) -> None:
         """SIGKILL every process in the cgroup, until none is left (or ~2 s passed)."""
-        deadline = time.monotonic() + REMOVE_WAIT_S
+        deadline = time.monotonic() + REMOVE_WAIT_SECONDS
         for d in self.dirs:
             kill_file = d / "cgroup.kill"  # v2, Linux 5.14+: atomic, forks cannot escape
             if kill_file.exists():
@@ -76,7 +76,7 @@ class KernelCgroup:
             time.sleep(0.005)
 
     def remove(self) -> None:
-        deadline = time.monotonic() + REMOVE_WAIT_S
+        deadline = time.monotonic() + REMOVE_WAIT_SECONDS
         for d in self.dirs:
             while True:
                 try:
@@ -180,7 +180,7 @@ class CgroupHost:
     def parents(self) -> list[Path]:
         return sorted({p for p in (self.memory_parent, self.pids_parent) if p is not None})
 
-    def sweep(self, min_age_s: float = SWEEP_MIN_AGE_S) -> None:
+    def sweep(self, min_age_seconds: float = SWEEP_MIN_AGE_SECONDS) -> None:
         """Remove kernel cgroups a crashed service left behind: empty, and old enough that
         no other live service sharing our cgroup can be just about to move a kernel in."""
         now = time.time()
@@ -188,7 +188,7 @@ class CgroupHost:
             with contextlib.suppress(OSError):
                 for child in parent.iterdir():
                     with contextlib.suppress(OSError):
-                        if not child.is_dir() or now - child.stat().st_mtime < min_age_s:
+                        if not child.is_dir() or now - child.stat().st_mtime < min_age_seconds:
                             continue
                         procs = child / "cgroup.procs"
                         if not procs.exists() or not procs.read_text().strip():

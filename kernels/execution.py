@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from kernels.errors import CellTimeoutError, KernelDiedError
+from pyexec.kernels.errors import CellTimeoutError, KernelDiedError
 
 ExecutionStatus = Literal["ok", "error", "timeout", "died", "cancelled"]
 # The synthetic error of a cell the kernel never answered (IOPub went idle, no execute_reply).
@@ -104,16 +104,11 @@ class Execution:
             raise KernelDiedError(message)
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def nb_timestamp(value: Any) -> str:
     """Format a message header date exactly like nbclient does for `metadata.execution`."""
     if isinstance(value, datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        stamp = value.astimezone(UTC) if value.tzinfo is not None else value
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return str(value)
 
 

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NoReturn
 
-from kernels import linux
+from pyexec.kernels import linux
 
 # The jail of a kernel sits beside its connection file, in the kernel's runtime dir.
 JAIL_FILENAME = "jail.json"
@@ -271,8 +271,8 @@ def _mount_ops(jail: Jail) -> Iterator[tuple[str, str, Tmpfs | None]]:
         ops.append((_depth(path), 1, "keep_readonly", path, None))
     for path in jail.keep:
         ops.append((_depth(path), 1, "keep", path, None))
-    for _, _, kind, path, tmpfs in sorted(ops, key=lambda op: op[:2]):
-        yield kind, path, tmpfs
+    for _, _, kind, path, mount in sorted(ops, key=lambda op: op[:2]):
+        yield kind, path, mount
 
 
 def _build_view(jail: Jail) -> None:

@@ -8,13 +8,15 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import zmq
 
-from kernels.errors import ChannelClosedError, KernelDiedError, KernelStartError
-from kernels.execution import (
+from pyexec.kernels.cell_outputs import OUTPUT_MSG_TYPES, CellOutputCollector
+from pyexec.kernels.errors import ChannelClosedError, KernelDiedError, KernelStartError
+from pyexec.kernels.execution import (
     NO_REPLY_ERROR,
     Execution,
     ExecutionError,
@@ -22,11 +24,9 @@ from kernels.execution import (
     describe_exit,
     format_seconds,
     nb_timestamp,
-    utcnow,
 )
-from kernels.files import KernelFiles
-from kernels.launcher import LaunchedKernel
-from kernels.outputs import OUTPUT_MSG_TYPES, OutputCollector
+from pyexec.kernels.files import KernelFiles
+from pyexec.kernels.launcher import LaunchedKernel
 
 log = logging.getLogger(__name__)
 
@@ -34,23 +34,23 @@ OutputCallback = Callable[[dict[str, Any]], Awaitable[None] | None]
 
 # How often a running cell checks that the kernel process still exists. The heartbeat
 # channel would take seconds to notice a segfault; polling the process takes one tick.
-ALIVE_POLL_S = 0.1
+ALIVE_POLL_SECONDS = 0.1
 # Once either the execute_reply or the IOPub "idle" arrived, how long to wait for the other
 # before giving up on it (nbclient waits similarly, with iopub_timeout). Generous: the two
 # travel on different sockets and threads of the kernel, and on a starved machine (2 cores,
 # the whole test suite running) a 2 s wait once gave up on two cells of one kernel in a row.
-SETTLE_S = 10.0
+SETTLE_SECONDS = 10.0
 # IOPub went idle and no execute_reply followed this soon: send the kernel another shell
-# request (kernel_info), again at this interval until SETTLE_S. ipykernel 7 can leave a reply
+# request (kernel_info), again at this interval until SETTLE_SECONDS. ipykernel 7 can leave a reply
 # unsent until its shell socket sees another event (ipython/ipykernel#1554 and #1529 describe
 # that edge-triggered wedge for requests): twice in this suite's runs a kernel answered no
 # execute_request at all, under load. A healthy kernel answers the extra request unnoticed.
-NUDGE_AFTER_S = 0.5
+NUDGE_AFTER_SECONDS = 0.5
 # After a kernel is found dead, how long to keep collecting outputs it had already sent.
-DRAIN_AFTER_DEATH_S = 0.05
+DRAIN_AFTER_DEATH_SECONDS = 0.05
 # Readiness: resend kernel_info if its IOPub status did not follow the reply this soon
 # (the IOPub subscription was not connected yet when the kernel published it).
-READY_RESEND_S = 0.2
+READY_RESEND_SECONDS = 0.2
 
 _Routed = tuple[str, dict[str, Any]]
 
@@ -81,7 +81,7 @@ class Kernel:
         self._lock = asyncio.Lock()
         self._death: KernelDiedError | None = None
         self._closed = False
-        # Cells whose execute_reply came only after a nudge (NUDGE_AFTER_S).
+        # Cells whose execute_reply came only after a nudge (NUDGE_AFTER_SECONDS).
         self.nudged_replies = 0
 
     @property
@@ -131,19 +131,19 @@ class Kernel:
                     reason = self._launched.death_reason() or describe_exit(status)
                     raise KernelStartError(f"{reason} while starting")
                 if not sent or (reply is not None and now >= resend_at):
-                    resend_at = now + READY_RESEND_S
+                    resend_at = now + READY_RESEND_SECONDS
                     msg_id = self._client.kernel_info()
                     self._routes[msg_id] = queue
                     sent.append(msg_id)
                 try:
-                    async with asyncio.timeout(ALIVE_POLL_S):
+                    async with asyncio.timeout(ALIVE_POLL_SECONDS):
                         channel, msg = await queue.get()
                 except TimeoutError:
                     continue
                 if channel == "shell" and msg["msg_type"] == "kernel_info_reply":
                     if reply is None:
                         reply = msg
-                        resend_at = time.monotonic() + READY_RESEND_S
+                        resend_at = time.monotonic() + READY_RESEND_SECONDS
                 elif channel == "iopub" and msg["msg_type"] == "status":
                     got_status = True
         finally:
@@ -303,7 +303,7 @@ class _CellRun:
         self.silent = silent
         self.store_history = store_history
         self.user_expressions: dict[str, str] = {}
-        self.collector = OutputCollector()
+        self.collector = CellOutputCollector()
         self.timing: dict[str, str] = {}
         self.reply: dict[str, Any] | None = None
         self.idle = False
@@ -314,7 +314,7 @@ class _CellRun:
 
     async def run(self) -> Execution:
         kernel = self.kernel
-        started_at = utcnow()
+        started_at = datetime.now(UTC)
         t0 = time.monotonic()
         # Sending is synchronous and the readers only run when we await, so subscribing
         # right after cannot miss a message. stop_on_error=False: with one cell at a time
@@ -347,7 +347,7 @@ class _CellRun:
                 watch.cancel()
         if (note := self.collector.finish()) is not None and self.on_output is not None:
             await self._notify(note)
-        finished_at = utcnow()
+        finished_at = datetime.now(UTC)
         status, error = self._outcome()
         return Execution(
             status=status,
@@ -367,11 +367,11 @@ class _CellRun:
         settle_deadline: float | None = None
         nudge_at: float | None = None
         nudges = 0
-        next_alive_check = t0 + ALIVE_POLL_S
+        next_alive_check = t0 + ALIVE_POLL_SECONDS
         while self.reply is None or not self.idle:
             now = time.monotonic()
             if nudge_at is not None and now >= nudge_at:
-                nudge_at = now + NUDGE_AFTER_S
+                nudge_at = now + NUDGE_AFTER_SECONDS
                 nudges += 1
                 # Its reply (and IOPub status) go unrouted: the readers drop them.
                 kernel._client.kernel_info()
@@ -394,7 +394,7 @@ class _CellRun:
                 )
                 return
             if now >= next_alive_check:
-                next_alive_check = now + ALIVE_POLL_S
+                next_alive_check = now + ALIVE_POLL_SECONDS
                 if not await kernel._launched.is_alive():
                     await self._drain(queue)
                     self.died = await kernel._mark_dead()
@@ -419,9 +419,9 @@ class _CellRun:
             if self.stopped and grace_deadline is None:
                 grace_deadline = time.monotonic() + kernel.interrupt_grace
             if settle_deadline is None and (self.reply is not None or self.idle):
-                settle_deadline = time.monotonic() + SETTLE_S
+                settle_deadline = time.monotonic() + SETTLE_SECONDS
             if self.reply is None and self.idle and nudge_at is None:
-                nudge_at = time.monotonic() + NUDGE_AFTER_S
+                nudge_at = time.monotonic() + NUDGE_AFTER_SECONDS
         if nudges:
             kernel.nudged_replies += 1
             log.warning(
@@ -438,7 +438,7 @@ class _CellRun:
 
     async def _drain(self, queue: asyncio.Queue[_Routed]) -> None:
         # Outputs sent just before the crash may still be on their way through the readers.
-        await asyncio.sleep(DRAIN_AFTER_DEATH_S)
+        await asyncio.sleep(DRAIN_AFTER_DEATH_SECONDS)
         while not queue.empty():
             channel, msg = queue.get_nowait()
             await self._handle(channel, msg)
@@ -475,7 +475,9 @@ class _CellRun:
 
     def _stamp(self, key: str, msg: dict[str, Any]) -> None:
         date = (msg.get("header") or {}).get("date")
-        self.timing[key] = nb_timestamp(date) if date is not None else nb_timestamp(utcnow())
+        self.timing[key] = (
+            nb_timestamp(date) if date is not None else nb_timestamp(datetime.now(UTC))
+        )
 
     async def _notify(self, output: dict[str, Any]) -> None:
         assert self.on_output is not None

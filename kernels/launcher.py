@@ -11,10 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
-from kernels.client import KernelClient
-from kernels.files import KernelFiles
-from kernels.sandbox import Isolation
-from kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
+from pyexec.kernels.client import KernelClient
+from pyexec.kernels.files import KernelFiles
+from pyexec.kernels.sandbox import Isolation
+from pyexec.kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):

@@ -1,128 +1,49 @@
 """`LocalLauncher`: kernels as local subprocesses, through jupyter_client's provisioner seam.
 
-`AsyncKernelManager` drives the launch, so its provisioner (`LocalProvisioner` here, the fork
-server's provisioner in `kernels.forkserver`) decides how the process is made. The KernelSpec
-is built from the interpreter path, so nothing has to be installed in a Jupyter data dir.
+`AsyncKernelManager` drives the launch (`kernels.managed`, shared with the fork server), so
+its provisioner — `LocalProvisioner` here — decides how the process is made. The KernelSpec is
+built from the interpreter path, so nothing has to be installed in a Jupyter data dir.
 
-Each kernel gets a private socket dir `<runtime root>/<kernel id>/` (its connection file,
-its ZeroMQ ipc sockets, its jail and its log). With a sandbox policy, the kernel starts
-through `python -m kernels.jail`, inside bubblewrap's view when available, and enters its jail
-(`kernels.jail`) before it execs ipykernel. In a jail with a PID namespace of its own, the
-launcher reports the kernel's pid through a pipe, and the sandbox lease follows it.
+With a sandbox policy, the kernel starts through `python -m kernels.jail`, inside bubblewrap's
+view when available, and enters its jail (`kernels.jail`) before it execs ipykernel. In a jail
+with a PID namespace of its own, the launcher reports the kernel's pid through a pipe, and the
+sandbox lease follows it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import logging
 import os
 import select
-import shutil
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
-import zmq
 import zmq.asyncio
-from jupyter_client.asynchronous import AsyncKernelClient
-from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning import KernelProvisionerBase
-from traitlets import Instance
 
-from kernels.env import prepend_path
-from kernels.errors import KernelStartError
-from kernels.jail import JAIL_FILENAME
-from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.sandbox import Isolation, Sandbox, SandboxLease, SandboxPolicy
+from pyexec.kernels.env import prepend_path
+from pyexec.kernels.jail import JAIL_FILENAME
+from pyexec.kernels.managed import (
+    CONNECTION_FILENAME,
+    KERNEL_NAME,
+    LOG_FILENAME,
+    ManagedLauncher,
+    OneSpecManager,
+    PyExecKernelManager,
+    build_kernel_spec,
+)
+from pyexec.kernels.sandbox import Sandbox, SandboxLease, SandboxPolicy
 
-log = logging.getLogger(__name__)
-
-KERNEL_NAME = "pyexec-python"
-DISPLAY_NAME = "Python 3 (PyExec)"
-# History in memory: a kernel lives for one job, and an on-disk sqlite file would only add
-# start-up work and a stray file in the work dir.
-KERNEL_ARGS = ("--HistoryManager.hist_file=:memory:",)
 # The jail's launcher, run as a module: it needs nothing but the `kernels` package (the
 # installable kernelspec's launch.py does the same from its resource dir).
-JAIL_LAUNCHER = ("-m", "kernels.jail")
+JAIL_LAUNCHER = ("-m", "pyexec.kernels.jail")
 # How long the jail's launcher may take to report the kernel's pid in its PID namespace.
-REPORT_TIMEOUT_S = 30.0
-# The client connects before the kernel binds; libzmq's default 100 ms retry would then add
-# up to 100 ms to every start.
-RECONNECT_IVL_MS = 5
-KILL_WAIT_S = 5.0
-CONNECTION_FILENAME = "kernel.json"
-LOG_FILENAME = "kernel.log"
-LOG_TAIL_BYTES = 2000
+REPORT_TIMEOUT_SECONDS = 30.0
 
 
-def build_kernel_spec(
-    python: str,
-    extra_args: Sequence[str] = (),
-    *,
-    prefix: Sequence[str] = (),
-    metadata: Mapping[str, Any] | None = None,
-) -> KernelSpec:
-    """`prefix` runs before the kernel (the sandbox launcher); the kernel is ipykernel."""
-    return KernelSpec(
-        argv=[
-            *prefix,
-            python,
-            "-m",
-            "ipykernel_launcher",
-            "-f",
-            "{connection_file}",
-            *KERNEL_ARGS,
-            *extra_args,
-        ],
-        display_name=DISPLAY_NAME,
-        language="python",
-        # Over the control channel: a signal cannot reach a kernel inside bubblewrap, and
-        # the control thread answers even while a cell keeps the main thread busy.
-        interrupt_mode="message",
-        env={},
-        metadata={"debugger": False, **(metadata or {})},
-    )
-
-
-class PyExecKernelManager(AsyncKernelManager):
-    """AsyncKernelManager whose start does not sleep.
-
-    jupyter_client wraps `start_kernel` in a decorator that sleeps 10 ms after the launch
-    "to ensure tests can capture the state before done": a fifth of a forked kernel's start.
-    This runs the same three steps (pre-start, launch, post-start) and resolves `ready` alike.
-    """
-
-    async def start_kernel(self, **kw: Any) -> None:  # type: ignore[override]
-        self._ready = asyncio.get_running_loop().create_future()
-        try:
-            self._attempted_start = True
-            kernel_cmd, kw = await self._async_pre_start_kernel(**kw)
-            await self._async_launch_kernel(kernel_cmd, **kw)
-            await self._async_post_start_kernel(**kw)
-        except Exception as exc:
-            self._ready.set_exception(exc)
-            self._ready.exception()  # retrieved: the exception is raised to the caller
-            raise
-        self._ready.set_result(None)
-
-
-class _OneSpecManager(KernelSpecManager):
-    """Answers every lookup with our programmatic spec instead of scanning Jupyter dirs."""
-
-    spec = Instance(KernelSpec)
-
-    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
-        return self.spec
-
-
-class LocalLauncher(KernelLauncher):
+class LocalLauncher(ManagedLauncher):
     """Starts `python -m ipykernel_launcher` subprocesses, each in its own session.
 
     `sandbox`: the isolation policy (see `kernels.sandbox`); None runs kernels as plain
@@ -130,7 +51,6 @@ class LocalLauncher(KernelLauncher):
     """
 
     backend = "local"
-    _exec_after_jail = True  # the launcher execs ipykernel once it is in its jail
 
     def __init__(
         self,
@@ -141,117 +61,21 @@ class LocalLauncher(KernelLauncher):
         sandbox: SandboxPolicy | None = None,
     ) -> None:
         # Not resolved: a venv's python is a symlink, and resolving it would escape the venv.
-        self.python = os.path.abspath(os.fspath(python))
-        self.extra_args = tuple(extra_args)
-        self.sandbox = (
-            Sandbox(
-                sandbox,
-                backend=self.backend,
-                python=self.python,
-                exec_after_jail=self._exec_after_jail,
+        interpreter = os.path.abspath(os.fspath(python))
+        super().__init__(
+            interpreter,
+            runtime_dir=runtime_dir,
+            # The jail's launcher execs ipykernel once it is in its jail.
+            sandbox=Sandbox(
+                sandbox, backend=self.backend, python=interpreter, exec_after_jail=True
             )
             if sandbox
-            else None
+            else None,
         )
-        self._spec_manager: _OneSpecManager | None = None
-        self._runtime_root = runtime_dir
-        self._runtime_dir: Path | None = None
-        self._context: zmq.asyncio.Context | None = None
-        self._closed = False
-        self._setup_lock = asyncio.Lock()
+        self.extra_args = tuple(extra_args)
 
     @property
-    def kernelspec(self) -> dict[str, str]:
-        return {"name": KERNEL_NAME, "display_name": DISPLAY_NAME, "language": "python"}
-
-    @property
-    def isolation(self) -> Isolation | None:
-        """What kernels get; None until the first launch has probed the host."""
-        if self.sandbox is None:
-            return Isolation(
-                self.backend,
-                "off",
-                {"environment": "scrubbed", "session": "own session and process group"},
-                {"sandbox": "no sandbox policy configured"},
-            )
-        return self.sandbox.isolation
-
-    @property
-    def troubleshooting(self) -> str:
-        hint = (
-            f"that {self.python} runs and imports ipykernel, pandas and matplotlib (and that "
-            "the disk has room)"
-        )
-        isolation = self.isolation
-        if isolation is not None and isolation.level != "off":
-            hint += (
-                f"; that the kernel sandbox ({isolation.level}) shows the interpreter: compare "
-                "with PYEXEC_KERNEL_SANDBOX=off once, and see docs/isolation.md"
-            )
-        return hint
-
-    async def check(self, work_root: Path) -> Isolation | None:
-        if self._closed:
-            raise KernelStartError("the launcher is closed")
-        if self.sandbox is not None:
-            await self.sandbox.setup(work_root, self._ensure_runtime_dir())
-        return self.isolation
-
-    async def launch(
-        self, kernel_id: str, work_dir: Path, env: Mapping[str, str]
-    ) -> LaunchedKernel:
-        if self._closed:
-            raise KernelStartError("the launcher is closed")
-        runtime = self._ensure_runtime_dir()
-        await self._setup(Path(work_dir).parent, runtime)
-        context = self._ensure_context()
-        kernel_dir = runtime / kernel_id
-        lease: SandboxLease | None = None
-        km: AsyncKernelManager | None = None
-        try:
-            kernel_dir.mkdir(mode=0o700)
-            if self.sandbox is not None:
-                lease = await self.sandbox.prepare(kernel_id, work_dir, kernel_dir)
-            km = self._make_manager(kernel_id, kernel_dir, work_dir, lease, context)
-            await self._start(km, kernel_id, kernel_dir, work_dir, env, lease)
-            client: AsyncKernelClient = km.client(context=context)
-            client.start_channels(shell=True, iopub=True, stdin=False, hb=False, control=False)
-        except BaseException as exc:
-            # Also on cancellation: a process may already exist that nobody else knows about.
-            if km is not None:
-                await _discard(km)
-            if lease is not None:
-                await lease.release()
-            await asyncio.to_thread(shutil.rmtree, kernel_dir, True)
-            if isinstance(exc, Exception) and not isinstance(exc, KernelStartError):
-                raise KernelStartError(f"could not launch kernel: {exc}") from exc
-            raise
-        return LocalKernel(
-            kernel_id,
-            km,
-            client,
-            self.kernelspec,
-            lease=lease,
-            runtime_dir=kernel_dir,
-            warm=self._prewarms,
-            status_from_wrapper=self._wrapped,
-        )
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._context is not None:
-            self._context.destroy(linger=0)
-            self._context = None
-        if self._runtime_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, self._runtime_dir, True)
-            self._runtime_dir = None
-
-    # -- hooks for the fork server's launcher ---------------------------------------
-
-    _prewarms = False  # the kernels it makes have already run WARMUP_CODE
-
-    @property
-    def _wrapped(self) -> bool:
+    def status_from_wrapper(self) -> bool:
         # Through bubblewrap, the process we started is bwrap's monitor: it exits with
         # 128 + N when the kernel died of signal N.
         return self.sandbox is not None and self.sandbox.support.bwrap is not None
@@ -266,7 +90,7 @@ class LocalLauncher(KernelLauncher):
                 launcher = [self.python, *JAIL_LAUNCHER, "{connection_file}", "--"]
                 prefix = self.sandbox.wrap(launcher)
             spec = build_kernel_spec(self.python, self.extra_args, prefix=prefix)
-            self._spec_manager = _OneSpecManager(spec=spec)
+            self._spec_manager = OneSpecManager(spec=spec)
 
     def _make_manager(
         self,
@@ -287,7 +111,7 @@ class LocalLauncher(KernelLauncher):
             connection_file=str(kernel_dir / CONNECTION_FILENAME),
         )
 
-    async def _start(
+    async def _start_kernel(
         self,
         km: AsyncKernelManager,
         kernel_id: str,
@@ -322,185 +146,12 @@ class LocalLauncher(KernelLauncher):
                 os.close(report[1])
         if report is not None and lease is not None:
             try:
-                pid = await asyncio.to_thread(_read_report, report[0], REPORT_TIMEOUT_S)
+                pid = await asyncio.to_thread(_read_report, report[0], REPORT_TIMEOUT_SECONDS)
             finally:
                 os.close(report[0])
             # None: the launcher failed before the fork; the kernel's log says why.
             if pid is not None:
                 lease.watch_namespace(pid)
-
-    def _ensure_runtime_dir(self) -> Path:
-        if self._runtime_dir is None:
-            # Short path on purpose: unix socket paths are limited to ~107 bytes.
-            self._runtime_dir = Path(tempfile.mkdtemp(prefix="pyexec-k-", dir=self._runtime_root))
-            # Kernels of other uids pass through to their own dir, but cannot list this one.
-            os.chmod(self._runtime_dir, 0o711)
-        return self._runtime_dir
-
-    def _ensure_context(self) -> zmq.asyncio.Context:
-        if self._context is None:
-            self._context = zmq.asyncio.Context()
-            self._context.setsockopt(zmq.RECONNECT_IVL, RECONNECT_IVL_MS)
-        return self._context
-
-
-class LocalKernel(LaunchedKernel):
-    """Process control goes through the kernel manager's provisioner, never around it, so a
-    different provisioner (the fork server's) changes how kernels are made, not this code."""
-
-    def __init__(
-        self,
-        kernel_id: str,
-        km: AsyncKernelManager,
-        client: AsyncKernelClient,
-        kernelspec: dict[str, str],
-        *,
-        lease: SandboxLease | None = None,
-        runtime_dir: Path | None = None,
-        warm: bool = False,
-        status_from_wrapper: bool = False,
-    ) -> None:
-        assert km.provisioner is not None
-        self.kernel_id = kernel_id
-        self.warm = warm
-        self._km = km
-        self._provisioner: KernelProvisionerBase = km.provisioner
-        self._client = client
-        self._kernelspec = kernelspec
-        self._lease = lease
-        self._runtime_dir = runtime_dir
-        self._status_from_wrapper = status_from_wrapper
-        self._exit_status: int | None = None
-        self._shut_down = False
-
-    @property
-    def client(self) -> AsyncKernelClient:
-        return self._client
-
-    @property
-    def kernelspec(self) -> dict[str, str]:
-        return dict(self._kernelspec)
-
-    @property
-    def pid(self) -> int | None:
-        return getattr(self._provisioner, "pid", None)
-
-    @property
-    def uid(self) -> int | None:
-        """The kernel's own uid in the sandbox, or None when it runs as the service's."""
-        return self._lease.uid if self._lease is not None else None
-
-    async def exit_status(self) -> int | None:
-        # Cached: once the process is reaped, the provisioner forgets how it ended.
-        if self._exit_status is None and not self._shut_down:
-            status = await self._provisioner.poll()
-            if status is not None and self._status_from_wrapper and 128 < status <= 128 + 64:
-                status = 128 - status
-            self._exit_status = status
-        return self._exit_status
-
-    async def is_alive(self) -> bool:
-        return not self._shut_down and await self.exit_status() is None
-
-    async def interrupt(self) -> None:
-        if await self.is_alive():
-            await self._km.interrupt_kernel()
-
-    async def connected(self) -> None:
-        if self._lease is not None and self._runtime_dir is not None:
-            # Its sockets are bound: from now on the kernel must not be able to swap a socket
-            # file for a symlink that this (root) process would follow on a reconnect.
-            await asyncio.to_thread(self._lease.seal, self._runtime_dir)
-
-    def death_reason(self) -> str | None:
-        if self._lease is not None and (reason := self._lease.death_reason()):
-            return reason
-        setup_error = getattr(self._provisioner, "setup_error", None)
-        if callable(setup_error) and (error := setup_error()):
-            return f"kernel could not start: {error}"
-        return self._log_tail()
-
-    def _log_tail(self) -> str | None:
-        # What the kernel printed before dying on its own (a launcher error, a traceback).
-        if self._runtime_dir is None:
-            return None
-        try:
-            # Its own file, opened without following a link the kernel could have planted.
-            fd = os.open(self._runtime_dir / LOG_FILENAME, os.O_RDONLY | os.O_NOFOLLOW)
-            with os.fdopen(fd, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(f.tell() - LOG_TAIL_BYTES, 0))
-                tail = f.read().decode(errors="replace").strip()
-        except OSError:
-            return None
-        if "pyexec launcher:" in tail:
-            return "kernel could not start: " + tail.rsplit("pyexec launcher:", 1)[1].strip()
-        return None
-
-    @property
-    def runs_as_service_user(self) -> bool:
-        return self.uid is None
-
-    async def kill(self) -> bool:
-        status = await _kill(self._provisioner)
-        if self._exit_status is None:
-            self._exit_status = status
-        if self._lease is None:
-            return False
-        # Also what left the process group (a daemonised child): the whole uid, cgroup or
-        # PID namespace.
-        return await self._lease.kill_all()
-
-    async def shutdown(self) -> None:
-        if self._shut_down:
-            return
-        _stop_channels(self._client)
-        await self.kill()
-        self._shut_down = True
-        await _cleanup(self._km)
-        if self._lease is not None:
-            await self._lease.release()
-        if self._runtime_dir is not None:
-            await asyncio.to_thread(shutil.rmtree, self._runtime_dir, True)
-
-
-async def _kill(provisioner: KernelProvisionerBase) -> int | None:
-    """SIGKILL the kernel's process group and wait until the kernel is gone."""
-    # Signal even when the kernel itself already died: background processes the user
-    # started live on in its process group (LocalProvisioner signals the group).
-    try:
-        await provisioner.kill()
-    except Exception:
-        log.exception("killing kernel %s failed", provisioner.kernel_id)
-    deadline = time.monotonic() + KILL_WAIT_S
-    while (status := await provisioner.poll()) is None:
-        if time.monotonic() > deadline:
-            log.warning("kernel %s did not exit after SIGKILL", provisioner.kernel_id)
-            break
-        await asyncio.sleep(0.005)
-    return status
-
-
-def _stop_channels(client: AsyncKernelClient) -> None:
-    # Not client.stop_channels(): it touches (and so creates) the channels never started.
-    for channel in (client.shell_channel, client.iopub_channel):
-        with contextlib.suppress(Exception):
-            channel.stop()
-
-
-async def _cleanup(km: AsyncKernelManager) -> None:
-    try:
-        if km.provisioner is not None and km.provisioner.has_process:
-            await km.provisioner.wait()  # reaps and closes the process's pipes
-        await km.cleanup_resources()  # connection file, ipc sockets, control socket
-    except Exception:
-        log.exception("cleaning up kernel %s failed", km.kernel_id)
-
-
-async def _discard(km: AsyncKernelManager) -> None:
-    if km.provisioner is not None and km.provisioner.has_process:
-        await _kill(km.provisioner)
-    await _cleanup(km)
 
 
 def _read_report(fd: int, timeout: float) -> int | None:

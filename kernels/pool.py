@@ -23,26 +23,26 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from kernels.env import TMP_DIRNAME, build_kernel_env
-from kernels.errors import KernelStartError, PoolClosedError
-from kernels.execution import format_seconds
-from kernels.kernel import Kernel
-from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.warmup import WARMUP_CODE
-from kernels.workroot import PoolDir, remove_tree, sweep
+from pyexec.kernels.env import TMP_DIRNAME, build_kernel_env
+from pyexec.kernels.errors import KernelStartError, PoolClosedError
+from pyexec.kernels.execution import format_seconds
+from pyexec.kernels.kernel import Kernel
+from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
+from pyexec.kernels.warmup import WARMUP_CODE
+from pyexec.kernels.workroot import PoolDir, remove_tree, sweep
 
 log = logging.getLogger(__name__)
 
 # Retry delays after failed starts: 0.5 s doubling up to 30 s, reset by a success.
-BACKOFF_FIRST_S = 0.5
-BACKOFF_MAX_S = 30.0
+BACKOFF_FIRST_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
 # A lease stops waiting and raises once this many starts failed in a row (and none is idle):
 # a broken interpreter or a full disk should fail jobs clearly, not hang them.
 LEASE_FAIL_AFTER = 3
 # After this many starts failed in a row, one ERROR line says what failed and what to check.
 LOG_ERROR_AFTER = 3
-IDLE_CHECK_S = 1.0
-REFILL_DELAY_S = 0.05
+IDLE_CHECK_SECONDS = 1.0
+REFILL_DELAY_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -282,7 +282,7 @@ class KernelPool:
         if self._idle and not self._waiting:
             if self._refill_timer is None:
                 self._refill_timer = asyncio.get_running_loop().call_later(
-                    REFILL_DELAY_S, self._refill_now
+                    REFILL_DELAY_SECONDS, self._refill_now
                 )
         else:
             self._fill()
@@ -325,7 +325,10 @@ class KernelPool:
                 self._failed_starts += 1
                 self._consecutive_failures += 1
                 self._last_start_error = exc
-                delay = min(BACKOFF_FIRST_S * 2 ** (self._consecutive_failures - 1), BACKOFF_MAX_S)
+                delay = min(
+                    BACKOFF_FIRST_SECONDS * 2 ** (self._consecutive_failures - 1),
+                    BACKOFF_MAX_SECONDS,
+                )
                 log.warning("kernel start failed (%s); retrying in %.1f s", exc, delay)
                 if self._consecutive_failures >= LOG_ERROR_AFTER and not self._error_logged:
                     self._error_logged = True
@@ -355,7 +358,7 @@ class KernelPool:
         return (
             f"{never}: {self._consecutive_failures} starts failed in a row; last error: {exc}. "
             f"Check: {self.launcher.troubleshooting}. Retrying every "
-            f"{BACKOFF_MAX_S:g} s at most; jobs wait until a kernel starts."
+            f"{BACKOFF_MAX_SECONDS:g} s at most; jobs wait until a kernel starts."
         )
 
     def _claim_work_dir(self) -> PoolDir:
@@ -426,7 +429,7 @@ class KernelPool:
         # A kernel may die while idle (OOM killer, a stray signal): replace it before a
         # lease finds out.
         while True:
-            await asyncio.sleep(IDLE_CHECK_S)
+            await asyncio.sleep(IDLE_CHECK_SECONDS)
             for kernel in list(self._idle):
                 if not await kernel.is_alive() and kernel in self._idle:
                     log.warning("idle kernel %s died; replacing it", kernel.id)

@@ -51,6 +51,10 @@ What the service does as root on paths a kernel can write, and why each is safe
   bytes than listed.
 * Work and runtime dirs deleted (`shutil.rmtree`, descriptor-based, never follows a link),
   after the kernel's processes are killed.
+* What a crashed pool left (`kernels.workroot.sweep`, when the next pool starts): the same
+  descriptor-based `rmtree`. The work root, the pool dirs and their lock files are the
+  service's (0711), so a kernel can neither add nor swap them; a directory a kernel made
+  unreadable is chmodded only through an `O_PATH | O_NOFOLLOW` descriptor, never a path.
 * Processes killed: by cgroup, by process group and as U (`purge`); as a normal user, the
   kernel's PID namespace through a pidfd of its first process (`SandboxLease.kill_all`):
   signals, not paths.
@@ -77,11 +81,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from kernels import linux
-from kernels.cgroups import CgroupHost, KernelCgroup
-from kernels.env import TMP_DIRNAME
-from kernels.jail import Jail, Tmpfs
-from kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, processes_of_uid, purge
+from pyexec.kernels import linux
+from pyexec.kernels.cgroups import CgroupHost, KernelCgroup
+from pyexec.kernels.env import TMP_DIRNAME
+from pyexec.kernels.jail import Jail, Tmpfs
+from pyexec.kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, processes_of_uid, purge
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +107,12 @@ SYSTEM_DIRS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 # Without bubblewrap, the mount namespace can only hide what it knows about.
 DENY_LIST = ("/root", "/home", "/run", "/var/tmp", "/srv", "/mnt", "/media")
 SMALL_TMPFS_MB = 1  # a tmpfs that only holds the mount points of kept dirs
-PROBE_TIMEOUT_S = 20.0
+PROBE_TIMEOUT_SECONDS = 20.0
 # A local kernel enters its jail before exec, while it maps almost nothing; the fresh
 # interpreter then maps about this much with pandas and numpy imported.
 EXEC_BASE_ADDRESS_SPACE_MB = 1024
 # How long killing a kernel's PID namespace may take before it counts as not verified.
-NAMESPACE_KILL_WAIT_S = 10.0
+NAMESPACE_KILL_WAIT_SECONDS = 10.0
 DOCS = "docs/isolation.md"
 
 
@@ -309,7 +313,7 @@ class SandboxLease:
             self._uid.release(clean=clean)
 
 
-def _kill_and_wait(pidfd: int, timeout: float = NAMESPACE_KILL_WAIT_S) -> bool:
+def _kill_and_wait(pidfd: int, timeout: float = NAMESPACE_KILL_WAIT_SECONDS) -> bool:
     with contextlib.suppress(ProcessLookupError):
         signal.pidfd_send_signal(pidfd, signal.SIGKILL)
     poller = select.poll()
@@ -722,19 +726,21 @@ def _refusal(isolation: Isolation) -> str:
 
 
 # Run by the kernel's interpreter (isolated: no environment, no cwd on sys.path), once: where
-# it reads code from. Our `kernels` package is found as the kernel will find it (an editable
-# install maps it by name, outside sys.path), without being imported.
+# it reads code from. Our `pyexec.kernels` package is found as the kernel will find it (an
+# editable install maps `pyexec` by name, outside sys.path; `pyexec/kernels` links to
+# `kernels/` in a checkout), without being imported; `pyexec` itself has nothing to import.
 _PATHS_PROBE = """
 import importlib.util, json, sys
-spec = importlib.util.find_spec("kernels")
 paths = [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix, *sys.path]
-paths += list(spec.submodule_search_locations or []) if spec else []
+for name in ("pyexec", "pyexec.kernels"):
+    spec = importlib.util.find_spec(name)
+    paths += list(spec.submodule_search_locations or []) if spec else []
 print(json.dumps(sorted({p for p in paths if p})), flush=True)
 """
 
 
 def _jail_probe(*, new_user: bool) -> str:
-    return f"from kernels.jail import probe; probe(new_user={new_user})\n"
+    return f"from pyexec.kernels.jail import probe; probe(new_user={new_user})\n"
 
 
 async def _run_probe(command: Sequence[str]) -> tuple[bool, str, str]:
@@ -751,7 +757,7 @@ async def _run_probe(command: Sequence[str]) -> tuple[bool, str, str]:
     except OSError as exc:
         return False, "", str(exc)
     try:
-        async with asyncio.timeout(PROBE_TIMEOUT_S):
+        async with asyncio.timeout(PROBE_TIMEOUT_SECONDS):
             out, err = await proc.communicate()
     except TimeoutError:
         with contextlib.suppress(ProcessLookupError):

@@ -25,7 +25,7 @@ from pathlib import Path
 CLEAN = b"clean"
 BUSY = b"busy"
 DEFAULT_LOCK_DIR = Path("/run/lock/pyexec-kernel-uids")
-PURGE_TIMEOUT_S = 10.0
+PURGE_TIMEOUT_SECONDS = 10.0
 
 
 class NoFreeUidError(RuntimeError):
@@ -119,7 +119,7 @@ async def purge(uid: int, gid: int) -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )
-    async with asyncio.timeout(PURGE_TIMEOUT_S):
+    async with asyncio.timeout(PURGE_TIMEOUT_SECONDS):
         await proc.wait()
 
 

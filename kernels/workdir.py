@@ -26,12 +26,20 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
 from typing import BinaryIO
 
-from kernels.execution import Execution
-from kernels.files import (
+from pyexec.kernels.execution import Execution
+from pyexec.kernels.files import (
     MAX_DEPTH,
     MAX_FOUND_FILES,
     SKIPPED_DIRS,
@@ -156,7 +164,7 @@ def scan(work_dir: Path, exclude: frozenset[str] = frozenset()) -> Collected:
     return found
 
 
-def _walk(root: int, found: Collected) -> Iterator[tuple[str, int, list[str]]]:
+def _walk(root: int, found: Collected) -> Generator[tuple[str, int, list[str]], None, None]:
     """Depth first: (relative prefix, the directory's descriptor, its non-directory entries).
 
     At most MAX_DEPTH descriptors are open at once: a child is opened from its parent's
@@ -165,7 +173,8 @@ def _walk(root: int, found: Collected) -> Iterator[tuple[str, int, list[str]]]:
     stack: list[tuple[str, int, Iterator[str], bool]] = []
 
     def enter(prefix: str, fd: int) -> list[str]:
-        dirs, others = [], []
+        dirs: list[str] = []
+        others: list[str] = []
         with os.scandir(fd) as entries:
             for entry in entries:
                 try:

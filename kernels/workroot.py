@@ -35,7 +35,7 @@ LOCK_SUFFIX = ".lock"
 # work root never takes a lock being made for a lock left behind; past this age, a crash
 # between the two steps left it.
 CLAIMING_SUFFIX = ".lock-claiming"
-CLAIMING_MAX_AGE_S = 3600.0
+CLAIMING_MAX_AGE_SECONDS = 3600.0
 _OPEN_FLAGS = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
@@ -96,7 +96,10 @@ def sweep(work_root: Path) -> list[str]:
         name = entry.name
         if name.endswith(CLAIMING_SUFFIX):
             with contextlib.suppress(OSError):
-                if time.time() - entry.stat(follow_symlinks=False).st_mtime > CLAIMING_MAX_AGE_S:
+                if (
+                    time.time() - entry.stat(follow_symlinks=False).st_mtime
+                    > CLAIMING_MAX_AGE_SECONDS
+                ):
                     os.unlink(entry.path)
             continue
         if name.endswith(LOCK_SUFFIX):

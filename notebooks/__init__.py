@@ -3,11 +3,11 @@
 Imports nothing of PyExec's: only the standard library, nbformat and nbconvert.
 """
 
-from notebooks.builder import TITLE_TAG, build_notebook
-from notebooks.bundle import SETUP_TAG, BundleFile, bundle_notebook, write_bundle
-from notebooks.html_page import notebook_to_html
-from notebooks.ipynb import notebook_to_bytes
-from notebooks.transcript import CellRecord, Transcript
+from pyexec.notebooks.builder import TITLE_TAG, build_notebook
+from pyexec.notebooks.bundle import SETUP_TAG, BundleFile, bundle_notebook, write_bundle
+from pyexec.notebooks.html_page import notebook_to_html
+from pyexec.notebooks.ipynb import notebook_to_bytes
+from pyexec.notebooks.transcript import CellRecord, Transcript
 
 __all__ = [
     "SETUP_TAG",

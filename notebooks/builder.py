@@ -9,10 +9,10 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from notebooks.cell_ids import derive_cell_id, is_valid_cell_id
-from notebooks.metadata import as_utc, jsonable, notebook_metadata
-from notebooks.outputs import OutputAssembler
-from notebooks.transcript import CellRecord, Transcript
+from pyexec.notebooks.cell_ids import derive_cell_id, is_valid_cell_id
+from pyexec.notebooks.metadata import as_utc, jsonable, notebook_metadata
+from pyexec.notebooks.output_assembly import OutputAssembler
+from pyexec.notebooks.transcript import CellRecord, Transcript
 
 __all__ = ["TITLE_TAG", "build_notebook"]
 
@@ -51,7 +51,9 @@ def _timing(record: CellRecord) -> dict[str, str]:
 
 
 def _cell_metadata(record: CellRecord) -> dict[str, Any]:
-    meta = jsonable({k: v for k, v in record.metadata.items() if k not in ("tags", "execution")})
+    meta: dict[str, Any] = jsonable(
+        {k: v for k, v in record.metadata.items() if k not in ("tags", "execution")}
+    )
     tags = _tags(record)
     if tags:
         meta["tags"] = tags
@@ -100,6 +102,6 @@ def build_notebook(t: Transcript) -> NotebookNode:
             raise ValueError(f"cell {index}: unknown cell_type {record.cell_type!r}")
         cells.append(cell)
 
-    nb = new_notebook(cells=cells, metadata=notebook_metadata(t))
+    nb: NotebookNode = new_notebook(cells=cells, metadata=notebook_metadata(t))
     nbformat.validate(nb)
     return nb

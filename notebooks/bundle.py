@@ -22,10 +22,10 @@ import nbformat
 from nbformat import NotebookNode
 from nbformat.v4 import new_code_cell
 
-from notebooks.builder import TITLE_TAG
-from notebooks.cell_ids import derive_cell_id
-from notebooks.ipynb import notebook_to_bytes
-from notebooks.metadata import DEFAULT_KERNELSPEC
+from pyexec.notebooks.builder import TITLE_TAG
+from pyexec.notebooks.cell_ids import derive_cell_id
+from pyexec.notebooks.ipynb import notebook_to_bytes
+from pyexec.notebooks.metadata import DEFAULT_KERNELSPEC
 
 __all__ = ["SETUP_TAG", "BundleFile", "bundle_notebook", "write_bundle"]
 

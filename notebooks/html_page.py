@@ -7,7 +7,7 @@ import re
 from nbconvert import HTMLExporter
 from nbformat import NotebookNode
 
-from notebooks.html_sanitize import clean_html_filter, scrub_notebook
+from pyexec.notebooks.html_sanitize import clean_html_filter, scrub_notebook
 
 __all__ = ["PAGE_CSP", "notebook_to_html"]
 

@@ -10,7 +10,7 @@ __all__ = ["notebook_to_bytes"]
 
 def notebook_to_bytes(nb: NotebookNode) -> bytes:
     """The .ipynb file: nbformat's canonical JSON (sorted keys), UTF-8, ending in a newline."""
-    text = nbformat.writes(nb, version=nbformat.NO_CONVERT)
+    text: str = nbformat.writes(nb, version=nbformat.NO_CONVERT)
     if not text.endswith("\n"):
         text += "\n"
     return text.encode("utf-8")

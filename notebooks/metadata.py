@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Any
 
-from notebooks.transcript import Transcript
+from pyexec.notebooks.transcript import Transcript
 
 __all__ = [
     "DEFAULT_KERNELSPEC",

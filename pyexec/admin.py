@@ -9,12 +9,13 @@ from pathlib import Path
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from core import repository
-from core.accounts import ensure_account, issue_api_key
-from core.db import Database
-from core.keys import hash_key
-from core.models import ALL_SCOPES, Account, ApiKey, Plan, utcnow
-from core.settings import Settings
+from pyexec.core import repository
+from pyexec.core.accounts import ensure_account, issue_api_key
+from pyexec.core.clock import utcnow
+from pyexec.core.db import Database
+from pyexec.core.keys import hash_key
+from pyexec.core.models import ALL_SCOPES, Account, ApiKey, Plan
+from pyexec.core.settings import Settings
 
 DEMO_EMAIL = "demo@pyexec.local"
 DEMO_KEY_FILE = "demo-api-key"

@@ -11,10 +11,10 @@ from collections.abc import Coroutine, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
-from core.accounts import UnknownScopeError
-from core.models import ALL_SCOPES
-from core.settings import Settings, SettingsError, load_settings
 from pyexec.admin import AdminError
+from pyexec.core.accounts import UnknownScopeError
+from pyexec.core.models import ALL_SCOPES
+from pyexec.core.settings import Settings, SettingsError, load_settings
 
 T = TypeVar("T")
 
@@ -114,7 +114,7 @@ def _parser() -> argparse.ArgumentParser:
 def _check_model(settings: Settings) -> None:
     """The model's settings, before anything is printed or started (not when the worker first
     opens the model, after the banner): SettingsError names the variable."""
-    from worker.agent.factory import llm_model_name
+    from pyexec.worker.agent.factory import llm_model_name
 
     if settings.llm_configured:
         try:
@@ -144,7 +144,7 @@ def _worker(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
-    from core.migrate import current_revision, upgrade
+    from pyexec.core.migrate import current_revision, upgrade
 
     upgrade(settings.db_url)
     print(f"database is at the latest schema ({current_revision(settings.db_url)})")
@@ -152,7 +152,7 @@ def _migrate(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _admin(settings: Settings, action: Coroutine[Any, Any, T]) -> T:
-    from core.migrate import upgrade
+    from pyexec.core.migrate import upgrade
 
     upgrade(settings.db_url)
     return asyncio.run(action)
@@ -175,8 +175,8 @@ def _accounts_set_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from core.accounts import validate_scopes
     from pyexec.admin import create_key_for
+    from pyexec.core.accounts import validate_scopes
 
     scopes = validate_scopes(s.strip() for s in args.scopes.split(",") if s.strip())
     if not scopes:

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from core.settings import Settings
+from pyexec.core.settings import Settings
 
 log = logging.getLogger("pyexec.http")
 

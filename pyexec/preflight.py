@@ -14,9 +14,9 @@ import contextlib
 import logging
 from collections.abc import Iterator
 
-from core.settings import Settings, SettingsError
-from kernels import Isolation
-from worker.kernel_pool import make_launcher
+from pyexec.core.settings import Settings, SettingsError
+from pyexec.kernels import Isolation
+from pyexec.worker.kernel_pool import make_launcher
 
 
 def check_kernels(settings: Settings) -> Isolation | None:
@@ -35,7 +35,7 @@ async def _check_kernels(settings: Settings) -> Isolation | None:
                 f"invalid configuration: {name}: cannot create {settings.work_root} "
                 f"({exc.strerror})"
             ) from None
-        with _quiet("kernels.sandbox"):  # the pool logs the same report once it starts
+        with _quiet("pyexec.kernels.sandbox"):  # the pool logs the same report once it starts
             return await launcher.check(settings.work_root)
     finally:
         await launcher.close()

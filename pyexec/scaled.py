@@ -15,11 +15,11 @@ import sys
 
 import uvicorn
 
-from api.app import create_app
-from core.db import Database
-from core.migrate import SchemaOutOfDate, check_schema
-from core.runtime import Runtime
-from core.settings import Settings, SettingsError
+from pyexec.api.app import create_app
+from pyexec.core.db import Database
+from pyexec.core.migrate import SchemaOutOfDate, check_schema
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import Settings, SettingsError
 from pyexec.http import server_config
 
 log = logging.getLogger("pyexec")
@@ -63,7 +63,7 @@ def worker(settings: Settings) -> int:
 
 
 async def _worker(settings: Settings) -> int:
-    from worker.arq_worker import arq_worker
+    from pyexec.worker.arq_worker import arq_worker
 
     runtime = Runtime.scaled(settings)
     try:

@@ -7,16 +7,16 @@ import sys
 
 import uvicorn
 
-from api.app import create_app
-from core.migrate import upgrade
-from core.settings import Settings
-from core.storage import make_private_dir
-from kernels import SandboxUnavailableError
 from pyexec.admin import DEMO_KEY_FILE, demo_key
+from pyexec.api.app import create_app
+from pyexec.core.migrate import upgrade
+from pyexec.core.settings import Settings
+from pyexec.core.storage import make_private_dir
 from pyexec.http import server_config
+from pyexec.kernels import SandboxUnavailableError
 from pyexec.preflight import check_kernels
-from worker.arq_worker import arq_worker
-from worker.inprocess import embedded_worker
+from pyexec.worker.arq_worker import arq_worker
+from pyexec.worker.inprocess import embedded_worker
 
 
 def serve(settings: Settings) -> int:

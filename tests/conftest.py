@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernels.gateway.launcher import is_tagged, worker_tag
-from tests.servers import Server
-from tests.services import EnterpriseGateway, PostgresCluster, RedisServer
+from pyexec.kernels.gateway.launcher import is_tagged, worker_tag
+from tests.support.servers import Server
+from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).

@@ -28,12 +28,12 @@ from datetime import datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core import repository
-from core.models import JobStatus
-from core.plans import plan_limits
-from core.redis_keys import held_key, running_key
-from core.redis_queue import QUEUED_JOB_TTL, RedisQueue
-from core.runtime import Runtime
+from pyexec.core import repository
+from pyexec.core.models import JobStatus
+from pyexec.core.plans import plan_limits
+from pyexec.core.redis_keys import held_key, running_key
+from pyexec.core.redis_queue import QUEUED_JOB_TTL, RedisQueue
+from pyexec.core.runtime import Runtime
 
 log = logging.getLogger("pyexec.worker")
 

@@ -19,7 +19,7 @@ from arq import Worker
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.redis_keys import QUEUE_WAKE_CHANNEL
+from pyexec.core.redis_keys import QUEUE_WAKE_CHANNEL
 
 log = logging.getLogger("pyexec.worker")
 

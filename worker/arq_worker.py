@@ -27,23 +27,23 @@ from arq import Retry, Worker
 from arq.worker import func
 from redis.exceptions import RedisError
 
-from core import repository
-from core.models import Job, JobStatus
-from core.plans import plan_table
-from core.redis_client import connect
-from core.redis_keys import QUEUE, RUN_JOB_TASK, arq_in_progress_key
-from core.redis_queue import RedisQueue, queue_score
-from core.runtime import Runtime
-from core.settings import Settings
-from worker.admission import AccountSlots, Slot, account_limit, queue_released
-from worker.agent.factory import open_model
-from worker.agent.model import Model
-from worker.arq_loop import listen_for_wake, poll_forever
-from worker.files import StoredInputs
-from worker.kernel_pool import make_pool
-from worker.leases import Leases, new_worker_id
-from worker.reconcile import Reconciler, recover_orphan
-from worker.run import WorkerContext, run_job
+from pyexec.core import repository
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.plans import plan_table
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_keys import QUEUE, RUN_JOB_TASK, arq_in_progress_key
+from pyexec.core.redis_queue import RedisQueue, queue_score
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import Settings
+from pyexec.worker.admission import AccountSlots, Slot, account_limit, queue_released
+from pyexec.worker.agent.factory import open_model
+from pyexec.worker.agent.model import Model
+from pyexec.worker.arq_loop import listen_for_wake, poll_forever
+from pyexec.worker.files import StoredInputs
+from pyexec.worker.kernel_pool import make_pool
+from pyexec.worker.leases import Leases, new_worker_id
+from pyexec.worker.reconcile import Reconciler, recover_orphan
+from pyexec.worker.run import WorkerContext, run_job
 
 log = logging.getLogger("pyexec.worker")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.files import human_bytes
+from pyexec.core.files import human_bytes
 
 __all__ = ["ArtifactBudget"]
 

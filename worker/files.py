@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from core import repository
-from core.models import File, Job
-from core.runtime import Runtime
-from kernels import FileUnavailableError, KernelFiles
-from worker.inputs import StagedFile
+from pyexec.core import repository
+from pyexec.core.models import File, Job
+from pyexec.core.runtime import Runtime
+from pyexec.kernels import FileUnavailableError, KernelFiles
+from pyexec.worker.inputs import StagedFile
 
 # Read-only for the job's code. (Permission bits bind a kernel running as an unprivileged
 # user; the stored original is never exposed either way, since the job gets a copy.)

@@ -9,15 +9,15 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from core import repository
-from core.models import JobStatus
-from core.plans import plan_limits
-from core.queue import InProcessQueue
-from core.runtime import Runtime
-from worker.agent import Model, open_model
-from worker.files import StoredInputs
-from worker.kernel_pool import make_pool
-from worker.run import WorkerContext, run_job
+from pyexec.core import repository
+from pyexec.core.models import JobStatus
+from pyexec.core.plans import plan_limits
+from pyexec.core.queue import InProcessQueue
+from pyexec.core.runtime import Runtime
+from pyexec.worker.agent import Model, open_model
+from pyexec.worker.files import StoredInputs
+from pyexec.worker.kernel_pool import make_pool
+from pyexec.worker.run import WorkerContext, run_job
 
 log = logging.getLogger("pyexec.worker")
 

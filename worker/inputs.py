@@ -12,20 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from core.models import Job
-from kernels import KernelFiles
-
-# Run silently in each job's kernel before its first cell, so that job code's plain
-# `pd.read_excel` reads every Excel file staged here: .xls through python-calamine (pandas
-# deprecates xlrd, which is not installed); .xlsx stays with openpyxl, pandas' default, on
-# which it would otherwise warn at each read that the default is to become calamine.
-EXCEL_SETUP_CODE = """\
-import pandas as _pd
-
-_pd.set_option("io.excel.xls.reader", "calamine")
-_pd.set_option("io.excel.xlsx.reader", "openpyxl")
-del _pd
-"""
+from pyexec.core.models import Job
+from pyexec.kernels import KernelFiles
 
 
 @dataclass(frozen=True)

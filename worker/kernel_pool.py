@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from core.settings import Settings, SettingsError
-from kernels import (
+from pyexec.core.settings import Settings, SettingsError
+from pyexec.kernels import (
     ForkServerLauncher,
     Isolation,
     KernelLauncher,
@@ -20,10 +20,9 @@ from kernels import (
     LocalLauncher,
     SandboxPolicy,
 )
-from kernels.forkserver import forkserver_support
-from kernels.gateway import GatewayAuthError, GatewayLauncher, KernelSpecNotFoundError
-from worker.inputs import EXCEL_SETUP_CODE
-from worker.outputs import TABLE_SETUP_CODE
+from pyexec.kernels.forkserver import forkserver_support
+from pyexec.kernels.gateway import GatewayAuthError, GatewayLauncher, KernelSpecNotFoundError
+from pyexec.worker.kernel_source import prepare_code
 
 log = logging.getLogger("pyexec.worker")
 
@@ -126,6 +125,6 @@ def job_pool(launcher: KernelLauncher, work_root: Path, **options: Any) -> Kerne
     return KernelPool(
         launcher=launcher,
         work_root=work_root,
-        prepare_code=TABLE_SETUP_CODE + EXCEL_SETUP_CODE,
+        prepare_code=prepare_code(),
         **options,
     )

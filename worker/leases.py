@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from core.redis_keys import arq_in_progress_key, lease_key, running_key, worker_key
+from pyexec.core.redis_keys import arq_in_progress_key, lease_key, running_key, worker_key
 
 log = logging.getLogger("pyexec.worker")
 

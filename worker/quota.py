@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from core import repository
-from core.files import human_bytes
-from core.models import Job
-from core.plans import plan_limits
-from core.runtime import Runtime
+from pyexec.core import repository
+from pyexec.core.files import human_bytes
+from pyexec.core.models import Job
+from pyexec.core.plans import plan_limits
+from pyexec.core.runtime import Runtime
 
 
 class JobStorage:

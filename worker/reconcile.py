@@ -26,13 +26,13 @@ import time
 
 from redis.exceptions import RedisError
 
-from core import repository
-from core.events import STATUS
-from core.models import Job, JobStatus
-from core.redis_queue import RedisQueue
-from core.runtime import Runtime
-from worker.admission import AccountSlots, account_limit, queue_released
-from worker.leases import Leases
+from pyexec.core import repository
+from pyexec.core.event_types import StatusChanged
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.redis_queue import RedisQueue
+from pyexec.core.runtime import Runtime
+from pyexec.worker.admission import AccountSlots, account_limit, queue_released
+from pyexec.worker.leases import Leases
 
 log = logging.getLogger("pyexec.worker")
 
@@ -60,7 +60,7 @@ async def recover_orphan(runtime: Runtime, job: Job) -> bool:
         log.warning("job %s lost its worker; running it again (attempt %d)", job.id, attempts + 1)
     else:
         log.warning("job %s lost its worker %d times; failing it", job.id, attempts)
-    await runtime.events.publish(job.id, {"type": STATUS, "status": status.value})
+    await runtime.events.publish(job.id, StatusChanged(status=status.value))
     return status is JobStatus.pending
 
 

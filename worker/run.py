@@ -13,21 +13,41 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from core import repository
-from core.events import CANCEL_REQUESTED, STATUS
-from core.files import detect_media_type, human_bytes
-from core.models import Job, JobStatus, utcnow
-from core.runtime import Runtime
-from kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
-from kernels.warmup import WARMUP_CODE
-from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
-from worker.agent import AgentOutcome, Analyst, Model, ParentRun, inputs_of, load_parent
-from worker.artifacts import ArtifactBudget
-from worker.cells import split_cells
-from worker.files import InputUnavailable
-from worker.inputs import InputStager, NoInputs, StagedFile
-from worker.outputs import OutputCollector, cap_cell_outputs, result_text
-from worker.quota import JobStorage
+from pyexec.core import repository
+from pyexec.core.clock import utcnow
+from pyexec.core.event_types import (
+    CancelRequested,
+    CellFinished,
+    CellOutput,
+    CellStarted,
+    JobEvent,
+    MarkdownAdded,
+    StatusChanged,
+    parse_event,
+)
+from pyexec.core.files import detect_media_type, human_bytes
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
+from pyexec.kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
+from pyexec.kernels.warmup import WARMUP_CODE
+from pyexec.notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from pyexec.worker.agent import (
+    AgentLimits,
+    AgentOutcome,
+    AgentTask,
+    Analyst,
+    JobCancelled,
+    Model,
+    ParentRun,
+    inputs_of,
+    load_parent,
+)
+from pyexec.worker.artifacts import ArtifactBudget
+from pyexec.worker.cells import split_cells
+from pyexec.worker.files import InputUnavailable
+from pyexec.worker.inputs import InputStager, NoInputs, StagedFile
+from pyexec.worker.job_outputs import JobOutputCollector, cap_cell_outputs, result_text
+from pyexec.worker.quota import JobStorage
 
 log = logging.getLogger("pyexec.worker")
 
@@ -38,13 +58,9 @@ class WorkerContext:
 
     runtime: Runtime
     pool: KernelPool
+    # Writes the cells of prompt jobs (an LLM or the offline planner), opened at start-up.
+    model: Model
     inputs: InputStager = field(default_factory=NoInputs)
-    # Writes the cells of prompt jobs; None: chosen from settings when a job needs one.
-    model: Model | None = None
-
-
-class JobCancelled(Exception):
-    """The client cancelled the job while it ran."""
 
 
 @dataclass
@@ -53,6 +69,7 @@ class Outcome:
     result: str | None = None
     error_message: str | None = None
     ungrounded_numbers: list[str] = field(default_factory=list)
+    usage: dict[str, Any] = field(default_factory=dict)  # what the agent spent: model, steps
 
 
 @dataclass
@@ -60,19 +77,18 @@ class JobRun:
     ctx: WorkerContext
     job: Job
     cells: list[CellRecord] = field(default_factory=list)
-    collector: OutputCollector = field(init=False)
+    collector: JobOutputCollector = field(init=False)
     stored: JobStorage = field(init=False)
     execution_ms: int = 0
     kernel: Kernel | None = None
     staged: list[StagedFile] = field(default_factory=list)
     cancel_requested: asyncio.Event = field(default_factory=asyncio.Event)
     parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
-    usage: dict[str, Any] = field(default_factory=dict)  # what the agent adds: tokens, steps
     artifacts: list[dict[str, Any]] | None = None  # set once saved
     skipped_artifacts: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        self.collector = OutputCollector(self.job.id)
+        self.collector = JobOutputCollector(self.job.id)
         self.stored = JobStorage(self.runtime, self.job)
 
     @property
@@ -84,7 +100,7 @@ class JobRun:
         """The job as its input stager sees it (with a follow-up's ancestors' files)."""
         return inputs_of(self.job, self.parent)
 
-    async def publish(self, event: dict[str, Any]) -> None:
+    async def publish(self, event: JobEvent) -> None:
         await self.runtime.events.publish(self.job.id, event)
 
     async def execute_all(self, started: float) -> Outcome:
@@ -92,8 +108,8 @@ class JobRun:
         sources = split_cells(self.job.code) if self.job.code else []
         last: Execution | None = None
         self.parent = await load_parent(self.runtime, self.job)
-        async with self.kernel_session() as kernel:
-            analyst = Analyst(self, kernel, started) if self.job.prompt or self.parent else None
+        async with self.kernel_session():
+            analyst = self.analyst(started) if self.job.prompt or self.parent else None
             if analyst is not None:
                 # The parent's cells, then the files described: before the code and the model.
                 prepared = await analyst.prepare()
@@ -103,13 +119,29 @@ class JobRun:
                 remaining = budget - (time.monotonic() - started)
                 if remaining <= 0:
                     return Outcome(JobStatus.failed, error_message=_timed_out(budget))
-                last = await self.run_cell(kernel, source, remaining)
+                last = await self.run_cell(source, remaining)
                 if last.status != "ok":
                     return self.outcome_of_failure(last, budget, len(sources))
             if analyst is not None and self.job.prompt:
                 return self.outcome_of_agent(await analyst.answer())
         outputs = last.outputs if last is not None else []
         return Outcome(JobStatus.completed, result=result_text(outputs))
+
+    def analyst(self, started: float) -> Analyst:
+        settings = self.runtime.settings
+        task = AgentTask(
+            job_id=self.job.id,
+            prompt=self.job.prompt,
+            files=tuple(self.staged),
+            parent=self.parent,
+            limits=AgentLimits(
+                started=started,
+                budget_seconds=float(self.job.timeout_seconds),
+                max_steps=settings.agent_max_steps,
+                cell_timeout_seconds=settings.agent_cell_timeout,
+            ),
+        )
+        return Analyst(self, task, self.ctx.model)
 
     @contextlib.asynccontextmanager
     async def kernel_session(self) -> AsyncIterator[Kernel]:
@@ -139,7 +171,6 @@ class JobRun:
 
     async def run_cell(
         self,
-        kernel: Kernel,
         source: str,
         timeout: float,
         *,
@@ -150,16 +181,19 @@ class JobRun:
     ) -> Execution:
         """Run one code cell. `collect=False`: its outputs stay out of the job's `outputs`
         (a follow-up's replay of its parent's cells)."""
+        kernel = self.kernel
+        if kernel is None:
+            raise RuntimeError("run_cell outside the job's kernel session")
         index = len(self.cells) + 1  # the notebook's cell 0 is the title
         extra: dict[str, Any] = {
             "tags": list(tags or []),
             "metadata": dict(metadata or {}),
             "cell_id": cell_id,
         }
-        await self.publish({"type": "cell_started", "cell": index, "source": source})
+        await self.publish(CellStarted(cell=index, source=source))
 
         async def on_output(output: dict[str, Any]) -> None:
-            await self.publish({"type": "output", "cell": index, "output": output})
+            await self.publish(CellOutput(cell=index, output=output))
 
         execution = await kernel.execute(
             source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
@@ -177,7 +211,7 @@ class JobRun:
         )
         for output in execution.outputs if collect else ():
             self.collector.add(index, output)
-        await self.publish({"type": "cell_finished", "cell": index, "status": execution.status})
+        await self.publish(CellFinished(cell=index, status=execution.status))
         if execution.status == "cancelled" and self.cancel_requested.is_set():
             # What the cell printed before it was stopped stays, in the job and the notebook.
             raise JobCancelled
@@ -200,17 +234,19 @@ class JobRun:
                 cell_id=cell_id,
             )
         )
-        await self.publish({"type": "markdown", "cell": len(self.cells), "source": source})
+        await self.publish(MarkdownAdded(cell=len(self.cells), source=source))
 
     def outcome_of_agent(self, outcome: AgentOutcome) -> Outcome:
+        usage = outcome.usage.as_dict() if outcome.usage is not None else {}
         if outcome.cancelled:
-            raise JobCancelled
+            return Outcome(JobStatus.cancelled, error_message=CANCELLED_MESSAGE, usage=usage)
         if outcome.error_message is not None:
-            return Outcome(JobStatus.failed, error_message=outcome.error_message)
+            return Outcome(JobStatus.failed, error_message=outcome.error_message, usage=usage)
         return Outcome(
             JobStatus.completed,
             result=outcome.result,
             ungrounded_numbers=list(outcome.ungrounded_numbers),
+            usage=usage,
         )
 
     def outcome_of_failure(self, execution: Execution, budget: float, n_cells: int) -> Outcome:
@@ -233,8 +269,8 @@ class JobRun:
                 self.cancel_requested.set()
                 return
             while True:
-                event = await inbox.get()
-                if event.get("type") == CANCEL_REQUESTED:
+                event = parse_event(await inbox.get())
+                if isinstance(event, CancelRequested):
                     self.cancel_requested.set()
                     return
 
@@ -370,6 +406,9 @@ def _head(path: Path, size: int = 8192) -> bytes:
         return handle.read(size)
 
 
+CANCELLED_MESSAGE = "cancelled while running"
+
+
 def _timed_out(budget: float) -> str:
     return f"timed out after {budget:g} s"
 
@@ -384,7 +423,7 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
     if job is None:
         log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
         return
-    await runtime.events.publish(job_id, {"type": STATUS, "status": JobStatus.running.value})
+    await runtime.events.publish(job_id, StatusChanged(status=JobStatus.running.value))
     run = JobRun(ctx, job)
     started = time.monotonic()
     watcher = asyncio.create_task(run.watch_cancel())
@@ -392,7 +431,7 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
     try:
         outcome = await run.execute_all(started)
     except JobCancelled:
-        outcome = Outcome(JobStatus.cancelled, error_message="cancelled while running")
+        outcome = Outcome(JobStatus.cancelled, error_message=CANCELLED_MESSAGE)
     except InputUnavailable as exc:
         outcome = Outcome(JobStatus.failed, error_message=str(exc))
     except asyncio.CancelledError:
@@ -420,7 +459,7 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
         log.exception("job %s: could not store its notebook or artifacts", run.job.id)
     usage = {
         **(run.job.usage or {}),
-        **run.usage,
+        **outcome.usage,
         "cells": len(run.cells),
         "execution_ms": run.execution_ms,
     }
@@ -431,10 +470,10 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             outcome.status,
             result=outcome.result,
             error_message=outcome.error_message,
-            outputs=run.collector.outputs,
+            outputs=run.collector.stored(),
             artifacts=artifacts,
             usage=usage,
             ungrounded_numbers=outcome.ungrounded_numbers,
         )
         await session.commit()
-    await runtime.events.publish(run.job.id, {"type": STATUS, "status": outcome.status.value})
+    await runtime.events.publish(run.job.id, StatusChanged(status=outcome.status.value))

@@ -7,10 +7,10 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
-from api.deps import CurrentCaller, RuntimeDep
-from api.schemas import as_utc, error_responses
-from core import repository
-from core.ratelimit import Quota
+from pyexec.api.deps import CurrentCaller, RuntimeDep
+from pyexec.api.schemas import as_utc, error_responses
+from pyexec.core import repository
+from pyexec.core.ratelimit import Quota
 
 router = APIRouter(prefix="/v1/account", tags=["account"])
 

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from api.auth import Caller, require_scope
-from api.deps import RuntimeDep
-from api.errors import Forbidden, NotFound
-from api.schemas import ErrorBody, as_utc, error_responses
-from core import repository
-from core.accounts import issue_api_key
-from core.models import ALL_SCOPES, ApiKey
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import Forbidden, NotFound
+from pyexec.api.schemas import ErrorBody, as_utc, error_responses
+from pyexec.core import repository
+from pyexec.core.accounts import issue_api_key
+from pyexec.core.models import ALL_SCOPES, ApiKey
 
 router = APIRouter(prefix="/v1/api-keys", tags=["api-keys"])
 
@@ -29,7 +29,7 @@ class ApiKeyCreate(BaseModel):
 
     name: str = Field(min_length=1, max_length=100, pattern=r"\S", examples=["ci"])
     scopes: list[Scope] = Field(
-        default_factory=lambda: list(ALL_SCOPES),
+        default_factory=lambda: list(get_args(Scope)),
         min_length=1,
         max_length=len(ALL_SCOPES),
         description="Default: all scopes. Only scopes the calling key has can be given.",

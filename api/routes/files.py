@@ -7,16 +7,16 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from api.auth import Caller, require_scope
-from api.deps import RuntimeDep
-from api.downloads import UNTRUSTED_HEADERS, content_disposition
-from api.errors import NotFound, PayloadTooLarge
-from api.pagination import next_cursor, parse_cursor
-from api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
-from api.uploads import over_quota, receive_upload
-from core import repository
-from core.models import File, new_file_id
-from core.runtime import Runtime
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.downloads import UNTRUSTED_HEADERS, content_disposition
+from pyexec.api.errors import NotFound, PayloadTooLarge
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.schemas import BINARY_CONTENT, ErrorBody, FileList, FileOut, error_responses
+from pyexec.api.uploads import over_quota, receive_upload
+from pyexec.core import repository
+from pyexec.core.models import File, new_file_id
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/files", tags=["files"])
 

@@ -11,17 +11,22 @@ from fastapi import APIRouter, Depends, Response
 from fastapi.responses import FileResponse
 from starlette.background import BackgroundTask
 
-from api.auth import Caller, require_scope
-from api.bundles import build_bundle
-from api.deps import RuntimeDep
-from api.downloads import HTML_PAGE_CSP, UNTRUSTED_HEADERS, content_disposition, download_name
-from api.errors import Conflict, NotFound
-from api.jobs import load_job
-from api.schemas import BINARY_CONTENT, ErrorBody, error_responses
-from core import repository
-from core.models import Job, JobStatus
-from core.runtime import Runtime
-from notebooks import notebook_to_html
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.bundles import build_bundle
+from pyexec.api.deps import RuntimeDep
+from pyexec.api.downloads import (
+    HTML_PAGE_CSP,
+    UNTRUSTED_HEADERS,
+    content_disposition,
+    download_name,
+)
+from pyexec.api.errors import Conflict, NotFound
+from pyexec.api.job_reads import load_job
+from pyexec.api.schemas import BINARY_CONTENT, ErrorBody, error_responses
+from pyexec.core import repository
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
+from pyexec.notebooks import notebook_to_html
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 

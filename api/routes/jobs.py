@@ -7,27 +7,26 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.auth import Caller, require_scope
-from api.deps import HoldsDep, RuntimeDep
-from api.downloads import download_name
-from api.errors import Conflict, NotFound
-from api.idempotency import create_once, earlier_job, fingerprint
-from api.jobs import (
+from pyexec.api.auth import Caller, require_scope
+from pyexec.api.deps import HoldsDep, RuntimeDep
+from pyexec.api.downloads import download_name
+from pyexec.api.errors import Conflict, NotFound
+from pyexec.api.idempotency import create_once, earlier_job, fingerprint
+from pyexec.api.job_reads import load_job, wait_for_final
+from pyexec.api.pagination import next_cursor, parse_cursor
+from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
+from pyexec.api.submission import (
     check_files,
     check_parent,
     check_plan,
     check_submission,
     derive_title,
     job_timeout,
-    load_job,
-    wait_for_final,
 )
-from api.pagination import next_cursor, parse_cursor
-from api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
-from core import repository
-from core.events import CANCEL_REQUESTED, STATUS
-from core.models import Job, JobStatus
-from core.runtime import Runtime
+from pyexec.core import repository
+from pyexec.core.event_types import CancelRequested, StatusChanged
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -105,7 +104,7 @@ async def create_job(
             await repository.add_job(session, job)
             await session.commit()
     # Published before the enqueue so that the job's event log starts with it.
-    await runtime.events.publish(job.id, {"type": STATUS, "status": JobStatus.pending.value})
+    await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
     await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
@@ -177,9 +176,9 @@ async def _request_cancel(runtime: Runtime, job: Job) -> None:
             await repository.request_cancel(session, job.id)
         await session.commit()
     if cancelled:
-        await runtime.events.publish(job.id, {"type": STATUS, "status": "cancelled"})
+        await runtime.events.publish(job.id, StatusChanged(status=JobStatus.cancelled.value))
     else:
-        await runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+        await runtime.events.publish(job.id, CancelRequested())
 
 
 @router.get(

@@ -7,7 +7,7 @@ import asyncio
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from api.deps import RuntimeDep
+from pyexec.api.deps import RuntimeDep
 
 router = APIRouter(tags=["service"])
 

@@ -42,8 +42,8 @@ from cryptography.hazmat.primitives.serialization import load_der_public_key
 
 PROTOCOL_VERSION = 1
 CHANNELS = ("shell_port", "iopub_port", "stdin_port", "hb_port", "control_port")
-CONNECT_TIMEOUT_S = 30.0  # sending the connection to EG's response port
-COMM_READ_TIMEOUT_S = 5.0  # one request on the communication port
+CONNECT_TIMEOUT_SECONDS = 30.0  # sending the connection to EG's response port
+COMM_READ_TIMEOUT_SECONDS = 5.0  # one request on the communication port
 PORT_ATTEMPTS = 50
 # Read by this launcher only; the kernel gets the rest of the environment.
 LAUNCH_ONLY_ENV = ("PUBLIC_KEY", "RESPONSE_ADDRESS", "PORT_RANGE", "EG_RESPONSE_ADDRESS")
@@ -144,7 +144,7 @@ def encrypt(connection: dict[str, object], public_key_b64: str) -> bytes:
 def send_connection(request: LaunchRequest, payload: bytes) -> None:
     address = (request.response_host, request.response_port)
     try:
-        with socket.create_connection(address, timeout=CONNECT_TIMEOUT_S) as sock:
+        with socket.create_connection(address, timeout=CONNECT_TIMEOUT_SECONDS) as sock:
             sock.sendall(payload)
     except OSError as exc:
         raise LaunchError(f"cannot reach the gateway's response port {address}: {exc}") from exc
@@ -156,7 +156,7 @@ def serve_comm(sock: socket.socket, kernel: subprocess.Popen[bytes]) -> None:
     while kernel.poll() is None:
         conn, _ = sock.accept()
         with conn:
-            conn.settimeout(COMM_READ_TIMEOUT_S)
+            conn.settimeout(COMM_READ_TIMEOUT_SECONDS)
             data = b""
             try:
                 while chunk := conn.recv(4096):

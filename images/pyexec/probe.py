@@ -14,12 +14,14 @@ import sys
 import urllib.request
 from pathlib import Path
 
-TIMEOUT_S = 3.0
+TIMEOUT_SECONDS = 3.0
 
 
 def metrics_answer(port: str) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT_S) as r:
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT_SECONDS
+        ) as r:
             return r.status == 200
     except OSError:
         return False

@@ -3,8 +3,8 @@
 import os
 import sys
 
-from kernels.forkserver.launcher import ForkServerLauncher
-from kernels.forkserver.server import ForkServer, ForkServerError
+from pyexec.kernels.forkserver.launcher import ForkServerLauncher
+from pyexec.kernels.forkserver.server import ForkServer, ForkServerError
 
 __all__ = ["ForkServer", "ForkServerError", "ForkServerLauncher", "forkserver_support"]
 

@@ -20,7 +20,7 @@ from ipykernel.kernelbase import Kernel as KernelBase
 from traitlets import List, Unicode
 from traitlets.config import Config
 
-from kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
+from pyexec.kernels.jail import JAIL_FAILED_EXIT, Jail, JailError, enter
 
 # No history database (a kernel lives for one job; In/Out stay in memory).
 KERNEL_CONFIG: dict[str, dict[str, Any]] = {
@@ -54,7 +54,7 @@ class ForkedKernel(IPythonKernel):
         if jupyter_session_name:
             shell.user_ns["__session__"] = jupyter_session_name
         shell.displayhook.pub_socket = self.iopub_socket
-        shell.displayhook.topic = self._topic("execute_result")
+        shell.displayhook.topic = self._topic("execute_result")  # type: ignore[no-untyped-call]  # ipykernel is unannotated
         shell.display_pub.session = self.session
         shell.display_pub.pub_socket = self.iopub_socket
         self.comm_manager = comm.get_comm_manager()
@@ -174,8 +174,9 @@ def _prepare(
     config.IPKernelApp.parent_handle = zygote_pid
     config.IPKernelApp.kernel_class = KERNEL_CLASS
     app = ForkedKernelApp.instance(config=config)
-    app.initialize([])
+    app.initialize([])  # type: ignore[no-untyped-call]  # ipykernel is unannotated
     if warmup:
+        assert app.shell is not None  # initialize() made it
         result = app.shell.run_cell(warmup, store_history=False, silent=True)
         if not result.success:
             error = result.error_in_exec or result.error_before_exec

@@ -1,42 +1,42 @@
 """`ForkServerLauncher`: fresh kernels forked from a warmed zygote in tens of milliseconds.
 
-Same launch path as `LocalLauncher` (a kernel manager, an ipc connection file in the kernel's
-own socket dir, the same sandbox lease), but the kernelspec names the `pyexec-forkserver`
-provisioner, which asks this launcher's `ForkServer` for a child instead of starting a
-process. The zygote runs inside the sandbox's base view (bubblewrap) when there is one; each
-child enters its own jail right after the fork.
+The same launch path as `LocalLauncher` (`kernels.managed`: a kernel manager, an ipc
+connection file in the kernel's own socket dir, the same sandbox lease), but the kernelspec
+names the `pyexec-forkserver` provisioner, which asks this launcher's `ForkServer` for a child
+instead of starting a process. jupyter_client finds that provisioner through the package's
+entry point (`pyproject.toml`). The zygote runs inside the sandbox's base view (bubblewrap)
+when there is one; each child enters its own jail right after the fork.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import zmq.asyncio
 from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.provisioning.factory import KernelProvisionerFactory
 from traitlets import Any as AnyTrait
 
-from kernels.env import prepend_path
-from kernels.errors import KernelStartError
-from kernels.forkserver.provisioner import PROVISIONER_NAME
-from kernels.forkserver.server import START_TIMEOUT_S, ForkServer
-from kernels.jail import Jail
-from kernels.local import (
+from pyexec.kernels.env import prepend_path
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.forkserver.provisioner import PROVISIONER_NAME
+from pyexec.kernels.forkserver.server import START_TIMEOUT_SECONDS, ForkServer
+from pyexec.kernels.jail import Jail
+from pyexec.kernels.managed import (
     CONNECTION_FILENAME,
     KERNEL_NAME,
     LOG_FILENAME,
-    LocalLauncher,
+    ManagedLauncher,
+    OneSpecManager,
     PyExecKernelManager,
-    _OneSpecManager,
     build_kernel_spec,
 )
-from kernels.sandbox import SandboxLease, SandboxPolicy
-from kernels.warmup import WARMUP_CODE
+from pyexec.kernels.sandbox import Sandbox, SandboxLease, SandboxPolicy
+from pyexec.kernels.warmup import WARMUP_CODE
 
 
 @dataclass(frozen=True)
@@ -55,10 +55,12 @@ class ForkServerKernelManager(PyExecKernelManager):
     fork_request = AnyTrait(None, allow_none=True)
 
 
-class ForkServerLauncher(LocalLauncher):
+PROVISIONER_GROUP = "jupyter_client.kernel_provisioners"
+
+
+class ForkServerLauncher(ManagedLauncher):
     backend = "forkserver"
-    _exec_after_jail = False  # a fork of the zygote is already the interpreter that runs
-    _prewarms = True  # the child runs WARMUP_CODE before it answers
+    prewarmed = True  # the child runs WARMUP_CODE before it answers
 
     def __init__(
         self,
@@ -66,20 +68,29 @@ class ForkServerLauncher(LocalLauncher):
         *,
         runtime_dir: Path | None = None,
         sandbox: SandboxPolicy | None = None,
-        start_timeout: float = START_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__(python, runtime_dir=runtime_dir, sandbox=sandbox)
+        # Not resolved: a venv's python is a symlink, and resolving it would escape the venv.
+        interpreter = os.path.abspath(os.fspath(python))
+        super().__init__(
+            interpreter,
+            runtime_dir=runtime_dir,
+            # A fork of the zygote is already the interpreter that runs: nothing to exec.
+            sandbox=Sandbox(
+                sandbox, backend=self.backend, python=interpreter, exec_after_jail=False
+            )
+            if sandbox
+            else None,
+        )
         self.start_timeout = start_timeout
         self.server: ForkServer | None = None
 
-    @property
-    def _wrapped(self) -> bool:
-        return False  # the zygote reports each child's own exit status
+    # The zygote reports each child's own exit status: `status_from_wrapper` stays False.
 
     async def _setup(self, work_root: Path, runtime: Path) -> None:
         async with self._setup_lock:
             if self._spec_manager is None:
-                _register_provisioner()
+                _check_provisioner()
                 if self.sandbox is not None:
                     await self.sandbox.setup(work_root, runtime)
                 spec = build_kernel_spec(
@@ -98,7 +109,7 @@ class ForkServerLauncher(LocalLauncher):
                     start_timeout=self.start_timeout,
                     home=str(home),
                 )
-                self._spec_manager = _OneSpecManager(spec=spec)
+                self._spec_manager = OneSpecManager(spec=spec)
         assert self.server is not None
         await self.server.start()
 
@@ -124,7 +135,7 @@ class ForkServerLauncher(LocalLauncher):
             ),
         )
 
-    async def _start(
+    async def _start_kernel(
         self,
         km: AsyncKernelManager,
         kernel_id: str,
@@ -149,21 +160,11 @@ class ForkServerLauncher(LocalLauncher):
         return self.server.pid if self.server is not None else None
 
 
-def _register_provisioner() -> None:
-    """Make the provisioner known even where the package's entry points are not installed
-    (a source checkout run without `pip install -e .`)."""
-    factory = KernelProvisionerFactory.instance()
-    if PROVISIONER_NAME in factory.provisioners:
-        return
-    with contextlib.suppress(Exception):  # not installed as an entry point: registered below
-        factory._check_availability(PROVISIONER_NAME)
-    if PROVISIONER_NAME not in factory.provisioners:
-        from importlib.metadata import EntryPoint
-
-        factory.provisioners[PROVISIONER_NAME] = EntryPoint(
-            name=PROVISIONER_NAME,
-            value="kernels.forkserver.provisioner:ForkServerProvisioner",
-            group="jupyter_client.kernel_provisioners",
+def _check_provisioner() -> None:
+    """The provisioner's entry point is installed (`pip install -e .` installs it): without
+    it, jupyter_client would fail each launch with a less clear message."""
+    if not entry_points(group=PROVISIONER_GROUP, name=PROVISIONER_NAME):
+        raise KernelStartError(
+            f"the fork server's kernel provisioner {PROVISIONER_NAME!r} is not installed as a "
+            f"{PROVISIONER_GROUP!r} entry point: install PyExec (`pip install -e .`)"
         )
-    if PROVISIONER_NAME not in factory.provisioners:
-        raise KernelStartError("cannot register the fork server's kernel provisioner")

@@ -12,19 +12,19 @@ and named by the kernelspec's `metadata.kernel_provisioner`.
 from __future__ import annotations
 
 import signal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_client.connect import KernelConnectionInfo
-from jupyter_client.provisioning import LocalProvisioner
+from jupyter_client.provisioning.local_provisioner import LocalProvisioner
 
 if TYPE_CHECKING:
-    from kernels.forkserver.launcher import ForkServerKernelManager
-    from kernels.forkserver.server import ForkServer
+    from pyexec.kernels.forkserver.launcher import ForkServerKernelManager
+    from pyexec.kernels.forkserver.server import ForkServer
 
 PROVISIONER_NAME = "pyexec-forkserver"
 
 
-class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
+class ForkServerProvisioner(LocalProvisioner):
     pid: int | None = None
     pgid: int | None = None
     # The kernel itself when `pid` forked it into a PID namespace of its own (kernels.jail).
@@ -37,7 +37,8 @@ class ForkServerProvisioner(LocalProvisioner):  # type: ignore[misc]
         return self.pid is not None
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any) -> KernelConnectionInfo:
-        km: ForkServerKernelManager = self.parent
+        # jupyter_client types `parent` as Any | None; the launcher makes it this manager.
+        km = cast("ForkServerKernelManager", self.parent)
         if km.forkserver is None or km.fork_request is None:
             raise RuntimeError("ForkServerProvisioner needs a ForkServerKernelManager")
         self._server = km.forkserver

@@ -20,16 +20,16 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from kernels.errors import KernelStartError
-from kernels.forkserver import protocol
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.forkserver import protocol
 
 log = logging.getLogger(__name__)
 
-START_TIMEOUT_S = 120.0
-REQUEST_TIMEOUT_S = 30.0
-STOP_TIMEOUT_S = 5.0
+START_TIMEOUT_SECONDS = 120.0
+REQUEST_TIMEOUT_SECONDS = 30.0
+STOP_TIMEOUT_SECONDS = 5.0
 # How often a wait for a kernel's exit looks at the process itself, in case no report comes.
-EXIT_CHECK_S = 1.0
+EXIT_CHECK_SECONDS = 1.0
 # What the zygote's own environment holds: nothing of the service's.
 ZYGOTE_ENV = {
     "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -62,7 +62,7 @@ class ForkServer:
         *,
         wrap: Wrap | None = None,
         warmup: str = "",
-        start_timeout: float = START_TIMEOUT_S,
+        start_timeout: float = START_TIMEOUT_SECONDS,
         home: str | None = None,
     ) -> None:
         """`home`: the zygote's HOME, where libraries keep caches (matplotlib's font list);
@@ -121,7 +121,8 @@ class ForkServer:
 
     async def _start(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        command = self.wrap([self.python, "-m", "kernels.forkserver.zygote", str(theirs.fileno())])
+        zygote = "pyexec.kernels.forkserver.zygote"
+        command = self.wrap([self.python, "-m", zygote, str(theirs.fileno())])
         loop = asyncio.get_running_loop()
         self._ready = loop.create_future()
         try:
@@ -177,18 +178,18 @@ class ForkServer:
             # Aborted, not closed: a close waits to flush to a peer that may never read.
             self._writer.transport.abort()
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(STOP_TIMEOUT_S):
+                async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                     await self._writer.wait_closed()
             self._writer = None
         if proc is not None and proc.returncode is None:
             try:
-                async with asyncio.timeout(STOP_TIMEOUT_S):
+                async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                     await proc.wait()
             except TimeoutError:
                 with contextlib.suppress(ProcessLookupError):
                     os.killpg(proc.pid, signal.SIGKILL)
                 try:
-                    async with asyncio.timeout(STOP_TIMEOUT_S):
+                    async with asyncio.timeout(STOP_TIMEOUT_SECONDS):
                         await proc.wait()
                 except TimeoutError:
                     log.error("fork server %s did not exit after SIGKILL", proc.pid)
@@ -276,7 +277,7 @@ class ForkServer:
             if pid not in self._live:
                 continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(EXIT_CHECK_S):
+                async with asyncio.timeout(EXIT_CHECK_SECONDS):
                     await self._exited.wait()
             if pid in self._live and _gone(pid):
                 # Dead (or a zombie its zygote never reported): the pid cannot belong to
@@ -300,7 +301,7 @@ class ForkServer:
         self._pending[request_id] = future
         try:
             writer.write(protocol.encode({**message, "id": request_id}))
-            async with asyncio.timeout(REQUEST_TIMEOUT_S):
+            async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
                 reply = await future
         except TimeoutError:
             raise ForkServerError(f"the fork server did not answer {message['op']}") from None

@@ -30,7 +30,7 @@ import tempfile
 import time
 from typing import Any
 
-from kernels.forkserver import protocol
+from pyexec.kernels.forkserver import protocol
 
 # Imported by every kernel at start-up or by the first typical cell.
 PRELOAD = (
@@ -54,7 +54,7 @@ PRELOAD = (
     "tornado.platform.asyncio",
 )
 # How long a spawn waits for the child to report the kernel it forked into its namespace.
-REPORT_TIMEOUT_S = 10.0
+REPORT_TIMEOUT_SECONDS = 10.0
 # A rehearsal kernel runs this too, so the modules the first real cell would import (table
 # and figure rendering) are already in the zygote.
 REHEARSAL_CELL = """\
@@ -94,9 +94,9 @@ class Zygote:
         import ipykernel.debugger
 
         # Forked kernels run untrusted code: no debugger (and no debugpy threads).
-        ipykernel.debugger._is_debugpy_available = False  # type: ignore[attr-defined]
-        from kernels import linux
-        from kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
+        ipykernel.debugger._is_debugpy_available = False
+        from pyexec.kernels import linux
+        from pyexec.kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
 
         if linux.is_linux():
             linux.libc()  # loaded once here, not in every child
@@ -212,7 +212,7 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             try:
-                from kernels.forkserver.child import run_kernel
+                from pyexec.kernels.forkserver.child import run_kernel
 
                 os.close(read_fd)
                 os.close(joined_write)
@@ -242,9 +242,9 @@ class Zygote:
             return False
         try:
             os.killpg(pid, signum)  # the child leads its own process group
-        except ProcessLookupError:
-            return False
-        except PermissionError:
+        except (ProcessLookupError, PermissionError):
+            # Not yet out of the fork (a loaded machine): no group of its own, and nothing
+            # of its own started either. Still our unreaped child, so the pid is its own.
             os.kill(pid, signum)
         return True
 
@@ -292,7 +292,7 @@ def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
     """In a throw-away child: start a kernel app offline, run a cell, list new imports."""
     from traitlets.config import Config
 
-    from kernels.forkserver.child import KERNEL_CLASS, KERNEL_CONFIG, ForkedKernelApp
+    from pyexec.kernels.forkserver.child import KERNEL_CLASS, KERNEL_CONFIG, ForkedKernelApp
 
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -301,15 +301,16 @@ def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
         from jupyter_client.connect import write_connection_file
 
         connection_file = os.path.join(tmp, "k.json")
-        ports = dict(shell_port=1, iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
-        write_connection_file(connection_file, transport="ipc", ip=f"{tmp}/k", **ports)
+        write_connection_file(connection_file, transport="ipc", ip=f"{tmp}/k", shell_port=1,
+                              iopub_port=2, stdin_port=3, hb_port=4, control_port=5)
         config = Config(KERNEL_CONFIG)
         config.IPKernelApp.connection_file = connection_file
         config.IPKernelApp.parent_handle = os.getppid()
         config.IPKernelApp.kernel_class = KERNEL_CLASS
         os.environ["HOME"] = tmp
         app = ForkedKernelApp.instance(config=config)
-        app.initialize([])
+        app.initialize([])  # type: ignore[no-untyped-call]  # ipykernel is unannotated
+        assert app.shell is not None  # initialize() made it
         for cell in (warmup, REHEARSAL_CELL):
             if cell:
                 app.shell.run_cell(cell, store_history=False, silent=True)
@@ -342,7 +343,7 @@ def _read_report(fd: int) -> int | None:
     the child failed first (its status pipe says why) or took too long."""
     data = b""
     try:
-        while b"\n" not in data and select.select([fd], [], [], REPORT_TIMEOUT_S)[0]:
+        while b"\n" not in data and select.select([fd], [], [], REPORT_TIMEOUT_SECONDS)[0]:
             chunk = os.read(fd, 64)
             if not chunk:
                 break

@@ -7,7 +7,7 @@ kernel as it is. The rules live in `kernels.jail`, shared with the fork server's
 
 import sys
 
-from kernels.jail import main
+from pyexec.kernels.jail import main
 
 if __name__ == "__main__":
     sys.exit(main())

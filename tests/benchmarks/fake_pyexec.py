@@ -18,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
 
-READY_AFTER_S = 0.3  # /readyz answers 503 until then, as a real start-up would
+READY_AFTER_SECONDS = 0.3  # /readyz answers 503 until then, as a real start-up would
 
 
 def _key_file() -> Path:
@@ -50,7 +50,7 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = urlsplit(self.path).path
         if path == "/readyz":
-            ready = time.monotonic() - self.started > READY_AFTER_S
+            ready = time.monotonic() - self.started > READY_AFTER_SECONDS
             self._send(200 if ready else 503, {"ready": ready})
         elif path.startswith("/v1/jobs/") and self._authorised():
             job = self.jobs.get(path.rsplit("/", 1)[-1])

@@ -15,7 +15,7 @@ import time
 import uuid
 from pathlib import Path
 
-from kernels import (
+from pyexec.kernels import (
     WARMUP_CODE,
     ForkServerLauncher,
     Kernel,
@@ -25,12 +25,12 @@ from kernels import (
     SandboxPolicy,
     build_kernel_env,
 )
-from kernels.pool import _make_work_dir
+from pyexec.kernels.pool import _make_work_dir
 from tests.benchmarks.results import Samples
 
 __all__ = ["measure_idle_memory", "measure_kernel_ready"]
 
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_SECONDS = 120.0
 WARMUP_STARTS = 2
 IDLE_KERNELS = 4
 MB = 1024 * 1024
@@ -49,7 +49,7 @@ async def _ready_kernel(launcher: KernelLauncher, work_root: Path) -> Kernel:
     _make_work_dir(work_dir)
     launched = await launcher.launch(kernel_id, work_dir, build_kernel_env(work_dir))
     kernel = Kernel(launched, work_dir)
-    await kernel.connect(READY_TIMEOUT_S)
+    await kernel.connect(READY_TIMEOUT_SECONDS)
     if not launched.warm:
         warm = await kernel.execute(WARMUP_CODE, timeout=None, silent=True, store_history=False)
         if warm.status != "ok":
@@ -104,7 +104,7 @@ async def measure_idle_memory(backend: str, kernels: int = IDLE_KERNELS) -> dict
         async with pool:
             async with pool.lease() as kernel:
                 await kernel.execute("import pandas as pd\npd.DataFrame({'a': [1]})", timeout=60)
-            deadline = time.monotonic() + READY_TIMEOUT_S * 2
+            deadline = time.monotonic() + READY_TIMEOUT_SECONDS * 2
             while pool.stats["idle"] < kernels:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"pool never had {kernels} idle kernels: {pool.stats}")

@@ -16,7 +16,7 @@ from tests.benchmarks.results import Samples
 
 __all__ = ["measure_papermill"]
 
-KERNEL_START_TIMEOUT_S = 60
+KERNEL_START_TIMEOUT_SECONDS = 60
 
 
 def _one_cell_notebook(path: Path) -> None:
@@ -37,7 +37,7 @@ def _run_once(source: Path, target: Path) -> float:
         kernel_name="python3",
         progress_bar=False,
         log_output=False,
-        start_timeout=KERNEL_START_TIMEOUT_S,
+        start_timeout=KERNEL_START_TIMEOUT_SECONDS,
         extra_arguments=QUIET_KERNEL_ARGS,
     )
     return time.perf_counter() - start

@@ -30,13 +30,13 @@ __all__ = [
     "run_code_job",
 ]
 
-SERVER_READY_TIMEOUT_S = 120.0
-SERVER_STOP_TIMEOUT_S = 10.0
-CHILD_EXIT_GRACE_S = 3.0  # for kernels to notice their parent is gone
-KEY_CREATE_TIMEOUT_S = 60.0
-HTTP_TIMEOUT_S = 30.0
-JOB_WAIT_S = 10  # the `?wait=` each GET holds for; must stay under HTTP_TIMEOUT_S
-JOB_TIMEOUT_S = 60.0
+SERVER_READY_TIMEOUT_SECONDS = 120.0
+SERVER_STOP_TIMEOUT_SECONDS = 10.0
+CHILD_EXIT_GRACE_SECONDS = 3.0  # for kernels to notice their parent is gone
+KEY_CREATE_TIMEOUT_SECONDS = 60.0
+HTTP_TIMEOUT_SECONDS = 30.0
+JOB_WAIT_SECONDS = 10  # the `?wait=` each GET holds for; must stay under HTTP_TIMEOUT_SECONDS
+JOB_TIMEOUT_SECONDS = 60.0
 POOL_SIZE = 2
 WARMUP_JOBS = 5
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
@@ -77,7 +77,7 @@ def _log_tail(path: Path, lines: int = 40) -> str:
 
 
 async def _wait_ready(proc: asyncio.subprocess.Process, base_url: str, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_READY_TIMEOUT_S
+    deadline = time.monotonic() + SERVER_READY_TIMEOUT_SECONDS
     async with httpx.AsyncClient(base_url=base_url, timeout=2.0) as client:
         while time.monotonic() < deadline:
             if proc.returncode is not None:
@@ -89,7 +89,7 @@ async def _wait_ready(proc: asyncio.subprocess.Process, base_url: str, log_path:
                     return
             await asyncio.sleep(0.1)
     raise TimeoutError(
-        f"pyexec serve not ready after {SERVER_READY_TIMEOUT_S:.0f} s:\n{_log_tail(log_path)}"
+        f"pyexec serve not ready after {SERVER_READY_TIMEOUT_SECONDS:.0f} s:\n{_log_tail(log_path)}"
     )
 
 
@@ -101,7 +101,7 @@ async def _create_key(pyexec: Sequence[str], env: dict[str, str]) -> str:
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), KEY_CREATE_TIMEOUT_S)
+        out, err = await asyncio.wait_for(proc.communicate(), KEY_CREATE_TIMEOUT_SECONDS)
     except TimeoutError:
         proc.kill()
         await proc.wait()
@@ -125,12 +125,12 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
     if proc.returncode is None:
         proc.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT_S)
+            await asyncio.wait_for(proc.wait(), SERVER_STOP_TIMEOUT_SECONDS)
         except TimeoutError:
-            print(f"pyexec serve ignored SIGTERM for {SERVER_STOP_TIMEOUT_S:.0f} s: SIGKILL")
+            print(f"pyexec serve ignored SIGTERM for {SERVER_STOP_TIMEOUT_SECONDS:.0f} s: SIGKILL")
             proc.kill()
             await proc.wait()
-    _, alive = await asyncio.to_thread(psutil.wait_procs, children, CHILD_EXIT_GRACE_S)
+    _, alive = await asyncio.to_thread(psutil.wait_procs, children, CHILD_EXIT_GRACE_SECONDS)
     if alive:
         # Worth a line in the report: the service should shut its kernels down itself.
         print(f"warning: killed processes that outlived pyexec serve: {[p.pid for p in alive]}")
@@ -190,11 +190,13 @@ async def run_code_job(client: httpx.AsyncClient, code: str) -> dict[str, object
     if response.status_code != 201:
         raise RuntimeError(f"POST /v1/jobs: {response.status_code} {response.text}")
     job = response.json()
-    deadline = time.monotonic() + JOB_TIMEOUT_S
+    deadline = time.monotonic() + JOB_TIMEOUT_SECONDS
     while job["status"] not in FINAL_STATUSES:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"job {job['id']} still {job['status']} after {JOB_TIMEOUT_S} s")
-        response = await client.get(f"/v1/jobs/{job['id']}", params={"wait": JOB_WAIT_S})
+            raise TimeoutError(
+                f"job {job['id']} still {job['status']} after {JOB_TIMEOUT_SECONDS} s"
+            )
+        response = await client.get(f"/v1/jobs/{job['id']}", params={"wait": JOB_WAIT_SECONDS})
         response.raise_for_status()
         job = response.json()
     if job["status"] != "completed":
@@ -206,7 +208,7 @@ async def measure_pyexec_http(runs: int, pyexec: Sequence[str] | None = None) ->
     async with pyexec_server(pyexec) as server:
         headers = {"Authorization": f"Bearer {server.api_key}"}
         async with httpx.AsyncClient(
-            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_S
+            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
         ) as client:
             for _ in range(WARMUP_JOBS):
                 await run_code_job(client, "1+1")

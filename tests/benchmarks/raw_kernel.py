@@ -13,8 +13,8 @@ from tests.benchmarks.results import Samples
 
 __all__ = ["QUIET_KERNEL_ARGS", "measure_raw_kernel", "warm_kernel"]
 
-KERNEL_READY_TIMEOUT_S = 60.0
-CELL_TIMEOUT_S = 30.0
+KERNEL_READY_TIMEOUT_SECONDS = 60.0
+CELL_TIMEOUT_SECONDS = 30.0
 WARMUP_RUNS = 5
 # ipykernel warns about unencrypted TCP on every start; errors still show.
 QUIET_KERNEL_ARGS = ["--IPKernelApp.log_level=ERROR"]
@@ -28,7 +28,7 @@ async def warm_kernel(kernel_name: str = "python3") -> AsyncIterator[AsyncKernel
     kc = km.client()
     try:
         kc.start_channels()
-        await kc.wait_for_ready(timeout=KERNEL_READY_TIMEOUT_S)
+        await kc.wait_for_ready(timeout=KERNEL_READY_TIMEOUT_SECONDS)
         yield kc
     finally:
         kc.stop_channels()
@@ -38,7 +38,7 @@ async def warm_kernel(kernel_name: str = "python3") -> AsyncIterator[AsyncKernel
 async def _execute(kc: AsyncKernelClient, code: str) -> None:
     # Done means what nbclient waits for: the execute_reply and the kernel back to idle.
     reply = await kc.execute_interactive(
-        code, timeout=CELL_TIMEOUT_S, output_hook=lambda _msg: None
+        code, timeout=CELL_TIMEOUT_SECONDS, output_hook=lambda _msg: None
     )
     if reply["content"]["status"] != "ok":
         raise RuntimeError(f"{code!r} failed on the kernel: {reply['content']}")

@@ -18,19 +18,19 @@ import httpx
 
 from tests.benchmarks.pyexec_service import (
     FINAL_STATUSES,
-    HTTP_TIMEOUT_S,
+    HTTP_TIMEOUT_SECONDS,
     WARMUP_JOBS,
     run_code_job,
 )
 from tests.benchmarks.results import Samples
-from tests.integration.scaled.deployment import Deployment
-from tests.services import EnterpriseGateway, PostgresCluster, RedisServer
+from tests.support.deployment import Deployment
+from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 POOL_SIZE = 2
 THROUGHPUT_JOBS = 20
 THROUGHPUT_ROUNDS = 3
-JOB_WAIT_S = 20
-RUNNING_TIMEOUT_S = 60.0
+JOB_WAIT_SECONDS = 20
+RUNNING_TIMEOUT_SECONDS = 60.0
 # Default settings (queue poll, leases) apart from the pool size: what an operator gets.
 SCALED_ENV = {"PYEXEC_KERNEL_POOL_SIZE": str(POOL_SIZE), "PYEXEC_LOG_LEVEL": "warning"}
 
@@ -93,14 +93,14 @@ def _client(dep: Deployment, key: str) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         base_url=dep.api.url,
         headers={"Authorization": f"Bearer {key}"},
-        timeout=HTTP_TIMEOUT_S,
+        timeout=HTTP_TIMEOUT_SECONDS,
         limits=httpx.Limits(max_connections=THROUGHPUT_JOBS + 5),
     )
 
 
 async def _final(client: httpx.AsyncClient, job_id: str) -> dict[str, object]:
     while True:
-        response = await client.get(f"/v1/jobs/{job_id}", params={"wait": JOB_WAIT_S})
+        response = await client.get(f"/v1/jobs/{job_id}", params={"wait": JOB_WAIT_SECONDS})
         response.raise_for_status()
         job = response.json()
         if job["status"] in FINAL_STATUSES:
@@ -148,7 +148,7 @@ async def measure_scaled_cancel(runs: int, services: SharedServices) -> Samples:
             response = await client.post("/v1/jobs", json={"code": "import time; time.sleep(60)"})
             response.raise_for_status()
             job_id = response.json()["id"]
-            deadline = time.monotonic() + RUNNING_TIMEOUT_S
+            deadline = time.monotonic() + RUNNING_TIMEOUT_SECONDS
             while (await client.get(f"/v1/jobs/{job_id}")).json()["status"] != "running":
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"job {job_id} did not start")

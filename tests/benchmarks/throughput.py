@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 import httpx
 
-from tests.benchmarks.pyexec_service import HTTP_TIMEOUT_S, pyexec_server, run_code_job
+from tests.benchmarks.pyexec_service import HTTP_TIMEOUT_SECONDS, pyexec_server, run_code_job
 from tests.benchmarks.results import Samples
 
 __all__ = ["measure_jobs_per_second"]
@@ -29,7 +29,7 @@ async def measure_jobs_per_second(
         headers = {"Authorization": f"Bearer {server.api_key}"}
         limits = httpx.Limits(max_connections=batch + 4, max_keepalive_connections=batch + 4)
         async with httpx.AsyncClient(
-            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_S, limits=limits
+            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, limits=limits
         ) as client:
             values: list[float] = []
             for i in range(WARMUP_BATCHES + runs):

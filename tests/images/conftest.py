@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.images.podman import build_images
+from tests.support.podman import build_images
 
 
 @pytest.fixture(scope="session", autouse=True)

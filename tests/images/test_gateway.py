@@ -1,9 +1,10 @@
 """The kernel image under a real Enterprise Gateway 3.3: launch, cells, interrupt, delete.
 
-EG starts the image with podman (DistributedProcessProxy on localhost, see gateway.py) and
-the image's launcher hands its kernel to EG over EG's own protocol, as in a kernel pod. This
-is where the ipykernel pin (6.x, images/kernel/requirements.txt) is checked against EG's
-jupyter_client 6.1: every request below goes through EG's ZeroMQ session.
+EG starts the image with podman (DistributedProcessProxy on localhost, see
+tests/support/gateway.py) and the image's launcher hands its kernel to EG over EG's own
+protocol, as in a kernel pod. This is where the ipykernel pin (6.x,
+images/kernel/requirements.txt) is checked against EG's jupyter_client 6.1: every request
+below goes through EG's ZeroMQ session.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ import httpx
 import pytest
 import websockets
 
-from tests.images.gateway import CONTAINER_PREFIX, KERNEL_NAME, Channels, Gateway
-from tests.images.podman import podman
+from tests.support.gateway import CONTAINER_PREFIX, KERNEL_NAME, Channels, Gateway
+from tests.support.podman import podman
 
 pytestmark = pytest.mark.timeout(1800)
 
-CELL_TIMEOUT_S = 120.0
+CELL_TIMEOUT_SECONDS = 120.0
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +49,7 @@ async def _session(gw: Gateway) -> None:
         url = gw.url.replace("http", "ws", 1) + f"/api/kernels/{kernel_id}/channels"
         async with websockets.connect(url, additional_headers=gw.headers) as ws:
             channels = Channels(ws)
-            info = await asyncio.wait_for(channels.kernel_info(), CELL_TIMEOUT_S)
+            info = await asyncio.wait_for(channels.kernel_info(), CELL_TIMEOUT_SECONDS)
             assert info["status"] == "ok" and info["language_info"]["name"] == "python"
             status, out = await asyncio.wait_for(
                 channels.execute(
@@ -56,7 +57,7 @@ async def _session(gw: Gateway) -> None:
                     "print(ipykernel.__version__.split('.')[0], os.getuid(), "
                     "int(pd.DataFrame({'a': [1, 2, 3]}).a.sum()))"
                 ),
-                CELL_TIMEOUT_S,
+                CELL_TIMEOUT_SECONDS,
             )
             assert (status, out) == ("ok", "6 10001 6\n"), gw.log()
 
@@ -67,7 +68,7 @@ async def _session(gw: Gateway) -> None:
 
             cell = channels.execute("import time; time.sleep(60)")
             (status, out), code = await asyncio.wait_for(
-                asyncio.gather(cell, interrupt()), CELL_TIMEOUT_S
+                asyncio.gather(cell, interrupt()), CELL_TIMEOUT_SECONDS
             )
             assert (status, out, code) == ("error", "KeyboardInterrupt", 204)
             assert await channels.execute("print(6 * 7)") == ("ok", "42\n")

@@ -29,15 +29,15 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.connect import write_connection_file
 
-from tests.images.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
-from tests.servers import free_port
-from tests.services import RedisServer
+from tests.support.podman import API_IMAGE, KERNEL_IMAGE, LIMITS, podman, running
+from tests.support.servers import free_port
+from tests.support.services import RedisServer
 
 pytestmark = pytest.mark.timeout(1800)
 
-READY_TIMEOUT_S = 240.0
-JOB_WAIT_S = 60
-KERNEL_READY_S = 120.0
+READY_TIMEOUT_SECONDS = 240.0
+JOB_WAIT_SECONDS = 60
+KERNEL_READY_SECONDS = 120.0
 # The container as a pod runs it: read-only root, private /tmp, the data dir a volume.
 POD_LIKE = [
     "--read-only", "--tmpfs", "/tmp:rw,mode=1777",
@@ -84,10 +84,10 @@ def test_api_image_serves_a_code_job() -> None:
             "import pandas as pd\ndf = pd.DataFrame({'a': [1, 2, 3]})\n"
             "df.to_parquet('a.parquet')\nprint(pd.read_parquet('a.parquet')['a'].sum())\ndf"
         )
-        with httpx.Client(base_url=url, headers=headers, timeout=JOB_WAIT_S + 30) as client:
+        with httpx.Client(base_url=url, headers=headers, timeout=JOB_WAIT_SECONDS + 30) as client:
             created = client.post("/v1/jobs", json={"code": code, "title": "in a container"})
             assert created.status_code == 201, created.text
-            job = client.get(f"/v1/jobs/{created.json()['id']}", params={"wait": JOB_WAIT_S})
+            job = client.get(f"/v1/jobs/{created.json()['id']}", params={"wait": JOB_WAIT_SECONDS})
             body = job.json()
             assert body["status"] == "completed", (body, container.logs())
             texts = [o["text"] for o in body["outputs"] if o["type"] == "text"]
@@ -101,7 +101,7 @@ def test_api_image_serves_a_code_job() -> None:
 
 
 def _wait_ready(url: str, logs: Any) -> dict[str, Any]:
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     last = "no answer"
     while time.monotonic() < deadline:
         try:
@@ -112,7 +112,7 @@ def _wait_ready(url: str, logs: Any) -> dict[str, Any]:
         except httpx.HTTPError as exc:
             last = repr(exc)
         time.sleep(1)
-    raise AssertionError(f"not ready after {READY_TIMEOUT_S} s: {last}\n{logs()}")
+    raise AssertionError(f"not ready after {READY_TIMEOUT_SECONDS} s: {last}\n{logs()}")
 
 
 CELL = """
@@ -127,7 +127,7 @@ print(ipykernel.__version__, matplotlib.get_backend(), back, int(df.y.sum()), os
 """
 
 
-def _wait_ready(client: BlockingKernelClient, timeout: float = KERNEL_READY_S) -> None:
+def _wait_ready(client: BlockingKernelClient, timeout: float = KERNEL_READY_SECONDS) -> None:
     """A kernel_info reply on shell and then iopub traffic: both channels connected.
 
     Not `wait_for_ready()`: without a kernel manager it asks the heartbeat whether the kernel
@@ -194,7 +194,7 @@ class FakeGateway:
     def __init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.listener = socket.create_server(("127.0.0.1", 0))
-        self.listener.settimeout(KERNEL_READY_S)
+        self.listener.settimeout(KERNEL_READY_SECONDS)
 
     @property
     def public_key(self) -> str:
@@ -282,7 +282,7 @@ def test_worker_runs_in_the_image_and_its_probe_sees_it() -> None:
         ]  # fmt: skip
         script = "pyexec migrate && exec pyexec worker"
         with running(API_IMAGE, ["--", "sh", "-c", script], options) as container:
-            deadline = time.monotonic() + READY_TIMEOUT_S
+            deadline = time.monotonic() + READY_TIMEOUT_SECONDS
             while "ready:" not in container.logs():
                 assert time.monotonic() < deadline, container.logs()
                 time.sleep(1)

@@ -23,9 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import ROOT, free_port
+from tests.support.servers import ROOT, free_port
 
-FIRST_RUN_TIMEOUT_S = 900.0  # a cold pip cache downloads everything
+FIRST_RUN_TIMEOUT_SECONDS = 900.0  # a cold pip cache downloads everything
 
 
 def _committed_checkout() -> bool:
@@ -45,7 +45,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.timeout(FIRST_RUN_TIMEOUT_S + 120)
+@pytest.mark.timeout(FIRST_RUN_TIMEOUT_SECONDS + 120)
 def test_fresh_clone_make_run_and_the_readme_example(
     record_property: pytest.RecordProperty,
 ) -> None:
@@ -74,7 +74,7 @@ def test_fresh_clone_make_run_and_the_readme_example(
             start_new_session=True,
         )
     try:
-        deadline = started + FIRST_RUN_TIMEOUT_S
+        deadline = started + FIRST_RUN_TIMEOUT_SECONDS
         while True:
             assert make.poll() is None, f"make run exited:\n{log_path.read_text()[-4000:]}"
             assert time.monotonic() < deadline, f"not ready:\n{log_path.read_text()[-4000:]}"
@@ -82,7 +82,7 @@ def test_fresh_clone_make_run_and_the_readme_example(
                 if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
                     break
             time.sleep(1)
-        record_property("make_run_to_ready_s", round(time.monotonic() - started, 1))
+        record_property("make_run_to_ready_seconds", round(time.monotonic() - started, 1))
         printed = log_path.read_text()
         assert "Kernels: " in printed  # the banner says what job code can reach
         key_file = clone / "data" / "demo-api-key"

@@ -6,10 +6,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from core.settings import Settings, SettingsError
-from worker.agent.model import Model
-from worker.agent.openai_provider import OpenAIModel, make_client
-from worker.agent.planner import OfflinePlanner
+from pyexec.core.settings import Settings, SettingsError
+from pyexec.worker.agent.model import Model
+from pyexec.worker.agent.openai_provider import OpenAIModel, make_client
+from pyexec.worker.agent.planner import OfflinePlanner
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import nbformat
 
-from core import repository
-from core.models import Job
-from core.runtime import Runtime
-from notebooks import TITLE_TAG, CellRecord
-from worker.agent.inspection import INSPECTION_TAG
-from worker.agent.summary import clip, summarise_outputs
+from pyexec.core import repository
+from pyexec.core.models import Job
+from pyexec.core.runtime import Runtime
+from pyexec.notebooks import TITLE_TAG, CellRecord
+from pyexec.worker.agent.inspection import INSPECTION_TAG
+from pyexec.worker.agent.summary import clip, summarise_outputs
 
 PARENT_TAG = "pyexec-parent"
 FOLLOW_UP_TAG = "pyexec-follow-up"

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import PurePath
 from typing import Any
 
-from worker.agent.model import Column, FileSummary
-from worker.inputs import StagedFile
+from pyexec.worker.agent.model import Column, FileSummary
+from pyexec.worker.inputs import StagedFile
+from pyexec.worker.kernel_source import kernel_source
 
 INSPECTION_TAG = "pyexec-inspection"
 INSPECTION_MIME = "application/vnd.pyexec.inspection+json"
@@ -42,55 +43,9 @@ _READERS = {
 # Only text formats may come compressed (pandas infers the codec from the name).
 _COMPRESSIBLE = {".csv", ".tsv", ".tab", ".jsonl", ".ndjson"}
 
-_PRELUDE = f'''\
-# PyExec loaded the job's input files and described them for the analysis below.
-import json
-import os
-
-import pandas as pd
-from IPython.display import display
-
-
-def _pyexec_inspect(name, variable=None, read=None):
-    """Load one input file: (the DataFrame or None, what was found out about it)."""
-    info = {{"name": name, "bytes": os.path.getsize(name), "kind": "other"}}
-    if read is None:
-        return None, info
-    try:
-        frame = read(name)
-    except Exception as exc:
-        info["error"] = f"{{type(exc).__name__}}: {{exc}}"
-        return None, info
-    try:
-        rows = frame.head({HEAD_ROWS})
-        head = json.loads(rows.to_json(orient="records", date_format="iso", default_handler=str))
-    except ValueError:  # duplicate column names cannot become records
-        head = []
-    info.update(
-        kind="table",
-        variable=variable,
-        rows=len(frame),
-        columns=[{{"name": str(c), "dtype": str(t)}} for c, t in frame.dtypes.items()],
-        head=head,
-    )
-    return frame, info
-
-
-def _pyexec_report(files):
-    lines = []
-    for f in files:
-        size = f"{{f['bytes']:,}} bytes"
-        if f["kind"] == "table":
-            shape = f"{{f['rows']:,}} rows x {{len(f['columns'])}} columns"
-            lines.append(f"{{f['name']}} ({{size}}) -> {{f['variable']}}: {{shape}}")
-            lines += [f"    {{c['name']}}: {{c['dtype']}}" for c in f["columns"]]
-        elif "error" in f:
-            lines.append(f"{{f['name']}} ({{size}}): not readable as a table: {{f['error']}}")
-        else:
-            lines.append(f"{{f['name']}} ({{size}})")
-    display({{"text/plain": "\\n".join(lines), "{INSPECTION_MIME}": files}}, raw=True)
-
-'''
+# What the cell defines before it loads the files: kernel/inspection.py, shown as it is
+# (a blank line, then the loading).
+_PRELUDE = kernel_source("inspection") + "\n"
 
 
 def tabular_suffix(name: str) -> str | None:

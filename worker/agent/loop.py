@@ -1,10 +1,11 @@
 """The agent loop: a model writes cells, the job's kernel runs them, the outputs go back.
 
-`Analyst` works inside `JobRun.execute_all`, on the job's leased kernel, through
-`JobRun.run_cell` — so cancellation, timeouts, outputs and events behave exactly as for code
-jobs. It ends at `final_answer`, or fails naming the limit it hit: the step limit
-(`PYEXEC_AGENT_MAX_STEPS`), the job's time budget, or the per-cell timeout
-(`PYEXEC_AGENT_CELL_TIMEOUT`). Every cell run so far stays in the notebook either way.
+`Analyst` drives a run through `AgentRun` (run a cell, add markdown, see cancellation) — so
+cancellation, timeouts, outputs and events behave exactly as for code jobs, and the loop knows
+nothing else of the run. It ends at `final_answer`, or fails naming the limit it hit: the step
+limit (`PYEXEC_AGENT_MAX_STEPS`), the job's time budget, or the per-cell timeout
+(`PYEXEC_AGENT_CELL_TIMEOUT`). Every cell run so far stays in the notebook either way; what the
+model spent comes back in the outcome's `usage`.
 """
 
 from __future__ import annotations
@@ -14,12 +15,11 @@ import contextlib
 import json
 import logging
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, replace
+from typing import Any
 
-from kernels import Execution, Kernel
-from worker.agent.factory import open_model
-from worker.agent.followup import (
+from pyexec.kernels import Execution, strip_ansi
+from pyexec.worker.agent.followup import (
     FOLLOW_UP_TAG,
     PARENT_TAG,
     ParentRun,
@@ -28,14 +28,14 @@ from worker.agent.followup import (
     follow_up_heading,
     tags_of,
 )
-from worker.agent.grounding import revision_request, ungrounded_note, ungrounded_numbers
-from worker.agent.inspection import (
+from pyexec.worker.agent.grounding import revision_request, ungrounded_note, ungrounded_numbers
+from pyexec.worker.agent.inspection import (
     INSPECTION_METADATA,
     INSPECTION_TAG,
     inspection_code,
     parse_inspection,
 )
-from worker.agent.model import (
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -46,12 +46,9 @@ from worker.agent.model import (
     StepResult,
     ToolCall,
 )
-from worker.agent.prompts import LAST_STEP, NUDGE
-from worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
-from worker.outputs import strip_ansi
-
-if TYPE_CHECKING:
-    from worker.run import JobRun
+from pyexec.worker.agent.prompts import LAST_STEP, NUDGE
+from pyexec.worker.agent.summary import TRACEBACK_CHARS, clip, summarise_execution
+from pyexec.worker.agent.task import AgentRun, AgentTask, AgentUsage, JobCancelled
 
 log = logging.getLogger("pyexec.agent")
 
@@ -64,6 +61,7 @@ class AgentOutcome:
     error_message: str | None = None
     cancelled: bool = False
     ungrounded_numbers: tuple[str, ...] = ()  # numbers of `result` found in no cell's output
+    usage: AgentUsage | None = None  # None: the model was never asked
 
 
 class _Stop(Exception):
@@ -75,27 +73,30 @@ class _Stop(Exception):
 class Analyst:
     """One job's analyst: replays a parent, inspects the files, then runs the model's turns."""
 
-    def __init__(self, run: JobRun, kernel: Kernel, started: float) -> None:
-        settings = run.runtime.settings
+    def __init__(self, run: AgentRun, task: AgentTask, model: Model) -> None:
         self.run = run
-        self.kernel = kernel
-        self.budget = float(run.job.timeout_seconds)
-        self.deadline = started + self.budget
-        self.max_steps = settings.agent_max_steps
-        self.cell_timeout = settings.agent_cell_timeout
+        self.task = task
+        self.model = model
+        self.budget = task.limits.budget_seconds
+        self.deadline = task.limits.deadline
+        self.max_steps = task.limits.max_steps
+        self.cell_timeout = task.limits.cell_timeout_seconds
         self.files: list[FileSummary] = []
+        self.usage = AgentUsage(model.name)
 
     # -- before the job's code -----------------------------------------------------------
 
     async def prepare(self) -> AgentOutcome | None:
         """Replay the parent's cells and describe the files; an outcome means: stop here."""
         try:
-            if self.run.parent is not None:
-                await self._replay(self.run.parent)
-            if self.run.job.prompt:
+            if self.task.parent is not None:
+                await self._replay(self.task.parent)
+            if self.task.prompt:
                 await self._inspect()
         except _Stop as stop:
             return stop.outcome
+        except JobCancelled:
+            return AgentOutcome(cancelled=True)
         return None
 
     async def _replay(self, parent: ParentRun) -> None:
@@ -117,17 +118,17 @@ class Analyst:
                 cell_id=cell.cell_id,
                 collect=False,
             )
-        await self.run.add_markdown(follow_up_heading(self.run.job.prompt), tags=[FOLLOW_UP_TAG])
+        await self.run.add_markdown(follow_up_heading(self.task.prompt), tags=[FOLLOW_UP_TAG])
 
     async def _inspect(self) -> None:
         known: dict[str, FileSummary] = {}
         for cell in self.run.cells:  # a replayed parent already described its files
             if cell.cell_type == "code" and INSPECTION_TAG in tags_of(cell):
                 known.update((f.name, f) for f in parse_inspection(cell.outputs) or [])
-        new = [f for f in self.run.staged if f.name not in known]
+        new = [f for f in self.task.files if f.name not in known]
         if new:
             taken = {f.variable for f in known.values() if f.variable}
-            if self.run.parent is not None:
+            if self.task.parent is not None:
                 taken.add("df")  # the parent's own code may have used the short name
             execution = await self._code(
                 inspection_code(new, taken),
@@ -137,10 +138,10 @@ class Analyst:
             )
             found = parse_inspection(execution.outputs)
             if found is None:
-                log.warning("job %s: the inspection cell reported nothing", self.run.job.id)
+                log.warning("job %s: the inspection cell reported nothing", self.task.job_id)
                 found = [FileSummary(f.name, f.bytes, "other") for f in new]
             known.update((f.name, f) for f in found)
-        staged = [f.name for f in self.run.staged]
+        staged = [f.name for f in self.task.files]
         self.files = [known[name] for name in staged if name in known]
 
     # -- after the job's code ------------------------------------------------------------
@@ -148,30 +149,33 @@ class Analyst:
     async def answer(self) -> AgentOutcome:
         earlier = [c for c in self.run.cells if INSPECTION_TAG not in tags_of(c)]
         conversation = Conversation(
-            prompt=self.run.job.prompt or "",
+            prompt=self.task.prompt or "",
             files=list(self.files),
             parent_transcript=cells_as_text(earlier) if earlier else None,
         )
         try:
-            model = self.run.ctx.model
-            if model is not None:
-                return await self._converse(model, conversation)
-            async with open_model(self.run.runtime.settings) as model:
-                return await self._converse(model, conversation)
+            outcome = await self._converse(conversation)
         except _Stop as stop:
-            return stop.outcome
+            outcome = stop.outcome
+        except JobCancelled:
+            outcome = AgentOutcome(cancelled=True)
+        # What the model spent counts however the loop ended.
+        return replace(outcome, usage=self.usage)
 
-    async def _converse(self, model: Model, conversation: Conversation) -> AgentOutcome:
-        usage = self.run.usage
-        usage.update(model=model.name, steps=0, llm_prompt_tokens=0, llm_completion_tokens=0)
+    async def _converse(self, conversation: Conversation) -> AgentOutcome:
+        model = self.model
         # A model is asked once to correct or justify numbers no cell printed (the planner
         # writes answers only from what its cells displayed, so it is not asked).
         revise = getattr(model, "revises_answers", True)
         for step in range(1, self.max_steps + 1):
             turn = await self._ask(model, conversation)
-            usage["steps"] = step
-            usage["llm_prompt_tokens"] += turn.usage.prompt_tokens
-            usage["llm_completion_tokens"] += turn.usage.completion_tokens
+            self.usage = AgentUsage(
+                model.name,
+                steps=step,
+                llm_prompt_tokens=self.usage.llm_prompt_tokens + turn.usage.prompt_tokens,
+                llm_completion_tokens=self.usage.llm_completion_tokens
+                + turn.usage.completion_tokens,
+            )
             if turn.text and turn.text.strip():
                 await self.run.add_markdown(turn.text.strip())
             conversation.messages.append(_assistant_message(turn))
@@ -201,7 +205,7 @@ class Analyst:
 
     def _ungrounded(self, answer: str) -> list[str]:
         outputs = [o for cell in self.run.cells if cell.cell_type == "code" for o in cell.outputs]
-        return ungrounded_numbers(answer, outputs, self.run.job.prompt or "")
+        return ungrounded_numbers(answer, outputs, self.task.prompt or "")
 
     async def _finish(self, answer: str, ungrounded: list[str]) -> AgentOutcome:
         cell = answer + (ungrounded_note(ungrounded) if ungrounded else "")
@@ -265,7 +269,7 @@ class Analyst:
         if remaining <= 0:
             raise _Stop(self._out_of_time(doing))
         timeout = min(self.cell_timeout, remaining)
-        execution = await self.run.run_cell(self.kernel, source, timeout, **cell)
+        execution = await self.run.run_cell(source, timeout, **cell)
         if execution.status == "timeout":
             if timeout < remaining:
                 raise _Stop(

@@ -16,8 +16,8 @@ from typing import Any
 import openai
 from openai import AsyncOpenAI
 
-from core.settings import Settings
-from worker.agent.model import (
+from pyexec.core.settings import Settings
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -26,7 +26,7 @@ from worker.agent.model import (
     TokenUsage,
     ToolCall,
 )
-from worker.agent.prompts import (
+from pyexec.worker.agent.prompts import (
     FENCED_LAST_STEP,
     FENCED_NUDGE,
     FENCED_SYSTEM_PROMPT,
@@ -38,7 +38,7 @@ from worker.agent.prompts import (
 )
 
 OPENAI_URL = "https://api.openai.com/v1"
-CONNECT_TIMEOUT_S = 10.0  # reaching the endpoint; PYEXEC_LLM_TIMEOUT bounds each request
+CONNECT_TIMEOUT_SECONDS = 10.0  # reaching the endpoint; PYEXEC_LLM_TIMEOUT bounds each request
 DETAIL_CHARS = 300
 # Servers without an API key (Ollama, llama.cpp) still need the header to be well-formed.
 NO_KEY = "not-needed"
@@ -59,7 +59,7 @@ def make_client(settings: Settings) -> AsyncOpenAI:
         organization=None,
         project=None,
         timeout=openai.Timeout(
-            settings.llm_timeout, connect=min(CONNECT_TIMEOUT_S, settings.llm_timeout)
+            settings.llm_timeout, connect=min(CONNECT_TIMEOUT_SECONDS, settings.llm_timeout)
         ),
         max_retries=settings.llm_retries,
     )

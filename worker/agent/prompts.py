@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from worker.agent.model import FINAL_ANSWER, RUN_PYTHON, Conversation, FileSummary
+from pyexec.worker.agent.model import FINAL_ANSWER, RUN_PYTHON, Conversation, FileSummary
 
 MAX_COLUMNS_SHOWN = 60
 HEAD_ROWS_SHOWN = 3

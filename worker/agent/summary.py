@@ -11,8 +11,7 @@ import base64
 import struct
 from typing import Any
 
-from kernels import Execution
-from worker.outputs import strip_ansi
+from pyexec.kernels import Execution, strip_ansi
 
 OUTPUT_CHARS = 4_000  # one output
 SUMMARY_CHARS = 8_000  # everything one cell tells the model

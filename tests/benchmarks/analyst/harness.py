@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kernels import Kernel, KernelPool, LocalLauncher
-from worker.agent.inspection import inspection_code, parse_inspection
-from worker.agent.model import (
+from pyexec.kernels import Kernel, KernelPool, LocalLauncher
+from pyexec.worker.agent.inspection import inspection_code, parse_inspection
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -21,8 +21,8 @@ from worker.agent.model import (
     ModelError,
     StepResult,
 )
-from worker.agent.planner import OfflinePlanner, PlanError
-from worker.inputs import StagedFile
+from pyexec.worker.agent.planner import OfflinePlanner, PlanError
+from pyexec.worker.inputs import StagedFile
 
 MAX_TURNS = 12
 

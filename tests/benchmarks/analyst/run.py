@@ -9,11 +9,11 @@ from typing import Any
 
 import pandas as pd
 
+from pyexec.worker.agent.grounding import ungrounded_numbers
 from tests.benchmarks.analyst.checking import judge
 from tests.benchmarks.analyst.datasets import write_all
 from tests.benchmarks.analyst.harness import Outcome, analyst
 from tests.benchmarks.analyst.questions import REFUSE, Question
-from worker.agent.grounding import ungrounded_numbers
 
 
 @dataclass

@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.api.clocked_server import ClockedServer, clocked_server
-from tests.servers import PYEXEC, ROOT, Server
+from tests.support.clocked_server import ClockedServer, clocked_server
+from tests.support.servers import PYEXEC, ROOT, Server
 
 KEY_SHAPE = re.compile(r"^pyex_[A-Za-z0-9_-]{32,}$")
 

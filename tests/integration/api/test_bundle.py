@@ -11,9 +11,9 @@ import httpx
 import nbclient
 import nbformat
 
-from notebooks import SETUP_TAG
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+from pyexec.notebooks import SETUP_TAG
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.uploading import DATA, upload_ok
 
 pytestmark = ALSO_ON_GATEWAY
 

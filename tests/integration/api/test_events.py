@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.servers import Server, run_job
-from tests.sse import check_resume_without_gaps, read_events
+from tests.support.servers import Server, run_job
+from tests.support.sse import check_resume_without_gaps, read_events
 
 
 def test_stream_of_a_multi_cell_job_resumes_without_gaps(client: httpx.Client) -> None:

@@ -10,7 +10,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.integration.api.uploading import (
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.uploading import (
     DATA,
     multipart,
     post_multipart,
@@ -18,7 +19,6 @@ from tests.integration.api.uploading import (
     upload,
     upload_ok,
 )
-from tests.servers import ALSO_ON_GATEWAY, Server, run_job
 
 
 def test_upload_then_metadata_content_list_and_delete(server: Server) -> None:

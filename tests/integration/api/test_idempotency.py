@@ -12,8 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.api.clocked_server import ClockedServer, clocked_server
-from tests.servers import Server
+from tests.support.clocked_server import ClockedServer, clocked_server
+from tests.support.servers import Server
 
 
 def new_key() -> str:

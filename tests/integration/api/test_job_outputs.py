@@ -14,8 +14,8 @@ import nbformat
 import pytest
 import xlwt
 
-from tests.integration.api.uploading import DATA, strict_json, upload_ok
-from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.uploading import DATA, strict_json, upload_ok
 
 pytestmark = ALSO_ON_GATEWAY
 

@@ -13,7 +13,7 @@ import httpx
 import nbformat
 import pytest
 
-from tests.servers import ALSO_ON_GATEWAY, ROOT, Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, ROOT, Server, run_job
 
 
 @ALSO_ON_GATEWAY

@@ -13,7 +13,8 @@ import httpx
 import nbformat
 import pytest
 
-from tests.integration.api.uploading import (
+from tests.support.servers import Server, run_job
+from tests.support.uploading import (
     part_head,
     raw_upload_head,
     read_response,
@@ -23,7 +24,6 @@ from tests.integration.api.uploading import (
     upload,
     upload_ok,
 )
-from tests.servers import Server, run_job
 
 LIMIT = 1024 * 1024
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import Server, run_job
+from tests.support.servers import Server, run_job
 
 CAP = 3
 SLOW = "import time\ntime.sleep(60)"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import ROOT, Server, run_job
+from tests.support.servers import ROOT, Server, run_job
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 # Bounded so that the run takes well under two minutes on two cores: a hundred examples per

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import httpx
 
-from tests.servers import Server
+from tests.support.servers import Server
 
 
 def test_timeout_over_the_plan_cap_is_403_naming_it(server: Server, client: httpx.Client) -> None:

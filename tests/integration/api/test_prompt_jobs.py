@@ -23,8 +23,8 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
+from tests.support.uploading import DATA, upload_ok
 
 pytestmark = ALSO_ON_GATEWAY
 

@@ -14,12 +14,12 @@ import httpx
 import pytest
 import redis
 
-from core.redis_keys import request_count_key
 from pyexec.admin import set_plan
-from tests.integration.api.clocked_server import ClockedServer, clocked_server
-from tests.integration.scaled.deployment import deployed
-from tests.servers import Server
-from tests.services import PostgresCluster, RedisServer
+from pyexec.core.redis_keys import request_count_key
+from tests.support.clocked_server import ClockedServer, clocked_server
+from tests.support.deployment import deployed
+from tests.support.servers import Server
+from tests.support.services import PostgresCluster, RedisServer
 
 QUOTA_HEADERS = ("x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.servers import Server, run_job
+from tests.support.servers import Server, run_job
 
 
 @pytest.fixture(scope="module")

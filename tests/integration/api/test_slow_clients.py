@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.api.uploading import part_head, raw_upload_head, read_response
-from tests.servers import Server
+from tests.support.servers import Server
+from tests.support.uploading import part_head, raw_upload_head, read_response
 
 HEADER_TIMEOUT = 2
 PER_CLIENT = 10

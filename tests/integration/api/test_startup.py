@@ -17,11 +17,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from api.app import create_app
-from core.migrate import SchemaOutOfDate, upgrade
-from core.settings import load_settings
-from core.storage import Storage
-from tests.integration.sandbox.runtimes import (
+from pyexec.api.app import create_app
+from pyexec.core.migrate import SchemaOutOfDate, upgrade
+from pyexec.core.settings import load_settings
+from pyexec.core.storage import Storage
+from tests.support.runtimes import (
     INSTALL_HINT,
     Runtime,
     RuntimeServer,
@@ -30,10 +30,10 @@ from tests.integration.sandbox.runtimes import (
     shared_python,
     unprivileged_user,
 )
-from tests.servers import PYEXEC, ROOT, Server, run_job
+from tests.support.servers import PYEXEC, ROOT, Server, run_job
 
 # Tries of a broken kernel start: 0.5 s, then doubling (kernels.pool); the third fails ~2 s in.
-BROKEN_FOR_S = 120.0
+BROKEN_FOR_SECONDS = 120.0
 
 
 async def test_app_start_up_fails_on_an_unmigrated_database(tmp_path: Path) -> None:
@@ -147,7 +147,7 @@ def test_kernels_that_cannot_start_say_why_and_jobs_wait_for_them(runtime_dir: P
             pool = _readyz(server).json().get("kernel_pool") or {}
             return pool.get("failed_starts_in_a_row", 0) >= 3
 
-        _eventually(failed_a_few, BROKEN_FOR_S, "three kernel starts fail")
+        _eventually(failed_a_few, BROKEN_FOR_SECONDS, "three kernel starts fail")
         ready = _readyz(server)
         assert ready.status_code == 503
         body = ready.json()

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from tests.conftest import DATABASES, _database_url
-from tests.integration.api.uploading import upload
-from tests.servers import Server, run_job
+from tests.support.servers import Server, run_job
+from tests.support.uploading import upload
 
 QUOTA = 400_000
 

@@ -6,10 +6,11 @@ import asyncio
 
 import pytest
 
-from core.events import BEGINNING
-from core.redis_client import connect
-from core.redis_events import RedisEvents
-from tests.services import RedisServer
+from pyexec.core.event_types import CellOutput, CellStarted, StatusChanged
+from pyexec.core.events import BEGINNING
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_events import RedisEvents
+from tests.support.services import RedisServer
 
 GET_TIMEOUT = 5.0
 
@@ -41,9 +42,9 @@ async def test_events_cross_processes_with_stream_ids(
     bus: RedisEvents, other_process_bus: RedisEvents
 ) -> None:
     async with other_process_bus.subscribe("job-1") as inbox:
-        await bus.publish("job-1", {"type": "status", "status": "running"})
-        await bus.publish("job-2", {"type": "status", "status": "running"})
-        await bus.publish("job-1", {"type": "cell_started", "cell": 1})
+        await bus.publish("job-1", StatusChanged(status="running"))
+        await bus.publish("job-2", StatusChanged(status="running"))
+        await bus.publish("job-1", CellStarted(cell=1, source="1"))
         got = await _take(inbox, 2)
         assert inbox.empty()
     assert [e["type"] for e in got] == ["status", "cell_started"]
@@ -54,21 +55,21 @@ async def test_events_cross_processes_with_stream_ids(
 
 async def test_replay_from_the_beginning_and_resume_after_an_id(bus: RedisEvents) -> None:
     for n in range(1, 6):
-        await bus.publish("job-r", {"type": "output", "n": n})
+        await bus.publish("job-r", CellOutput(cell=n, output={}))
     async with bus.subscribe("job-r", since=BEGINNING) as inbox:
         first = await _take(inbox, 5)
-        await bus.publish("job-r", {"type": "output", "n": 6})
-        assert [e["n"] for e in first + await _take(inbox, 1)] == [1, 2, 3, 4, 5, 6]
+        await bus.publish("job-r", CellOutput(cell=6, output={}))
+        assert [e["cell"] for e in first + await _take(inbox, 1)] == [1, 2, 3, 4, 5, 6]
     async with bus.subscribe("job-r", since=first[2]["id"]) as inbox:
-        assert [e["n"] for e in await _take(inbox, 3)] == [4, 5, 6]
+        assert [e["cell"] for e in await _take(inbox, 3)] == [4, 5, 6]
         await asyncio.sleep(0.1)
         assert inbox.empty()
 
 
 async def test_live_only_listener_starts_after_the_log(bus: RedisEvents) -> None:
-    await bus.publish("job-l", {"type": "status", "status": "pending"})
+    await bus.publish("job-l", StatusChanged(status="pending"))
     async with bus.subscribe("job-l") as inbox:
-        await bus.publish("job-l", {"type": "status", "status": "running"})
+        await bus.publish("job-l", StatusChanged(status="running"))
         assert [e["status"] for e in await _take(inbox, 1)] == ["running"]
 
 
@@ -78,17 +79,17 @@ async def test_no_gap_when_the_pubsub_connection_is_killed(
     admin = connect(redis_server.url)
     try:
         async with other_process_bus.subscribe("job-k", since=BEGINNING) as inbox:
-            await bus.publish("job-k", {"type": "output", "n": 0})
+            await bus.publish("job-k", CellOutput(cell=0, output={}))
             await _take(inbox, 1)
             # Drop the listener's pub/sub connection, then publish while it reconnects: the
             # events it could not hear live must come from the stream, in order, once each.
             await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
             for n in range(1, 51):
-                await bus.publish("job-k", {"type": "output", "n": n})
+                await bus.publish("job-k", CellOutput(cell=n, output={}))
             got = await _take(inbox, 50)
             await asyncio.sleep(0.2)
             assert inbox.empty()
-        assert [e["n"] for e in got] == list(range(1, 51))
+        assert [e["cell"] for e in got] == list(range(1, 51))
     finally:
         await admin.aclose()
 
@@ -99,7 +100,7 @@ async def test_events_published_while_redis_is_down_arrive_after_it_returns(
     async with other_process_bus.subscribe("job-d") as inbox:
         redis_server.stop()
         for n in range(1, 4):
-            await bus.publish("job-d", {"type": "output", "n": n})  # never raises
+            await bus.publish("job-d", CellOutput(cell=n, output={}))  # never raises
         redis_server.start()  # empty: the log of before is gone, the held events are not
         got = await _take(inbox, 3)
-    assert [e["n"] for e in got] == [1, 2, 3]
+    assert [e["cell"] for e in got] == [1, 2, 3]

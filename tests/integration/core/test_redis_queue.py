@@ -10,10 +10,10 @@ from arq import Worker
 from arq.worker import func
 from redis.exceptions import RedisError
 
-from core.redis_client import connect
-from core.redis_keys import QUEUE, RUN_JOB_TASK
-from core.redis_queue import RedisQueue, queue_score
-from tests.services import RedisServer
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_keys import QUEUE, RUN_JOB_TASK
+from pyexec.core.redis_queue import RedisQueue, queue_score
+from tests.support.services import RedisServer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

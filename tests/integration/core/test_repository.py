@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from core import repository
-from core.db import Database
-from core.migrate import check_schema, current_revision, head_revision, upgrade
-from core.models import Job, JobStatus, utcnow
-from core.settings import load_settings
+from pyexec.core import repository
+from pyexec.core.clock import utcnow
+from pyexec.core.db import Database
+from pyexec.core.migrate import check_schema, current_revision, head_revision, upgrade
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.settings import load_settings
 
 
 @pytest.fixture

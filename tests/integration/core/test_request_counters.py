@@ -13,16 +13,21 @@ import pytest
 import redis.asyncio
 from sqlmodel import select
 
-from core import repository
-from core.clock import ManualClock
-from core.db import Database
-from core.migrate import upgrade
-from core.models import RequestCount
-from core.ratelimit import DatabaseRequestCounter, RequestCounter, next_midnight, take_request
-from core.redis_client import connect
-from core.redis_keys import request_count_key
-from core.redis_ratelimit import RedisRequestCounter
-from tests.services import RedisServer
+from pyexec.core import repository
+from pyexec.core.clock import ManualClock
+from pyexec.core.db import Database
+from pyexec.core.migrate import upgrade
+from pyexec.core.models import RequestCount
+from pyexec.core.ratelimit import (
+    DatabaseRequestCounter,
+    RequestCounter,
+    next_midnight,
+    take_request,
+)
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_keys import request_count_key
+from pyexec.core.redis_ratelimit import RedisRequestCounter
+from tests.support.services import RedisServer
 
 
 async def _database_counter(

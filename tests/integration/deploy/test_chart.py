@@ -17,7 +17,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.integration.deploy.chart import (
+from tests.support.chart import (
     CHART,
     CUSTOM_KINDS,
     NAMESPACE,

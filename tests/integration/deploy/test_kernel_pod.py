@@ -16,7 +16,7 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from tests.integration.deploy.chart import KERNELSPEC
+from tests.support.chart import KERNELSPEC
 
 KERNEL_ID = "3f8e2a4c-1b6d-4e9f-a0c2-7d5b8e1f9a34"
 

@@ -7,11 +7,17 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from kernels import ForkServerLauncher, KernelLauncher, KernelPool, LocalLauncher, SandboxPolicy
-from kernels.gateway import GatewayLauncher
-from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
-from kernels.gateway.launcher import is_tagged
-from tests.services import EnterpriseGateway
+from pyexec.kernels import (
+    ForkServerLauncher,
+    KernelLauncher,
+    KernelPool,
+    LocalLauncher,
+    SandboxPolicy,
+)
+from pyexec.kernels.gateway import GatewayLauncher
+from pyexec.kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+from pyexec.kernels.gateway.launcher import is_tagged
+from tests.support.services import EnterpriseGateway
 
 PoolFactory = Callable[..., KernelPool]
 

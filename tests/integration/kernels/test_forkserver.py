@@ -15,10 +15,10 @@ import pytest
 import pytest_asyncio
 from jupyter_client.connect import write_connection_file
 
-from kernels import ForkServerLauncher, KernelPool
-from kernels.forkserver import ForkServer
-from kernels.jail import JAIL_FAILED_EXIT, Jail
-from tests.integration.kernels.processes import eventually, gone
+from pyexec.kernels import ForkServerLauncher, KernelPool
+from pyexec.kernels.forkserver import ForkServer
+from pyexec.kernels.jail import JAIL_FAILED_EXIT, Jail
+from tests.support.processes import eventually, gone
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

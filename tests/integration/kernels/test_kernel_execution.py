@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from kernels import Kernel, KernelDiedError, KernelPool
+from pyexec.kernels import Kernel, KernelDiedError, KernelPool
 from tests.integration.kernels.conftest import GATEWAY_SHUTDOWN_WAIT
-from tests.integration.kernels.wedged import withhold_replies
+from tests.support.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

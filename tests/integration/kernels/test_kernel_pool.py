@@ -8,10 +8,10 @@ from typing import Any
 import psutil
 import pytest
 
-from kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
-from kernels import kernel as kernel_module
-from tests.integration.kernels.processes import eventually, gone
-from tests.integration.kernels.wedged import withhold_replies
+from pyexec.kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
+from pyexec.kernels import kernel as kernel_module
+from tests.support.processes import eventually, gone
+from tests.support.wedged import withhold_replies
 
 
 async def test_every_lease_gets_a_fresh_kernel_and_work_dir(tmp_path: Path, make_pool: Any) -> None:
@@ -222,7 +222,7 @@ async def test_a_kernel_that_leaves_its_preparation_unanswered_is_never_lent(
     tmp_path: Path, make_pool: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Not the code but the kernel failed: a job would fail on it too (kernels.pool).
-    monkeypatch.setattr(kernel_module, "SETTLE_S", 0.3)
+    monkeypatch.setattr(kernel_module, "SETTLE_SECONDS", 0.3)
     prepare_code = withhold_replies(until_next_request=False)
     async with make_pool(tmp_path, size=1, prepare_code=prepare_code) as pool:
         with pytest.raises(KernelStartError, match="3 kernel starts failed in a row") as raised:

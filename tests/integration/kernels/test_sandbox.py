@@ -18,7 +18,7 @@ import psutil
 import pytest
 import pytest_asyncio
 
-from kernels import (
+from pyexec.kernels import (
     ForkServerLauncher,
     Kernel,
     KernelLimits,
@@ -26,7 +26,7 @@ from kernels import (
     LocalLauncher,
     SandboxPolicy,
 )
-from tests.integration.kernels.processes import eventually, gone
+from tests.support.processes import eventually, gone
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

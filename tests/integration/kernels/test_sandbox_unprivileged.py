@@ -1,7 +1,7 @@
 """Each kernel in its jail when the service is not root (a laptop), on both backends.
 
 A process of its own runs as an unprivileged user (`nobody`), from a runtime it can read
-(tests/integration/sandbox/runtimes.py), leases a kernel, looks around from inside it and
+(tests/support/runtimes.py), leases a kernel, looks around from inside it and
 kills it (unprivileged_kernel.py). Without root there is no uid or cgroup of the kernel's own:
 its own user and PID namespaces must keep it from the service's files and processes, the
 network, and other kernels, count its processes, and let `kill()` account for every one.
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.sandbox.runtimes import (
+from tests.support.runtimes import (
     INSTALL_HINT,
     Runtime,
     make_runtime,

@@ -15,7 +15,13 @@ from pathlib import Path
 
 import psutil
 
-from kernels import ForkServerLauncher, KernelLimits, KernelPool, LocalLauncher, SandboxPolicy
+from pyexec.kernels import (
+    ForkServerLauncher,
+    KernelLimits,
+    KernelPool,
+    LocalLauncher,
+    SandboxPolicy,
+)
 
 LIMITS = KernelLimits(memory_mb=512, processes=48, cpu_seconds=60, file_size_mb=16, tmp_mb=32)
 MARKER = "31337.5"

@@ -24,8 +24,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.integration.sandbox.runtimes import Runtime, make_runtime, runtime_server
-from tests.servers import Server, run_job
+from tests.support.runtimes import Runtime, make_runtime, runtime_server
+from tests.support.servers import Server, run_job
 
 LOOK = """
 import json, os, sys

@@ -1,7 +1,7 @@
 """Hostile code, submitted as jobs over HTTP to a real server, on both kernel backends, with
 the service as root and as an unprivileged user (`nobody`, from a runtime it can read: see
-runtimes.py), where a laptop's service has no uid or cgroup per kernel but user and PID
-namespaces.
+tests/support/runtimes.py), where a laptop's service has no uid or cgroup per kernel but user
+and PID namespaces.
 
 Every case must end in a final state with a clear error message (or a contained result), the
 service must stay ready, and the next job must run normally. A case whose protection the host
@@ -31,8 +31,8 @@ import httpx
 import psutil
 import pytest
 
-from tests.integration.kernels.processes import gone
-from tests.integration.sandbox.runtimes import (
+from tests.support.processes import gone
+from tests.support.runtimes import (
     INSTALL_HINT,
     Runtime,
     RuntimeServer,
@@ -41,7 +41,7 @@ from tests.integration.sandbox.runtimes import (
     shared_python,
     unprivileged_user,
 )
-from tests.servers import PYEXEC, Server, run_job
+from tests.support.servers import PYEXEC, Server, run_job
 
 UIDS = "220000-220099"  # a range of its own, apart from other servers running at once
 KERNEL_UIDS = range(220000, 220100)
@@ -434,7 +434,7 @@ def test_kill_every_process_it_can(client: httpx.Client, isolation: dict) -> Non
 @pytest.mark.parametrize("server", ["forkserver", "forkserver-unprivileged"], indirect=True)
 def test_the_zygote_killed_from_outside_comes_back(server: Server, client: httpx.Client) -> None:
     assert server.proc is not None
-    zygotes = descendants_with(server.proc.pid, "kernels.forkserver.zygote")
+    zygotes = descendants_with(server.proc.pid, "pyexec.kernels.forkserver.zygote")
     assert zygotes
     # bwrap and the zygote inside it both match; killing one can take the other with it.
     killed = 0

@@ -19,15 +19,15 @@ import httpx
 import pytest
 import redis
 
-from core.redis_keys import held_key
-from tests.integration.scaled.deployment import (
+from pyexec.core.redis_keys import held_key
+from tests.support.deployment import (
     FAST_RECOVERY,
     Deployment,
     deployed,
     wait_final,
     wait_status,
 )
-from tests.services import PostgresCluster, RedisServer
+from tests.support.services import PostgresCluster, RedisServer
 
 PRO_LIMIT = 2
 PLANS = {

@@ -10,14 +10,14 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.integration.scaled.deployment import (
+from tests.support.deployment import (
     FAST_RECOVERY,
     Deployment,
     deployed,
     wait_final,
     wait_status,
 )
-from tests.services import PostgresCluster, RedisServer
+from tests.support.services import PostgresCluster, RedisServer
 
 SLOTS_PER_WORKER = "1"
 

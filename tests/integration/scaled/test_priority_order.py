@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.integration.scaled.deployment import FAST_RECOVERY, Deployment, deployed, wait_final
-from tests.services import PostgresCluster, RedisServer
+from tests.support.deployment import FAST_RECOVERY, Deployment, deployed, wait_final
+from tests.support.services import PostgresCluster, RedisServer
 
 
 @pytest.fixture(scope="module")

@@ -11,16 +11,16 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.integration.scaled.deployment import (
+from tests.support.deployment import (
     FAST_RECOVERY,
     Deployment,
     deployed,
     wait_final,
     wait_status,
 )
-from tests.services import PostgresCluster, RedisServer
-from tests.sse import check_resume_without_gaps
+from tests.support.services import PostgresCluster, RedisServer
+from tests.support.sse import check_resume_without_gaps
+from tests.support.uploading import DATA, upload_ok
 
 
 @pytest.fixture(scope="module")

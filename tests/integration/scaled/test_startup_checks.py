@@ -11,8 +11,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.servers import PYEXEC, ROOT, Server, WorkerProcess
-from tests.services import PostgresCluster, RedisServer
+from tests.support.servers import PYEXEC, ROOT, Server, WorkerProcess
+from tests.support.services import PostgresCluster, RedisServer
 
 
 def _run(process: Server | WorkerProcess, *args: str) -> subprocess.CompletedProcess[str]:

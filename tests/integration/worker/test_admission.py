@@ -11,12 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from redis.asyncio import Redis
 
-from core.redis_client import connect
-from core.redis_keys import held_key, running_key
-from core.redis_queue import queue_score
-from tests.services import RedisServer
-from worker.admission import AccountSlots
-from worker.leases import Leases
+from pyexec.core.redis_client import connect
+from pyexec.core.redis_keys import held_key, running_key
+from pyexec.core.redis_queue import queue_score
+from pyexec.worker.admission import AccountSlots
+from pyexec.worker.leases import Leases
+from tests.support.services import RedisServer
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = "acct-1"

@@ -16,8 +16,8 @@ import httpx
 import nbformat
 import pytest
 
-from tests.llm_server import ScriptedLLM, final_answer, http_error, run_python, say
-from tests.servers import Server, run_job
+from tests.support.llm_server import ScriptedLLM, final_answer, http_error, run_python, say
+from tests.support.servers import Server, run_job
 
 API_KEY = "sk-test-" + "k" * 24
 MAX_STEPS = 4

@@ -14,8 +14,8 @@ import httpx
 import nbformat
 import pytest
 
-from tests.llm_server import ScriptedLLM, say
-from tests.servers import Server, run_job
+from tests.support.llm_server import ScriptedLLM, say
+from tests.support.servers import Server, run_job
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ import httpx
 import nbformat
 import pytest
 
-from tests.llm_server import ScriptedLLM, final_answer, run_python
-from tests.servers import Server, run_job
+from tests.support.llm_server import ScriptedLLM, final_answer, run_python
+from tests.support.servers import Server, run_job
 
 API_KEY = "sk-test-" + "g" * 24
 

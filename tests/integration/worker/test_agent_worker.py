@@ -24,18 +24,18 @@ import pytest_asyncio
 import xlwt
 from nbclient import NotebookClient
 
-from core import repository
-from core.events import CANCEL_REQUESTED
-from core.migrate import upgrade
-from core.models import Job
-from core.runtime import Runtime
-from core.settings import load_settings
-from kernels import KernelPool, LocalLauncher
-from tests.llm_server import ScriptedLLM, final_answer, run_python
-from worker.agent.openai_provider import OpenAIModel, make_client
-from worker.inputs import DirectoryInputs
-from worker.kernel_pool import job_pool
-from worker.run import WorkerContext, run_job
+from pyexec.core import repository
+from pyexec.core.event_types import CancelRequested
+from pyexec.core.migrate import upgrade
+from pyexec.core.models import Job
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import load_settings
+from pyexec.kernels import KernelPool, LocalLauncher
+from pyexec.worker.agent.openai_provider import OpenAIModel, make_client
+from pyexec.worker.inputs import DirectoryInputs
+from pyexec.worker.kernel_pool import job_pool
+from pyexec.worker.run import WorkerContext, run_job
+from tests.support.llm_server import ScriptedLLM, final_answer, run_python
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -322,7 +322,7 @@ async def test_cancel_while_waiting_for_the_model(harness: Harness) -> None:
         async with harness.runtime.db.session() as session:
             await repository.request_cancel(session, job.id)
             await session.commit()
-        await harness.runtime.events.publish(job.id, {"type": CANCEL_REQUESTED})
+        await harness.runtime.events.publish(job.id, CancelRequested())
 
     started = asyncio.get_running_loop().time()
     job, _ = await harness.run(f"Wait {k}", after_start=cancel_once_asked)

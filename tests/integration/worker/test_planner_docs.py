@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from pyexec.worker.agent.grounding import ungrounded_numbers
 from tests.benchmarks.analyst.datasets import write_all
 from tests.benchmarks.analyst.harness import Outcome, analyst
-from worker.agent.grounding import ungrounded_numbers
 
 PAGE = Path(__file__).resolve().parents[3] / "docs" / "prompts.md"
 _EXAMPLE = re.compile(r"^- `(?P<prompt>[^`]+)` — \*(?P<file>[\w.]+)\*(?P<refused> \(refused)?",

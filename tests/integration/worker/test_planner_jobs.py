@@ -25,15 +25,16 @@ import pytest
 import pytest_asyncio
 from nbclient import NotebookClient
 
-from core import repository
-from core.migrate import upgrade
-from core.models import Job, JobStatus
-from core.runtime import Runtime
-from core.settings import load_settings
-from kernels import LocalLauncher
-from worker.inputs import DirectoryInputs
-from worker.kernel_pool import job_pool
-from worker.run import WorkerContext, run_job
+from pyexec.core import repository
+from pyexec.core.migrate import upgrade
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import load_settings
+from pyexec.kernels import LocalLauncher
+from pyexec.worker.agent.planner import OfflinePlanner
+from pyexec.worker.inputs import DirectoryInputs
+from pyexec.worker.kernel_pool import job_pool
+from pyexec.worker.run import WorkerContext, run_job
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -89,7 +90,9 @@ async def worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
     async with runtime.db.session() as session:
         account = await repository.create_account(session, "planner@example.com", "business")
         await session.commit()
-    ctx = WorkerContext(runtime=runtime, pool=pool, inputs=DirectoryInputs(DATA))
+    ctx = WorkerContext(
+        runtime=runtime, pool=pool, model=OfflinePlanner(), inputs=DirectoryInputs(DATA)
+    )
     try:
         yield Worker(runtime, ctx, account.id)
     finally:

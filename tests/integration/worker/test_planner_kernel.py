@@ -23,10 +23,10 @@ import pytest
 import pytest_asyncio
 from scipy import stats
 
-from kernels import Kernel, KernelPool, LocalLauncher
-from worker.agent.grounding import ungrounded_numbers
-from worker.agent.inspection import inspection_code, parse_inspection
-from worker.agent.model import (
+from pyexec.kernels import Kernel, KernelPool, LocalLauncher
+from pyexec.worker.agent.grounding import ungrounded_numbers
+from pyexec.worker.agent.inspection import inspection_code, parse_inspection
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -34,8 +34,8 @@ from worker.agent.model import (
     ModelError,
     StepResult,
 )
-from worker.agent.planner import OfflinePlanner, PlanError
-from worker.inputs import StagedFile
+from pyexec.worker.agent.planner import OfflinePlanner, PlanError
+from pyexec.worker.inputs import StagedFile
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from api.idempotency import fingerprint
-from api.schemas import JobCreate
+from pyexec.api.idempotency import fingerprint
+from pyexec.api.schemas import JobCreate
 
 
 def test_fingerprint_compares_what_the_job_would_be() -> None:

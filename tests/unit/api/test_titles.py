@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from api.jobs import derive_title
-from api.schemas import JobCreate
+from pyexec.api.schemas import JobCreate
+from pyexec.api.submission import derive_title
 
 
 def test_title_from_title_prompt_or_code() -> None:

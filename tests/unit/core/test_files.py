@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.files import MAX_FILENAME_BYTES, detect_media_type, human_bytes, sanitize_filename
+from pyexec.core.files import MAX_FILENAME_BYTES, detect_media_type, human_bytes, sanitize_filename
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import Plan
-from core.plans import MB, plan_limits, plan_table
-from core.settings import SettingsError, load_settings
+from pyexec.core.models import Plan
+from pyexec.core.plans import MB, plan_limits, plan_table
+from pyexec.core.settings import SettingsError, load_settings
 
 
 def test_default_table_is_the_documented_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from core.queue import InProcessQueue
+from pyexec.core.queue import InProcessQueue
 
 
 async def test_priority_then_fifo() -> None:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import SettingsError, load_settings
+from pyexec.core.settings import SettingsError, load_settings
 
 
 def test_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.storage import Storage, UploadTooLarge, safe_relative_parts
+from pyexec.core.storage import Storage, UploadTooLarge, safe_relative_parts
 
 
 async def test_upload_streams_to_a_temp_file_then_lands_under_its_id(tmp_path: Path) -> None:

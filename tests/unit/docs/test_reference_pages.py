@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from core.settings import Settings
+from pyexec.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from kernels import cgroups
-from kernels.cgroups import CgroupHost, KernelCgroup, _own_cgroups
+from pyexec.kernels import cgroups
+from pyexec.kernels.cgroups import CgroupHost, KernelCgroup, _own_cgroups
 
 SELF_V1 = "9:name=systemd:/\n8:pids:/\n4:memory:/svc/abc\n1:cpu,cpuacct:/\n0::/\n"
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.jail import JAIL_FAILED_EXIT, Jail, Tmpfs, _mount_ops, jail_path, main
+from pyexec.kernels.jail import JAIL_FAILED_EXIT, Jail, Tmpfs, _mount_ops, jail_path, main
 
 
 def test_jail_round_trips_through_json() -> None:

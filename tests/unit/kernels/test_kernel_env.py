@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.env import build_kernel_env, prepend_path
+from pyexec.kernels.env import build_kernel_env, prepend_path
 
 
 def test_env_is_built_from_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from kernels import CellTimeoutError, Execution, ExecutionError, KernelDiedError
-from kernels.execution import describe_exit, error_line, nb_timestamp
-from kernels.forkserver.provisioner import PROVISIONER_NAME
-from kernels.local import build_kernel_spec
+from pyexec.kernels import CellTimeoutError, Execution, ExecutionError, KernelDiedError
+from pyexec.kernels.execution import describe_exit, error_line, nb_timestamp
+from pyexec.kernels.forkserver.provisioner import PROVISIONER_NAME
+from pyexec.kernels.managed import build_kernel_spec
 
 REPO = Path(__file__).resolve().parents[3]
 ENTRY_POINT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["entry-points"][

@@ -2,15 +2,15 @@
 
 from pathlib import Path
 
-from kernels.cgroups import CgroupHost
-from kernels.sandbox import (
+from pyexec.kernels.cgroups import CgroupHost
+from pyexec.kernels.sandbox import (
     KERNELS_DIR,
     HostSupport,
     KernelLimits,
     Sandbox,
     SandboxPolicy,
 )
-from kernels.uids import UidAllocator, UidLease
+from pyexec.kernels.uids import UidAllocator, UidLease
 
 
 def _sandbox(tmp_path: Path, support: HostSupport, **policy: object) -> Sandbox:

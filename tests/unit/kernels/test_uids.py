@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from kernels.uids import NoFreeUidError, UidAllocator, purge_command
+from pyexec.kernels.uids import NoFreeUidError, UidAllocator, purge_command
 
 
 def test_every_live_kernel_has_its_own_uid(tmp_path: Path) -> None:

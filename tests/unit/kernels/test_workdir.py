@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from kernels.files import MAX_DEPTH, FileUnavailableError, FoundFile
-from kernels.workdir import HostWorkDir, open_beneath, scan
+from pyexec.kernels.files import MAX_DEPTH, FileUnavailableError, FoundFile
+from pyexec.kernels.workdir import HostWorkDir, open_beneath, scan
 
 
 async def _stopped() -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from notebooks import CellRecord, Transcript
+from pyexec.notebooks import CellRecord, Transcript
 
 # A real one-pixel PNG.
 PNG_B64 = (

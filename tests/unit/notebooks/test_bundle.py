@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from notebooks import (
+from pyexec.notebooks import (
     SETUP_TAG,
     TITLE_TAG,
     BundleFile,

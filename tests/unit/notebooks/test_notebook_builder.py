@@ -9,7 +9,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from notebooks import (
+from pyexec.notebooks import (
     TITLE_TAG,
     CellRecord,
     Transcript,

@@ -7,7 +7,13 @@ from typing import Any
 
 import nbformat
 
-from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes, notebook_to_html
+from pyexec.notebooks import (
+    CellRecord,
+    Transcript,
+    build_notebook,
+    notebook_to_bytes,
+    notebook_to_html,
+)
 
 MakeTranscript = Callable[..., Transcript]
 

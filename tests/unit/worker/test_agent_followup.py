@@ -1,15 +1,15 @@
 from __future__ import annotations
 
-from core.models import Job
-from notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
-from worker.agent.followup import (
+from pyexec.core.models import Job
+from pyexec.notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
+from pyexec.worker.agent.followup import (
     ParentRun,
     cells_as_text,
     earlier_heading,
     inputs_of,
     notebook_cells,
 )
-from worker.agent.inspection import INSPECTION_METADATA, INSPECTION_TAG
+from pyexec.worker.agent.inspection import INSPECTION_METADATA, INSPECTION_TAG
 
 
 def parent_notebook() -> bytes:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-from worker.agent.inspection import (
+from pyexec.worker.agent.inspection import (
     INSPECTION_MIME,
     inspection_code,
     parse_inspection,
     table_variables,
     tabular_suffix,
 )
-from worker.inputs import StagedFile
+from pyexec.worker.inputs import StagedFile
 
 
 def staged(*names: str) -> list[StagedFile]:

@@ -4,17 +4,23 @@ import httpx2
 import openai
 import pytest
 
-from core.settings import SettingsError, load_settings
-from worker.agent.factory import DEFAULT_OPENAI_MODEL, llm_model_name
-from worker.agent.model import FINAL_ANSWER, RUN_PYTHON, Conversation, FileSummary, TokenUsage
-from worker.agent.openai_provider import (
+from pyexec.core.settings import SettingsError, load_settings
+from pyexec.worker.agent.factory import DEFAULT_OPENAI_MODEL, llm_model_name
+from pyexec.worker.agent.model import (
+    FINAL_ANSWER,
+    RUN_PYTHON,
+    Conversation,
+    FileSummary,
+    TokenUsage,
+)
+from pyexec.worker.agent.openai_provider import (
     OpenAIModel,
     fenced_messages,
     fenced_turn,
     make_client,
     parse_arguments,
 )
-from worker.agent.prompts import FENCED_NUDGE, LAST_STEP, NUDGE
+from pyexec.worker.agent.prompts import FENCED_NUDGE, LAST_STEP, NUDGE
 
 URL = "http://127.0.0.1:9/v1"
 

@@ -4,8 +4,8 @@ import base64
 import struct
 from datetime import UTC, datetime
 
-from kernels import Execution, ExecutionError
-from worker.agent.summary import (
+from pyexec.kernels import Execution, ExecutionError
+from pyexec.worker.agent.summary import (
     NO_OUTPUT,
     OUTPUT_CHARS,
     clip,

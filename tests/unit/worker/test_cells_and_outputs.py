@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import base64
 
-from worker.cells import split_cells
-from worker.outputs import TEXT_CAP_BYTES, OutputCollector, cap_text, result_text
+from pyexec.worker.cells import split_cells
+from pyexec.worker.job_outputs import TEXT_CAP_BYTES, JobOutputCollector, cap_text, result_text
 
 
 def test_percent_markers_split_cells() -> None:
@@ -23,7 +23,7 @@ def test_outputs_become_api_shapes_and_images_artifacts() -> None:
         "schema": {"fields": [{"name": "index"}, {"name": "a"}]},
         "data": [{"index": 0, "a": 1.5}, {"index": 1, "a": None}],
     }
-    collector = OutputCollector("job1")
+    collector = JobOutputCollector("job1")
     collector.add(1, {"output_type": "stream", "name": "stdout", "text": "hi\n"})
     collector.add(
         1,
@@ -38,12 +38,12 @@ def test_outputs_become_api_shapes_and_images_artifacts() -> None:
         2,
         {"output_type": "error", "ename": "E", "evalue": "v", "traceback": ["\x1b[31mboom\x1b[0m"]},
     )
-    types = [o["type"] for o in collector.outputs]
+    types = [o["type"] for o in collector.stored()]
     assert types == ["text", "table", "image", "error"]
-    assert collector.outputs[1]["rows"] == [[0, 1.5], [1, None]]
-    assert collector.outputs[2]["url"] == "/v1/jobs/job1/artifacts/figure-1.png"
-    assert "data" not in collector.outputs[2] and collector.images[0].data == b"\x89PNG fake"
-    assert collector.outputs[3]["traceback"] == "boom"
+    assert collector.stored()[1]["rows"] == [[0, 1.5], [1, None]]
+    assert collector.stored()[2]["url"] == "/v1/jobs/job1/artifacts/figure-1.png"
+    assert "data" not in collector.stored()[2] and collector.images[0].data == b"\x89PNG fake"
+    assert collector.stored()[3]["traceback"] == "boom"
 
 
 def test_result_prefers_last_plain_result_then_stdout() -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from worker.agent.grounding import numbers_in_answer, output_numbers, ungrounded_numbers
+from pyexec.worker.agent.grounding import numbers_in_answer, output_numbers, ungrounded_numbers
 
 
 def display(data: dict[str, Any]) -> dict[str, Any]:

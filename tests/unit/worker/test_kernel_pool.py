@@ -4,10 +4,10 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import SettingsError, load_settings
-from kernels import ForkServerLauncher, GatewayLauncher, KernelStartError, LocalLauncher
-from worker import kernel_pool
-from worker.kernel_pool import make_launcher, make_pool, sandbox_policy
+from pyexec.core.settings import SettingsError, load_settings
+from pyexec.kernels import ForkServerLauncher, GatewayLauncher, KernelStartError, LocalLauncher
+from pyexec.worker import kernel_pool
+from pyexec.worker.kernel_pool import make_launcher, make_pool, sandbox_policy
 
 
 def test_default_is_the_fork_server(tmp_path: Path) -> None:

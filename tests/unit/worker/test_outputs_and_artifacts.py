@@ -3,13 +3,13 @@ from __future__ import annotations
 import base64
 import json
 
-from worker.artifacts import ArtifactBudget
-from worker.outputs import (
+from pyexec.worker.artifacts import ArtifactBudget
+from pyexec.worker.job_outputs import (
     MAX_OUTPUTS_PER_CELL,
     NOTEBOOK_TEXT_CAP_BYTES,
     TABLE_MIME,
     TEXT_CAP_BYTES,
-    OutputCollector,
+    JobOutputCollector,
     cap_cell_outputs,
     json_safe,
     table_of,
@@ -28,15 +28,15 @@ def _table_output(records: list[dict], total: int | None) -> dict:
 
 
 def test_table_total_rows_comes_from_the_metadata_not_the_rows_sent() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     records = [{"index": i, "x": i} for i in range(1_000)]
     collector.add(1, _table_output(records, total=250_000))
-    table = collector.outputs[0]
+    table = collector.stored()[0]
     assert table["type"] == "table" and table["total_rows"] == 250_000
     assert len(table["rows"]) == 1_000 and table["columns"] == ["index", "x"]
     # Without the metadata (e.g. pandas' own formatter), the rows sent are all we know.
     collector.add(2, _table_output(records[:3], total=None))
-    assert collector.outputs[1]["total_rows"] == 3
+    assert collector.stored()[1]["total_rows"] == 3
 
 
 def test_table_rows_are_strict_json() -> None:
@@ -61,48 +61,48 @@ def test_json_safe_turns_the_unknown_into_strings() -> None:
 
 
 def test_big_json_output_is_not_stored_whole() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     big = {"k": "v" * (TEXT_CAP_BYTES + 10)}
     collector.add(1, {"output_type": "display_data", "data": {"application/json": big}})
     collector.add(2, {"output_type": "display_data", "data": {"application/json": {"a": 1}}})
-    assert collector.outputs[0]["json"] is None and collector.outputs[0]["truncated"] is True
-    assert collector.outputs[1]["json"] == {"a": 1}
+    assert collector.stored()[0]["json"] is None and collector.stored()[0]["truncated"] is True
+    assert collector.stored()[1]["json"] == {"a": 1}
 
 
 def test_a_cells_text_shares_one_budget() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     collector.add(1, {"output_type": "stream", "name": "stdout", "text": "a" * 60_000})
     collector.add(1, {"output_type": "stream", "name": "stderr", "text": "b" * 60_000})
     collector.add(1, {"output_type": "execute_result", "data": {"text/plain": "c" * 10}})
     collector.add(2, {"output_type": "stream", "name": "stdout", "text": "d" * 10})
-    first, second, third, other = collector.outputs
+    first, second, third, other = collector.stored()
     assert first["text"] == "a" * 60_000
     assert second["text"].startswith("b" * 40_000 + "\n… [output truncated: 20000 more bytes]")
     assert third["text"] == "… [output truncated: 10 more bytes]"
     assert other["text"] == "d" * 10
-    total = sum(len(o["text"].encode()) for o in collector.outputs if o["cell"] == 1)
+    total = sum(len(o["text"].encode()) for o in collector.stored() if o["cell"] == 1)
     assert total < TEXT_CAP_BYTES + 200
 
 
 def test_a_cell_keeps_a_bounded_number_of_outputs_and_its_error() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     for i in range(MAX_OUTPUTS_PER_CELL + 50):
         collector.add(1, {"output_type": "display_data", "data": {"text/markdown": f"{i}"}})
     collector.add(1, {"output_type": "error", "ename": "E", "evalue": "v", "traceback": []})
-    kept = [o for o in collector.outputs if o["type"] == "markdown"]
+    kept = [o for o in collector.stored() if o["type"] == "markdown"]
     assert len(kept) == MAX_OUTPUTS_PER_CELL
-    notice = next(o for o in collector.outputs if o.get("name") == "notice")
+    notice = next(o for o in collector.stored() if o.get("name") == "notice")
     assert notice["text"].startswith("… [50 more outputs of this cell left out")
-    assert collector.outputs[-1]["type"] == "error"
+    assert collector.stored()[-1]["type"] == "error"
 
 
 def test_rich_types_in_order_of_preference() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     collector.add(1, {"output_type": "display_data", "data": {"text/html": "<b>x</b>"}})
     collector.add(1, {"output_type": "display_data", "data": {"text/markdown": "# x"}})
     collector.add(1, {"output_type": "display_data", "data": {"image/svg+xml": "<svg/>"}})
     collector.add(1, {"output_type": "display_data", "data": {"image/gif": PNG}})
-    kinds = [(o["type"], o.get("name")) for o in collector.outputs]
+    kinds = [(o["type"], o.get("name")) for o in collector.stored()]
     assert kinds == [
         ("html", None),
         ("markdown", None),
@@ -113,14 +113,14 @@ def test_rich_types_in_order_of_preference() -> None:
 
 
 def test_figures_move_aside_for_files_the_code_wrote() -> None:
-    collector = OutputCollector("j")
+    collector = JobOutputCollector("j")
     for _ in range(2):
         collector.add(1, {"output_type": "display_data", "data": {"image/png": PNG}})
     collector.avoid_names({"figure-1.png", "figure-3.png"})
     assert [i.name for i in collector.images] == ["figure-4.png", "figure-2.png"]
-    assert collector.outputs[0]["url"] == "/v1/jobs/j/artifacts/figure-4.png"
+    assert collector.stored()[0]["url"] == "/v1/jobs/j/artifacts/figure-4.png"
     collector.left_out("figure-2.png", "not kept: cap")
-    assert collector.outputs[1]["url"] is None and collector.outputs[1]["note"] == "not kept: cap"
+    assert collector.stored()[1]["url"] is None and collector.stored()[1]["note"] == "not kept: cap"
 
 
 def test_notebook_outputs_are_capped_without_touching_the_kernels() -> None:

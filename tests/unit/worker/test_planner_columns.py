@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.agent.planner.columns import MIN_SCORE, find_mentions, phrase_score, words
+from pyexec.worker.agent.planner.columns import MIN_SCORE, find_mentions, phrase_score, words
 
 
 def best(said: str, columns: list[str]) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.worker.planner_support import table
-from worker.agent.planner import PlanError, plan
-from worker.agent.planner.query import AggRef, Cond, Expr, Group, Query
+from pyexec.worker.agent.planner import PlanError, plan
+from pyexec.worker.agent.planner.query import AggRef, Cond, Expr, Group, Query
+from tests.support.planner_tables import table
 
 SALES = table("sales.csv")
 CUSTOMERS = table("customers.csv")

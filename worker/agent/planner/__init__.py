@@ -9,8 +9,8 @@ compiler turns each query into pandas/scipy code; and the answer is written from
 that code displayed, read back from the kernel.
 """
 
-from worker.agent.planner.parser import PlanError
-from worker.agent.planner.plan import CAPABILITIES, Plan, Step, plan
-from worker.agent.planner.planner import OfflinePlanner, read_result
+from pyexec.worker.agent.planner.parser import PlanError
+from pyexec.worker.agent.planner.plan import CAPABILITIES, Plan, Step, plan
+from pyexec.worker.agent.planner.planner import OfflinePlanner, read_result
 
 __all__ = ["CAPABILITIES", "OfflinePlanner", "Plan", "PlanError", "Step", "plan", "read_result"]

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from worker.agent.planner.measures import MEASURES, Ctx, scope
-from worker.agent.planner.plan import Plan, Step
+from pyexec.worker.agent.planner.measures import MEASURES, Ctx, scope
+from pyexec.worker.agent.planner.plan import Plan, Step
 
 NOT_DONE = (
     "the planner states the numbers and test verdicts it computed; it does not interpret or "

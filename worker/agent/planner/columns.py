@@ -252,8 +252,8 @@ def find_mentions(
         if span & taken:
             continue
         taken |= span
-        said = " ".join(tokens[start : start + size])
-        chosen.append(Mention(column, start, start + size, min(score, 1.0), said))
+        text = " ".join(tokens[start : start + size])
+        chosen.append(Mention(column, start, start + size, min(score, 1.0), text))
     return sorted(chosen, key=lambda m: m.start)
 
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from worker.agent.planner.kernel_code import footer
-from worker.agent.planner.measures import MEASURES, Ctx
-from worker.agent.planner.parser import Refusal
-from worker.agent.planner.query import AggRef, Cond, Expr, Prep, Query, q
+from pyexec.worker.agent.planner.kernel_code import footer
+from pyexec.worker.agent.planner.measures import MEASURES, Ctx
+from pyexec.worker.agent.planner.parser import Refusal
+from pyexec.worker.agent.planner.query import AggRef, Cond, Expr, Prep, Query, q
 
 RESULT_KEY = "planner"
 _TESTS = {"correlation", "corr_matrix", "normality", "ttest", "chi2", "anova"}

@@ -12,7 +12,7 @@ PROFILE_MIME = "application/vnd.pyexec.profile+json"  # the same as in kernel/pr
 @cache
 def _module(name: str) -> tuple[str, str]:
     """(definitions, cell part) of kernel/<name>.py, without the module's docstring."""
-    text = files("worker.agent.planner.kernel").joinpath(f"{name}.py").read_text("utf-8")
+    text = files("pyexec.worker.agent.planner.kernel").joinpath(f"{name}.py").read_text("utf-8")
     head, _, cell = text.partition(_MARKER)
     return head, cell
 

@@ -12,10 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from worker.agent.planner.markdown import fmt, plural, table
-from worker.agent.planner.parser import Refusal
-from worker.agent.planner.query import Expr, Query, q
-from worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.markdown import fmt, plural, table
+from pyexec.worker.agent.planner.parser import Refusal
+from pyexec.worker.agent.planner.query import Expr, Measure, Query, q
+from pyexec.worker.agent.planner.tables import Table
 
 MAX_LISTED = 20
 
@@ -35,6 +35,12 @@ class Ctx:
             candidate, n = f"{name}_{n}", n + 1
         self.names.add(candidate)
         return candidate
+
+    @property
+    def measure(self) -> Measure:
+        """The clause's measure: code and answers are made only for a clause that has one."""
+        assert self.query.measure is not None
+        return self.query.measure
 
     @property
     def new_names(self) -> set[str]:
@@ -305,7 +311,7 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
             ]
         lines = ['print(f"{len(rows)} rows")']
         return lines, [("count", "len(rows)")]
-    lines: list[str] = []
+    lines = []
     frame = {}
     for expr in targets:
         frame[expr.name()] = ctx.values_code(expr, "rows")
@@ -346,21 +352,21 @@ def aggregate_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
         for name in frame:
             label = _agg_header(agg) if len(frame) == 1 else f"{name} ({_agg_header(agg)})"
             if agg == "mode":
-                expr = f'grouped[{q(name)}].agg(lambda s: ", ".join(map(str, s.mode())))'
+                agg_code = f'grouped[{q(name)}].agg(lambda s: ", ".join(map(str, s.mode())))'
             elif agg.startswith("q"):
-                expr = f"grouped[{q(name)}].quantile({agg[1:]})"
+                agg_code = f"grouped[{q(name)}].quantile({agg[1:]})"
             elif agg in _GROUP_AGG:
-                expr = f"grouped[{q(name)}].{_GROUP_AGG[agg]}()"
+                agg_code = f"grouped[{q(name)}].{_GROUP_AGG[agg]}()"
             elif agg == "range":
-                expr = f"grouped[{q(name)}].max() - grouped[{q(name)}].min()"
+                agg_code = f"grouped[{q(name)}].max() - grouped[{q(name)}].min()"
             elif agg == "iqr":
-                expr = (f"grouped[{q(name)}].quantile(0.75) - "
+                agg_code = (f"grouped[{q(name)}].quantile(0.75) - "
                         f"grouped[{q(name)}].quantile(0.25)")
             elif agg == "cv":
-                expr = f"grouped[{q(name)}].std() / grouped[{q(name)}].mean()"
+                agg_code = f"grouped[{q(name)}].std() / grouped[{q(name)}].mean()"
             else:
-                expr = f"grouped[{q(name)}].agg({q(agg)})"
-            parts.append((label, expr))
+                agg_code = f"grouped[{q(name)}].agg({q(agg)})"
+            parts.append((label, agg_code))
     lines.append("summary = pd.DataFrame(")
     lines.append("    {")
     lines += [f"        {q(label)}: {expr}," for label, expr in parts]
@@ -538,7 +544,7 @@ def exists_answer(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def _split(split: dict[str, Any], index_header: str | None = None) -> str:
-    from worker.agent.planner.markdown import split_table
+    from pyexec.worker.agent.planner.markdown import split_table
 
     return split_table(split, index_header, as_is=True)
 
@@ -565,7 +571,7 @@ def rows_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def rows_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     shown = data["shown"]
     if measure.mode == "lookup" and data["rows_used"] == 1 and shown["data"]:
         said = " and ".join(c.describe() for c in ctx.query.filters)
@@ -769,7 +775,7 @@ def extreme_check(ctx: Ctx) -> None:
 
 
 def extreme_title(ctx: Ctx) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     target = _rank_target(ctx)
     word = "highest" if measure.descending else "lowest"
     return f"The {word} {target.name() if target else 'count'}"
@@ -836,21 +842,21 @@ def extreme_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def extreme_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     target = _rank_target(ctx)
     word = "highest" if measure.descending else "lowest"
     entity = measure.entity
     tie = ""
     if data.get("ties", 1) > 1:
         tie = f" ({data['ties']} tie at that value; the first is shown)"
+    if target is None:
+        return (f"The `{entity}` with the {'most' if measure.descending else 'fewest'} rows is "
+                f"**{fmt(data['best'])}** ({data['value']} rows{tie}; {scope(ctx, data)}).")
     if "picked" in data:
         picked = data["picked"]
         return (f"**The row with the {word} `{target.name()}` in each "
                 f"{', '.join(g.name() for g in ctx.query.groups)}** ({scope(ctx, data)}):"
                 "\n\n" + _split(picked, "row"))
-    if target is None:
-        return (f"The `{entity}` with the {'most' if measure.descending else 'fewest'} rows is "
-                f"**{fmt(data['best'])}** ({data['value']} rows{tie}; {scope(ctx, data)}).")
     if "agg" in data:
         return (f"The `{entity}` with the {word} {_agg_label(data['agg'])} of "
                 f"`{target.name()}` is **{fmt(data['best'])}** ({ctx.f(data['value'])}{tie}; "
@@ -871,7 +877,7 @@ def extreme_answer(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def top_check(ctx: Ctx) -> None:
-    measure = ctx.query.measure
+    measure = ctx.measure
     numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
     labels = [t for t in ctx.query.targets if not ctx.is_number(t)]
     aggs = [a for a in measure.aggs if a not in ("count",)]
@@ -896,13 +902,13 @@ def top_check(ctx: Ctx) -> None:
 
 
 def top_title(ctx: Ctx) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     which = "Top" if measure.descending else "Bottom"
     return f"{which} {measure.n}"
 
 
 def top_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    measure = ctx.query.measure
+    measure = ctx.measure
     numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
     labels = [t for t in ctx.query.targets if not ctx.is_number(t)]
     aggs = [a for a in measure.aggs if a not in ("count",)]
@@ -935,7 +941,7 @@ def top_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def top_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     which = "Top" if measure.descending else "Bottom"
     if "labels" in data:
         labels = [t for t in ctx.query.targets if not ctx.is_number(t)] or list(
@@ -962,7 +968,7 @@ def top_answer(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def sort_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    measure = ctx.query.measure
+    measure = ctx.measure
     sort_by = ctx.query.extras.get("sort_by") or ()
     exprs = [e for e, _ in sort_by] or list(ctx.query.targets)
     if not exprs:
@@ -983,7 +989,7 @@ def sort_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 def sort_answer(ctx: Ctx, data: dict[str, Any]) -> str:
     sort_by = ctx.query.extras.get("sort_by") or ()
     exprs = [e for e, _ in sort_by] or list(ctx.query.targets)
-    order = "descending" if ctx.query.measure.descending else "ascending"
+    order = "descending" if ctx.measure.descending else "ascending"
     shown = data["shown"]
     return (f"**Rows sorted by {names(exprs)} ({order})** — the first {len(shown['data'])} "
             f"({scope(ctx, data)}):\n\n" + _split(shown, "row"))
@@ -1021,7 +1027,7 @@ def _p(p: float) -> str:
 
 
 def _method(ctx: Ctx) -> str:
-    method = ctx.query.measure.method or "pearson"
+    method = ctx.measure.method or "pearson"
     if method not in ("pearson", "spearman", "kendall"):
         raise Refusal(f"a {method} correlation")
     return method
@@ -1034,7 +1040,7 @@ def correlation_check(ctx: Ctx) -> None:
     targets = list(ctx.query.targets)
     for t in targets:
         ctx.require_numbers(t, "correlate it")
-    if len(targets) == 0 and not _all_numeric(ctx) and ctx.query.measure.kind != "corr_matrix":
+    if len(targets) == 0 and not _all_numeric(ctx) and ctx.measure.kind != "corr_matrix":
         raise Refusal("which two columns to correlate")
     text = ctx.query.extras.get("text", "")
     if len(targets) == 1 and not re.search(r"\b(?:other|all|every|each|most|rest|any)\b", text,
@@ -1131,7 +1137,7 @@ def correlation_answer(ctx: Ctx, data: dict[str, Any]) -> str:
         text = (f"The {name} correlation between `{a.name()}` and `{b.name()}` is "
                 f"**r = {ctx.f(r)}** ({strength(r)}; p-value = {_p(p)}; "
                 f"{scope(ctx, data, data['pairs'])} with both values).")
-        if ctx.query.measure.alpha != 0.05 or ctx.query.extras.get("significance"):
+        if ctx.measure.alpha != 0.05 or ctx.query.extras.get("significance"):
             text += "\n\n" + _verdict(ctx, p, "the correlation is statistically significant",
                                       "the correlation is not statistically significant") + "."
         else:
@@ -1141,13 +1147,13 @@ def correlation_answer(ctx: Ctx, data: dict[str, Any]) -> str:
         return text + ctx.coerced_note(list(ctx.query.targets))
     if kind == "target":
         (target,) = ctx.query.targets
-        rows = list(zip(data["labels"], [_cell(ctx, v) for v in data["values"]], strict=False))
+        ranked = list(zip(data["labels"], [_cell(ctx, v) for v in data["values"]], strict=False))
         return (f"**{name} correlation of `{target.name()}` with the other numeric columns**, "
-                f"strongest first ({scope(ctx, data)}):\n\n" + table(["column", "r"], rows))
+                f"strongest first ({scope(ctx, data)}):\n\n" + table(["column", "r"], ranked))
     matrix = data["matrix"]
     if len(matrix["columns"]) < 2:
         return "There are fewer than two numeric columns: nothing to correlate."
-    from worker.agent.planner.markdown import split_table
+    from pyexec.worker.agent.planner.markdown import split_table
 
     text = f"**{name} correlation matrix** ({scope(ctx, data)}):\n\n" + split_table(matrix, "")
     strongest = [p for p in data["pairs"] if p[2] is not None][:3]
@@ -1163,13 +1169,13 @@ def normality_check(ctx: Ctx) -> None:
         raise Refusal("which column to test for normality")
     for t in targets:
         ctx.require_numbers(t, "test it for normality")
-    method = ctx.query.measure.method
+    method = ctx.measure.method
     if method not in (None, "shapiro", "dagostino"):
         raise Refusal(f"a {method} normality test")
 
 
 def normality_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    method = ctx.query.measure.method or "shapiro"
+    method = ctx.measure.method or "shapiro"
     fn = "stats.shapiro" if method == "shapiro" else "stats.normaltest"
     lines = ["found = {}"]
     if ctx.query.groups:
@@ -1230,7 +1236,7 @@ def _two_groups(ctx: Ctx) -> tuple[str, tuple[Any, ...] | None]:
 
 
 def ttest_check(ctx: Ctx) -> None:
-    method = ctx.query.measure.method
+    method = ctx.measure.method
     if method == "paired":
         numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
         if len(numbers) != 2:
@@ -1255,7 +1261,7 @@ def _ttest_parts(ctx: Ctx) -> tuple[Expr, str, tuple[Any, ...] | None]:
 
 
 def ttest_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    method = ctx.query.measure.method
+    method = ctx.measure.method
     if method == "paired":
         a, b = [t for t in ctx.query.targets if ctx.is_number(t)]
         return [
@@ -1290,7 +1296,7 @@ def ttest_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def ttest_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    method = ctx.query.measure.method
+    method = ctx.measure.method
     a, b = data["labels"]
     ma, mb = data["means"]
     if method == "paired":
@@ -1445,7 +1451,7 @@ def outliers_check(ctx: Ctx) -> None:
 
 
 def outliers_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    measure = ctx.query.measure
+    measure = ctx.measure
     k = measure.threshold
     lines = ["found = {}", "listed = {}"]
     for target in ctx.query.targets:
@@ -1478,7 +1484,7 @@ def outliers_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def outliers_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    measure = ctx.query.measure
+    measure = ctx.measure
     rule = (f"outside Q1 - {measure.threshold:g}x IQR … Q3 + {measure.threshold:g}x IQR"
             if measure.method == "iqr" else
             f"|z-score| > {measure.threshold:g} (population standard deviation)")
@@ -1500,7 +1506,7 @@ def outliers_answer(ctx: Ctx, data: dict[str, Any]) -> str:
 
 
 def plot_check(ctx: Ctx) -> None:
-    kind = ctx.query.measure.plot or "hist"
+    kind = ctx.measure.plot or "hist"
     numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
     if kind not in ("hist", "bar", "line", "scatter", "box"):
         raise Refusal(f"a {kind} plot")
@@ -1521,7 +1527,7 @@ def plot_check(ctx: Ctx) -> None:
 
 
 def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
-    measure = ctx.query.measure
+    measure = ctx.measure
     kind = measure.plot or "hist"
     numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
     lines = ["fig, ax = plt.subplots(figsize=(8, 4.5))"]
@@ -1606,7 +1612,7 @@ def plot_code(ctx: Ctx) -> tuple[list[str], list[tuple[str, str]]]:
 
 
 def plot_answer(ctx: Ctx, data: dict[str, Any]) -> str:
-    kind = ctx.query.measure.plot or "hist"
+    kind = ctx.measure.plot or "hist"
     numbers = [t for t in ctx.query.targets if ctx.is_number(t)]
     if kind == "hist":
         return (f"**Histogram of `{numbers[0].name()}`** (20 bins; {data['n']} values from "

@@ -17,21 +17,22 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
-from worker.agent.model import ModelError
-from worker.agent.planner.columns import stem
-from worker.agent.planner.lexer import Token
-from worker.agent.planner.query import (
+from pyexec.worker.agent.model import ModelError
+from pyexec.worker.agent.planner.columns import stem
+from pyexec.worker.agent.planner.lexer import Token
+from pyexec.worker.agent.planner.query import (
     AggRef,
     Cond,
+    CondOp,
     Expr,
     Group,
     Measure,
     Prep,
     Query,
 )
-from worker.agent.planner.tables import Table
-from worker.agent.planner.units import Unit, build_units
-from worker.agent.planner.words import FILLER, INTRO, PRESENTATION, ROW_NOUNS, UNITS
+from pyexec.worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.units import Unit, build_units
+from pyexec.worker.agent.planner.words import FILLER, INTRO, PRESENTATION, ROW_NOUNS, UNITS
 
 
 class PlanError(ModelError):
@@ -54,7 +55,7 @@ def _phrases(*texts: str) -> tuple[tuple[str, ...], ...]:
     return tuple(sorted(out, key=len, reverse=True))
 
 
-AGG_WORDS: dict[str, list[tuple[str, ...]]] = {
+AGG_WORDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "mode": _phrases("mode", "most common", "most frequent", "most frequently occurring",
                      "most popular", "most often", "commonest", "modal"),
     "mean": _phrases("mean", "average", "avg", "arithmetic mean", "averages", "means", "typical"),
@@ -133,7 +134,7 @@ _NOTES = _phrases(
     "what it means", "what this means", "briefly explain", "describe the relationship",
 )
 
-TEST_WORDS: dict[str, list[tuple[str, ...]]] = {
+TEST_WORDS: dict[str, tuple[tuple[str, ...], ...]] = {
     "normality": _phrases(
         "normally distributed", "normal distribution", "normality", "normality test",
         "test for normality", "shapiro", "shapiro-wilk", "shapiro wilk", "shapiro-wilk test",
@@ -630,7 +631,7 @@ def _missing_and_prep(p: Parse) -> None:
             j = p.skip_articles(end)
             j = _skip(p, j, ("in", "the", "of"))
             k = p.phrase_at(j, missing)
-            cols: list[int] = []
+            cols = []
             if k > 0:
                 k = _skip(p, k, ("in", "of", "for", "the", "values", "value"))
                 cols = _column_list(p, k)
@@ -688,11 +689,11 @@ def _missing_and_prep(p: Parse) -> None:
             p.take(i, end, "filter")
             continue
         start = i - 1
-        before = p.phrase_at(start - 1, _phrases("non missing", "non null", "no missing")) if (
+        negated = p.phrase_at(start - 1, _phrases("non missing", "non null", "no missing")) if (
             start >= 1) else -1
-        if before == i or p.phrase_at(start, _phrases("non-missing", "non-null", "known",
-                                                      "nonmissing", "valid")) == i:
-            s = start - 1 if before == i else start
+        if negated == i or p.phrase_at(start, _phrases("non-missing", "non-null", "known",
+                                                       "nonmissing", "valid")) == i:
+            s = start - 1 if negated == i else start
             p.filters.append(Cond(Expr.of(p.col(i) or ""), "notna", None, "none"))
             p.take(s, i + 1, "filter")
 
@@ -833,15 +834,15 @@ def _derived(p: Parse) -> None:
                 raise Refusal("a base-10 logarithm (the planner takes natural logs only)")
             _place_derived(p, i, a + 1, Expr(op=op, args=(Expr.of(column),)))  # type: ignore[arg-type]
     if hasattr(p, "extras_new"):
-        name, m = p.extras_new  # type: ignore[attr-defined]
-        expr = next((e for i, e in p.derived if i >= m - 1), None)
-        if expr is None and p.col(m) is not None:
-            expr = Expr.of(p.col(m) or "")
+        name, m = p.extras_new
+        formula = next((e for i, e in p.derived if i >= m - 1), None)
+        if formula is None and p.col(m) is not None:
+            formula = Expr.of(p.col(m) or "")
             p.take(m, m + 1, "new-column")
-        if expr is None:
+        if formula is None:
             raise Refusal(f"the formula of the new column “{name}”")
-        p.new_columns[-1] = (name, expr)
-        p.derived = [(i, e) for i, e in p.derived if e is not expr]
+        p.new_columns[-1] = (name, formula)
+        p.derived = [(i, e) for i, e in p.derived if e is not formula]
 
 
 def _wants_row_sum(p: Parse, i: int) -> bool:
@@ -1076,7 +1077,7 @@ def _ages(p: Parse) -> None:
     for i in range(len(p.units)):
         w = p.word(i)
         if w in ("older", "younger") and p.word(i + 1) == "than" and _number(p, i + 2) is not None:
-            op = ">" if w == "older" else "<"
+            op: CondOp = ">" if w == "older" else "<"
             p.filters.append(Cond(Expr.of(ages[0]), op, _number(p, i + 2), "number"))
             end = i + 3
             end = _skip(p, end, ("years", "year", "old"))
@@ -1528,11 +1529,11 @@ def _groups(p: Parse) -> None:
                 break
         if not cols:
             # "for each month" where the table has a date column, "by year"
-            period = {"year": "Y", "years": "Y", "month": "M", "months": "M", "quarter": "Q",
-                      "week": "W", "day": "D", "days": "D", "weekday": "weekday",
-                      "hour": "hour"}.get(p.word(j))
-            if period and p.free(j):
-                found = _period_column(p, period)
+            unit_period = {"year": "Y", "years": "Y", "month": "M", "months": "M",
+                           "quarter": "Q", "week": "W", "day": "D", "days": "D",
+                           "weekday": "weekday", "hour": "hour"}.get(p.word(j))
+            if unit_period and p.free(j):
+                found = _period_column(p, unit_period)
                 if found is not None:
                     p.groups.append(found)
                     p.take(start, j + 1, "group")
@@ -1640,7 +1641,7 @@ def _aggregates(p: Parse) -> None:
             p.take(start, end, "aggregate")
 
 
-_OTHER: dict[str, list[tuple[str, ...]]] = {
+_OTHER: dict[str, tuple[tuple[str, ...], ...]] = {
     "shape": _phrases("shape", "dimensions", "dimension", "size", "how big", "how large"),
     "columns": _phrases("column names", "names of the columns", "columns names", "data types",
                         "dtypes", "dtype", "data type", "schema", "structure", "types"),
@@ -2022,7 +2023,8 @@ _OUTLIER_VERBS = frozenset({"detect", "detection", "find", "identify", "flag", "
 def _outlier_rule(p: Parse) -> tuple[str, float]:
     """The rule ("z-score above 3", "1.5 IQR"): only numbers and words next to its words."""
     if hasattr(p, "extras_rule"):
-        return p.extras_rule  # type: ignore[attr-defined,no-any-return]
+        rule: tuple[str, float] = p.extras_rule
+        return rule
     z = _has_word(p, *_Z_WORDS - {"standard", "deviation", "deviations"}) or _has_word(
         p, "deviations")
     iqr = _has_word(p, *_IQR_WORDS)

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import PurePath
 
-from worker.agent.model import Column
-from worker.agent.planner.columns import stem
-from worker.agent.planner.compiler import State, compile_query, state_cell
-from worker.agent.planner.lexer import Token, split_clauses, tokens
-from worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
-from worker.agent.planner.query import Measure, Query
-from worker.agent.planner.tables import Table
-from worker.agent.planner.units import build_units
+from pyexec.worker.agent.model import Column
+from pyexec.worker.agent.planner.columns import stem
+from pyexec.worker.agent.planner.compiler import State, compile_query, state_cell
+from pyexec.worker.agent.planner.lexer import Token, split_clauses, tokens
+from pyexec.worker.agent.planner.parser import PlanError, Refusal, keywords, parse_clause
+from pyexec.worker.agent.planner.query import Measure, Query
+from pyexec.worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.units import build_units
 
 CAPABILITIES = """\
 Without a language model, PyExec's offline planner answers requests like these, on the \
@@ -150,8 +150,8 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
         best_score = max([s for s, _, _ in parsed] + [s for s, _, _ in refused], default=0.0)
         answers = [(s, t, q) for s, t, q in parsed if s >= best_score - 1e-9]
         if not answers:
-            _, table, refusal = max(refused, key=lambda r: r[0])
-            raise refuse(clause, refusal, tables)
+            _, table, closest = max(refused, key=lambda r: r[0])
+            raise refuse(clause, closest, tables)
         _, table, query = answers[0]
         if len(answers) > 1 and best_score > 0:
             names = ", ".join(f"`{t.name}`" for _, t, _ in answers)
@@ -216,9 +216,9 @@ def plan(prompt: str, tables: list[Table]) -> Plan:
     if last is not None and last.kind == "state":
         # The request ends by choosing rows: show them, with how many there are.
         query = replace(last.query, measure=Measure("rows", mode="head"))
-        state = State(last.query.table.variable) if len(result.steps) == 1 else None
-        if state is not None:
-            code, kind, found = compile_query(query, state, len(result.steps))
+        rows_state = State(last.query.table.variable) if len(result.steps) == 1 else None
+        if rows_state is not None:
+            code, kind, found = compile_query(query, rows_state, len(result.steps))
             result.steps[-1] = Step(query, code, kind, last.clause, tuple(found))
     if not result.steps:
         raise PlanError(

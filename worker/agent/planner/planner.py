@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from worker.agent.model import (
+from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
     Conversation,
@@ -21,12 +21,12 @@ from worker.agent.model import (
     StepResult,
     ToolCall,
 )
-from worker.agent.planner.answers import compose_answer, step_prose
-from worker.agent.planner.compiler import RESULT_KEY
-from worker.agent.planner.kernel_code import PROFILE_MIME, profile_cell
-from worker.agent.planner.parser import PlanError
-from worker.agent.planner.plan import CAPABILITIES, Plan, Step, plan
-from worker.agent.planner.tables import with_profile
+from pyexec.worker.agent.planner.answers import compose_answer, step_prose
+from pyexec.worker.agent.planner.compiler import RESULT_KEY
+from pyexec.worker.agent.planner.kernel_code import PROFILE_MIME, profile_cell
+from pyexec.worker.agent.planner.parser import PlanError
+from pyexec.worker.agent.planner.plan import CAPABILITIES, Plan, Step, plan
+from pyexec.worker.agent.planner.tables import with_profile
 
 
 class OfflinePlanner:
@@ -92,8 +92,9 @@ def _ran(code: str, steps: list[StepResult]) -> StepResult | None:
 def _profiles(step: StepResult) -> dict[str, Any]:
     for output in step.outputs:
         data = output.get("data") or {}
-        if PROFILE_MIME in data and isinstance(data[PROFILE_MIME], dict):
-            return data[PROFILE_MIME]
+        profile = data.get(PROFILE_MIME)
+        if isinstance(profile, dict):
+            return profile
     raise ModelError("looking at the columns' values displayed nothing to read back")
 
 

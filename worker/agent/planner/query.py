@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.tables import Table
 
 DerivedOp = Literal[
     "sub", "div", "add", "mul", "log", "year", "month", "day", "weekday", "hour", "abs", "sqrt"

@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import PurePath
 from typing import Any, Literal
 
-from worker.agent.model import FileSummary
+from pyexec.worker.agent.model import FileSummary
 
 ColumnKind = Literal["number", "date", "text", "bool"]
 

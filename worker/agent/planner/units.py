@@ -12,10 +12,10 @@ from difflib import SequenceMatcher
 from functools import cache
 from typing import Any, Literal
 
-from worker.agent.planner.columns import Mention, ambiguous, find_mentions, stem
-from worker.agent.planner.lexer import Token
-from worker.agent.planner.tables import Table
-from worker.agent.planner.words import FILLER
+from pyexec.worker.agent.planner.columns import Mention, ambiguous, find_mentions, stem
+from pyexec.worker.agent.planner.lexer import Token
+from pyexec.worker.agent.planner.tables import Table
+from pyexec.worker.agent.planner.words import FILLER
 
 UnitKind = Literal["col", "val", "num", "date", "op", "word", "quoted", "punct", "file"]
 

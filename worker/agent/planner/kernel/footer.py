@@ -5,11 +5,12 @@ built. pandas' encoder writes NaN as null and handles numpy numbers and timestam
 """
 
 import json
+from typing import Any
 
 import pandas as pd
 from IPython.display import display
 
-result: dict = {}
+result: dict[str, Any] = {}
 # --- cell ---
 # The numbers the answer quotes, displayed as JSON to be read back as computed here.
 result = json.loads(pd.Series(result, dtype=object).to_json(date_format="iso", default_handler=str))

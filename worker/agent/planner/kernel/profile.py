@@ -8,6 +8,7 @@ cell defines `_pyexec_profile` and calls it on the job's tables (the part after 
 
 import json
 import re
+from typing import Any
 
 import pandas as pd
 from IPython.display import display
@@ -20,20 +21,22 @@ DATE_LIKE = (
     r"^\s*(?:\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}"
     r"|[A-Za-z]{3,9}\.? \d{1,2},? \d{4}|\d{1,2} [A-Za-z]{3,9}\.? \d{4})"
 )
-TABLES: dict = {}  # the cell names the job's DataFrames here
+TABLES: dict[str, pd.DataFrame] = {}  # the cell names the job's DataFrames here
 
 
-def _pyexec_profile(tables):
+def _pyexec_profile(tables: dict[str, pd.DataFrame]) -> dict[str, dict[str, Any]]:
     """{variable: {"rows": n, "columns": {name: facts}}} for the DataFrames in `tables`."""
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
     for variable, frame in tables.items():
-        columns = {}
+        columns: dict[str, dict[str, Any]] = {}
         for name in frame.columns:
             values = frame[name]
             if isinstance(values, pd.DataFrame):
                 continue  # a duplicated column name: the planner refuses to guess which
             present = values.dropna()
-            facts = {"missing": int(values.isna().sum()), "distinct": int(present.nunique())}
+            facts: dict[str, Any] = {
+                "missing": int(values.isna().sum()), "distinct": int(present.nunique())
+            }
             numeric = pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(
                 values
             )

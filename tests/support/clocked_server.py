@@ -19,12 +19,12 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from api.app import create_app
-from core.clock import ManualClock
-from core.migrate import upgrade
-from core.runtime import Runtime
-from core.settings import Settings, load_settings
-from tests.servers import free_port
+from pyexec.api.app import create_app
+from pyexec.core.clock import ManualClock
+from pyexec.core.migrate import upgrade
+from pyexec.core.runtime import Runtime
+from pyexec.core.settings import Settings, load_settings
+from tests.support.servers import free_port
 
 START_TIMEOUT_SECONDS = 30.0
 

@@ -1,23 +1,19 @@
-"""What the jobs router does beyond HTTP: validating a submission, waiting for a final status."""
+"""Checking a job submission before its row exists: input, plan, parent and files; its title and
+time budget."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 from collections.abc import Sequence
 
-from api.errors import Conflict, Forbidden, InvalidRequest, NotFound
-from api.schemas import MAX_CODE_BYTES, JobCreate
-from core import repository
-from core.events import is_final_status_event
-from core.models import Job, JobStatus
-from core.plans import PlanLimits
-from core.runtime import Runtime
+from pyexec.api.errors import Conflict, Forbidden, InvalidRequest, NotFound
+from pyexec.api.schemas import MAX_CODE_BYTES, JobCreate
+from pyexec.core import repository
+from pyexec.core.models import JobStatus
+from pyexec.core.plans import PlanLimits
+from pyexec.core.runtime import Runtime
 
 TITLE_FROM_PROMPT_CHARS = 80
-# How often a held request looks at the database without an event telling it to.
-RECHECK_SECONDS = 15.0
 
 
 def derive_title(body: JobCreate) -> str:
@@ -144,36 +140,3 @@ async def check_files(
                 details=[{"field": "file_ids", "problem": f"two files are named {names}"}],
             )
         seen[name.casefold()] = file_id
-
-
-async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:
-    async with runtime.db.session() as session:
-        job = await repository.get_job(session, job_id, account_id)
-    if job is None:
-        raise NotFound(f"No such job: {job_id}")
-    return job
-
-
-async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
-    """Hold until the job is final or `seconds` pass.
-
-    Event-driven: whoever sets a final status publishes it, and the database is read again
-    only then, and every RECHECK_SECONDS in case an event was lost (Redis restarted).
-    """
-    if seconds <= 0 or JobStatus(job.status).is_final:
-        return job
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    async with runtime.events.subscribe(job.id) as inbox:
-        # Read after subscribing, so that a change in between is not missed.
-        job = await load_job(runtime, job.id, job.account_id)
-        while not JobStatus(job.status).is_final:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
-                    while not is_final_status_event(await inbox.get()):
-                        pass
-            job = await load_job(runtime, job.id, job.account_id)
-    return job

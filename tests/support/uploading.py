@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 
-from core.accounts import ensure_account, issue_api_key
-from core.db import Database
-from tests.servers import Server
+from pyexec.core.accounts import ensure_account, issue_api_key
+from pyexec.core.db import Database
+from tests.support.servers import Server
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 def upload(

@@ -1,5 +1,6 @@
 """Cell code that makes a real ipykernel withhold its execute_replies, as ipykernel 7's
-edge-triggered shell socket can (kernels.kernel.NUDGE_AFTER_S), for the kernel test modules."""
+edge-triggered shell socket can (kernels.kernel.NUDGE_AFTER_SECONDS), for the kernel test
+modules."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ OUTPUT_MSG_TYPES = frozenset(
 MAX_STREAM_CHARS = 1_000_000
 
 
-class OutputCollector:
+class CellOutputCollector:
     """Accumulates a cell's outputs.
 
     `add` returns the output to announce live (or None): for streams that is the new chunk

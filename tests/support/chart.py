@@ -11,13 +11,13 @@ from typing import Any
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "helm" / "pyexec"
 PRODUCTION_VALUES = CHART / "ci" / "production-values.yaml"
 KERNELSPEC = ROOT / "kernelspecs" / "pyexec-python-k8s"
 RELEASE = "pyexec"
 NAMESPACE = "pyexec"
-HELM_TIMEOUT_S = 120
+HELM_TIMEOUT_SECONDS = 120
 # Kinds the chart may render that are no part of Kubernetes itself (KEDA, Prometheus operator).
 CUSTOM_KINDS = {"ScaledObject", "ServiceMonitor", "PodMonitor"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet"}
@@ -43,7 +43,7 @@ def helm_binary() -> Path:
 
 def helm(*args: str) -> str:
     proc = subprocess.run(
-        [str(helm_binary()), *args], capture_output=True, text=True, timeout=HELM_TIMEOUT_S
+        [str(helm_binary()), *args], capture_output=True, text=True, timeout=HELM_TIMEOUT_SECONDS
     )
     if proc.returncode != 0:
         raise HelmError(proc.stderr.strip())

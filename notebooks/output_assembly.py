@@ -169,7 +169,8 @@ class OutputAssembler:
         else:
             log.warning("dropping output of unknown type %r", output_type)
             return None
-        return from_dict(node)
+        built: NotebookNode = from_dict(node)
+        return built
 
 
 def _merge_streams(outs: list[NotebookNode]) -> list[NotebookNode]:

@@ -1,4 +1,5 @@
-"""Kernel outputs (nbformat dicts) → the job's `outputs` (API.md) and image artifacts."""
+"""Kernel outputs (nbformat dicts) → the job's `outputs` (API.md, typed in
+`core.output_types`) and image artifacts."""
 
 from __future__ import annotations
 
@@ -10,6 +11,18 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyexec.core.output_types import (
+    ErrorOutput,
+    HtmlOutput,
+    ImageOutput,
+    JsonOutput,
+    MarkdownOutput,
+    Output,
+    TableOutput,
+    TextOutput,
+)
+from pyexec.kernels import strip_ansi
+
 TEXT_CAP_BYTES = 100_000  # per cell, over all its text outputs
 MAX_OUTPUTS_PER_CELL = 200
 # What a notebook keeps of one output's text: more than the job JSON (analysts scroll), but
@@ -17,69 +30,10 @@ MAX_OUTPUTS_PER_CELL = 200
 NOTEBOOK_TEXT_CAP_BYTES = 1_000_000
 TABLE_ROW_CAP = 1_000
 TRUNCATION_MARKER = "\n… [output truncated: {dropped} more bytes]"
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 
 TABLE_MIME = "application/vnd.dataresource+json"
 IMAGE_MIMES = {"image/png": "png", "image/svg+xml": "svg", "image/jpeg": "jpg", "image/gif": "gif"}
 _FIGURE_NAME = re.compile(r"^figure-(\d+)\.[a-z]+$")
-
-# Run silently in each job's kernel before its first cell. pandas' own table-schema repr
-# holds only `display.max_rows` rows (60), so a frame's true length is lost; this one holds
-# up to TABLE_ROW_CAP rows and puts the real row count in the output's metadata, leaving the
-# HTML and text reprs (what a person sees in JupyterLab) as pandas makes them. It is the
-# same JSON pandas would make (`to_json(orient="table")`: NaN → null, timestamps ISO 8601),
-# so a re-run without it shows the same tables.
-TABLE_SETUP_CODE = f"""\
-def _pyexec_tables():
-    import json
-
-    import pandas as pd
-    from IPython import get_ipython
-
-    shell = get_ipython()
-    if shell is None:
-        return
-    pd.set_option("display.html.table_schema", True)  # registers pandas' formatter
-    formatter = shell.display_formatter.formatters.get({TABLE_MIME!r})
-    if formatter is None:
-        return
-
-    def unique_columns(frame):
-        names, seen = [], {{}}
-        for column in frame.columns:
-            name = " / ".join(map(str, column)) if isinstance(column, tuple) else str(column)
-            count = seen.get(name, 0)
-            seen[name] = count + 1
-            names.append(name if count == 0 else f"{{name}}.{{count}}")
-        return names
-
-    def table(obj):
-        try:
-            head = obj.head({TABLE_ROW_CAP})
-            if isinstance(head, pd.DataFrame) and (
-                isinstance(head.columns, pd.MultiIndex) or not head.columns.is_unique
-            ):
-                head = head.copy()
-                head.columns = unique_columns(head)
-            try:
-                text = head.to_json(orient="table", default_handler=str)
-            except ValueError:  # e.g. the index and a column share a name
-                text = head.to_json(orient="table", index=False, default_handler=str)
-            return json.loads(text), {{"total_rows": int(len(obj))}}
-        except Exception:
-            return None  # the HTML and text reprs still show the frame
-
-    formatter.for_type(pd.DataFrame, table)
-    formatter.for_type(pd.Series, table)
-
-
-_pyexec_tables()
-del _pyexec_tables
-"""
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
 
 
 def cap_text(text: str, limit: int = TEXT_CAP_BYTES) -> str:
@@ -142,7 +96,7 @@ class ImageArtifact:
 
 
 @dataclass
-class OutputCollector:
+class JobOutputCollector:
     """Accumulates one job's outputs across cells; images become numbered artifacts.
 
     Each cell has a text budget (TEXT_CAP_BYTES over all its text, HTML, markdown and JSON)
@@ -152,23 +106,26 @@ class OutputCollector:
     """
 
     job_id: str
-    outputs: list[dict[str, Any]] = field(default_factory=list)
+    outputs: list[Output] = field(default_factory=list)
     images: list[ImageArtifact] = field(default_factory=list)
     _text_left: dict[int, int] = field(default_factory=dict)
     _kept: dict[int, int] = field(default_factory=dict)
-    _left_out: dict[int, dict[str, Any]] = field(default_factory=dict)
+    _left_out: dict[int, tuple[TextOutput, int]] = field(default_factory=dict)
+
+    def stored(self) -> list[dict[str, Any]]:
+        """The outputs as the job's row keeps them."""
+        return [output.stored() for output in self.outputs]
 
     def add(self, cell: int, output: dict[str, Any]) -> None:
         kind = output.get("output_type")
         if kind == "error":
             self.outputs.append(
-                {
-                    "cell": cell,
-                    "type": "error",
-                    "ename": output.get("ename", ""),
-                    "evalue": cap_text(str(output.get("evalue", ""))),
-                    "traceback": cap_text(strip_ansi("\n".join(output.get("traceback", [])))),
-                }
+                ErrorOutput(
+                    cell=cell,
+                    ename=output.get("ename", ""),
+                    evalue=cap_text(str(output.get("evalue", ""))),
+                    traceback=cap_text(strip_ansi("\n".join(output.get("traceback", [])))),
+                )
             )
             return
         if kind not in ("stream", "execute_result", "display_data"):
@@ -178,31 +135,30 @@ class OutputCollector:
             return
         if kind == "stream":
             text = self._cap(cell, _text(output.get("text", "")))
-            self._keep(
-                {"cell": cell, "type": "text", "name": output.get("name", "stdout"), "text": text}
-            )
+            self._keep(TextOutput(cell=cell, name=output.get("name", "stdout"), text=text))
         else:
             self._add_rich(cell, output.get("data") or {}, output.get("metadata") or {})
 
     def note(self, cell: int, text: str) -> None:
         """A message of PyExec's own about the job (e.g. an artifact left out)."""
-        self.outputs.append({"cell": cell, "type": "text", "name": "notice", "text": text})
+        self.outputs.append(TextOutput(cell=cell, name="notice", text=text))
 
-    def _keep(self, output: dict[str, Any]) -> None:
-        self._kept[output["cell"]] = self._kept.get(output["cell"], 0) + 1
+    def _keep(self, output: Output) -> None:
+        self._kept[output.cell] = self._kept.get(output.cell, 0) + 1
         self.outputs.append(output)
 
     def _leave_out(self, cell: int) -> None:
-        notice = self._left_out.get(cell)
+        notice, count = self._left_out.get(cell) or (None, 0)
         if notice is None:
-            notice = {"cell": cell, "type": "text", "name": "notice", "left_out": 0}
-            self._left_out[cell] = notice
+            notice = TextOutput(cell=cell, name="notice", text="")
             self.outputs.append(notice)
-        notice["left_out"] += 1
-        notice["text"] = (
-            f"… [{notice['left_out']} more outputs of this cell left out: a cell keeps at most "
+        count += 1
+        self._left_out[cell] = (notice, count)
+        notice.text = (
+            f"… [{count} more outputs of this cell left out: a cell keeps at most "
             f"{MAX_OUTPUTS_PER_CELL}]"
         )
+        notice.set_extra("left_out", count)
 
     def _cap(self, cell: int, text: str) -> str:
         """`text` within what is left of the cell's text budget, with the marker if cut."""
@@ -215,7 +171,7 @@ class OutputCollector:
         if TABLE_MIME in data and isinstance(data[TABLE_MIME], dict):
             table_meta = metadata.get(TABLE_MIME)
             total = table_meta.get("total_rows") if isinstance(table_meta, dict) else None
-            self._keep({"cell": cell, "type": "table", **table_of(data[TABLE_MIME], total)})
+            self._keep(TableOutput(cell=cell, **table_of(data[TABLE_MIME], total)))
             return
         for mime, ext in IMAGE_MIMES.items():
             if mime in data:
@@ -225,30 +181,22 @@ class OutputCollector:
                 name = f"figure-{len(self.images) + 1}.{ext}"
                 self.images.append(ImageArtifact(name, mime, image))
                 self._keep(
-                    {
-                        "cell": cell,
-                        "type": "image",
-                        "media_type": mime,
-                        "name": name,
-                        "url": self.artifact_url(name),
-                    }
+                    ImageOutput(cell=cell, media_type=mime, name=name, url=self.artifact_url(name))
                 )
                 return
         if "text/html" in data:
-            self._keep(
-                {"cell": cell, "type": "html", "html": self._cap(cell, _text(data["text/html"]))}
-            )
+            self._keep(HtmlOutput(cell=cell, html=self._cap(cell, _text(data["text/html"]))))
         elif "application/json" in data:
             left = self._text_left.get(cell, TEXT_CAP_BYTES)
             value = _json_of(data["application/json"], left)
             self._text_left[cell] = max(0, left - value.pop("size"))
-            self._keep({"cell": cell, "type": "json", **value})
+            self._keep(JsonOutput(cell=cell, **value))
         elif "text/markdown" in data:
             text = self._cap(cell, _text(data["text/markdown"]))
-            self._keep({"cell": cell, "type": "markdown", "text": text})
+            self._keep(MarkdownOutput(cell=cell, text=text))
         elif "text/plain" in data:
             text = self._cap(cell, _text(data["text/plain"]))
-            self._keep({"cell": cell, "type": "text", "name": "result", "text": text})
+            self._keep(TextOutput(cell=cell, name="result", text=text))
 
     def artifact_url(self, name: str) -> str:
         return f"/v1/jobs/{self.job_id}/artifacts/{name}"
@@ -271,16 +219,16 @@ class OutputCollector:
             renamed[image.name] = new
             image.name = new
         for output in self.outputs:
-            if output.get("type") == "image" and output.get("name") in renamed:
-                output["name"] = renamed[output["name"]]
-                output["url"] = self.artifact_url(output["name"])
+            if isinstance(output, ImageOutput) and output.name in renamed:
+                output.name = renamed[output.name]
+                output.url = self.artifact_url(output.name)
 
     def left_out(self, name: str, reason: str) -> None:
         """An image the artifact caps left out: its output says so instead of a dead URL."""
         for output in self.outputs:
-            if output.get("type") == "image" and output.get("name") == name:
-                output["url"] = None
-                output["note"] = reason
+            if isinstance(output, ImageOutput) and output.name == name:
+                output.url = None
+                output.set_extra("note", reason)
 
 
 def _image_bytes(mime: str, payload: Any) -> bytes | None:

@@ -6,7 +6,7 @@ from typing import Any
 import nbformat
 from nbformat.v4 import new_code_cell, new_notebook
 
-from notebooks.outputs import OutputAssembler, normalise_mimebundle
+from pyexec.notebooks.output_assembly import OutputAssembler, normalise_mimebundle
 
 
 def _assemble(*cells: list[dict[str, Any]], count: int | None = 1) -> list[list[Any]]:

@@ -21,7 +21,7 @@ API_IMAGE = f"localhost/pyexec:{VERSION}"
 KERNEL_IMAGE = f"localhost/pyexec-kernel:{VERSION}"
 PODMAN = ["podman", "--runtime", "runc"]
 LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
-BUILD_TIMEOUT_S = 1800
+BUILD_TIMEOUT_SECONDS = 1800
 
 
 def podman(
@@ -39,7 +39,7 @@ def build_images() -> str:
         [str(ROOT / "images" / "build.sh")],
         capture_output=True,
         text=True,
-        timeout=BUILD_TIMEOUT_S,
+        timeout=BUILD_TIMEOUT_SECONDS,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout

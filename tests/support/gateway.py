@@ -25,14 +25,14 @@ from typing import Any
 import httpx
 import websockets
 
-from tests.images.podman import KERNEL_IMAGE, LIMITS, PODMAN
-from tests.servers import free_port
+from tests.support.podman import KERNEL_IMAGE, LIMITS, PODMAN
+from tests.support.servers import free_port
 
 EG_VERSION = "3.3.0"
 EG_VENV = Path(sys.executable).parent.parent / f"enterprise-gateway-{EG_VERSION}"
-INSTALL_TIMEOUT_S = 900
-START_TIMEOUT_S = 60.0
-LAUNCH_TIMEOUT_S = 120
+INSTALL_TIMEOUT_SECONDS = 900
+START_TIMEOUT_SECONDS = 60.0
+LAUNCH_TIMEOUT_SECONDS = 120
 KERNEL_NAME = "pyexec-podman"
 CONTAINER_PREFIX = "pyexec-eg-"
 
@@ -47,7 +47,9 @@ def install() -> Path:
     subprocess.run([sys.executable, "-m", "venv", str(EG_VENV)], check=True)
     pip = [str(EG_VENV / "bin" / "pip"), "install", "--quiet"]
     subprocess.run(
-        [*pip, f"jupyter-enterprise-gateway=={EG_VERSION}"], check=True, timeout=INSTALL_TIMEOUT_S
+        [*pip, f"jupyter-enterprise-gateway=={EG_VERSION}"],
+        check=True,
+        timeout=INSTALL_TIMEOUT_SECONDS,
     )
     stamp.touch()
     return program
@@ -108,7 +110,7 @@ class Gateway:
             "EG_PORT_RANGE": f"{low}..{low + 999 + 1}",
             "EG_RESPONSE_PORT": str(free_port()),
             "EG_RESPONSE_PORT_RETRIES": "0",
-            "EG_KERNEL_LAUNCH_TIMEOUT": str(LAUNCH_TIMEOUT_S),
+            "EG_KERNEL_LAUNCH_TIMEOUT": str(LAUNCH_TIMEOUT_SECONDS),
             "EG_LIST_KERNELS": "True",
             "EG_KERNEL_LOG_DIR": str(self.root),
         }
@@ -118,7 +120,7 @@ class Gateway:
         ]  # fmt: skip
         log = (self.root / "gateway.log").open("wb")
         self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + START_TIMEOUT_S
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
             assert self.proc.poll() is None, self.log()
             try:
@@ -128,7 +130,9 @@ class Gateway:
             except httpx.HTTPError:
                 pass
             time.sleep(0.3)
-        raise AssertionError(f"the gateway did not start in {START_TIMEOUT_S} s:\n{self.log()}")
+        raise AssertionError(
+            f"the gateway did not start in {START_TIMEOUT_SECONDS} s:\n{self.log()}"
+        )
 
     def log(self) -> str:
         return (self.root / "gateway.log").read_text(errors="replace")

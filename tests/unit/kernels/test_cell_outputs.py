@@ -1,8 +1,8 @@
-from kernels.outputs import OutputCollector
+from pyexec.kernels.cell_outputs import CellOutputCollector
 
 
 def test_consecutive_streams_of_one_name_merge_but_announce_chunks() -> None:
-    c = OutputCollector()
+    c = CellOutputCollector()
     assert c.add("stream", {"name": "stdout", "text": "a\n"}) == {
         "output_type": "stream",
         "name": "stdout",
@@ -21,7 +21,7 @@ def test_consecutive_streams_of_one_name_merge_but_announce_chunks() -> None:
 
 
 def test_rich_outputs_become_nbformat_dicts() -> None:
-    c = OutputCollector()
+    c = CellOutputCollector()
     c.add("execute_result", {"execution_count": 3, "data": {"text/plain": "2"}, "metadata": {}})
     c.add("display_data", {"data": {"image/png": "iVBOR"}, "metadata": {"x": 1}, "transient": {}})
     c.add("error", {"ename": "ValueError", "evalue": "bad", "traceback": ["tb"]})
@@ -38,7 +38,7 @@ def test_rich_outputs_become_nbformat_dicts() -> None:
 
 
 def test_clear_output_now_and_with_wait() -> None:
-    c = OutputCollector()
+    c = CellOutputCollector()
     c.add("stream", {"name": "stdout", "text": "1"})
     c.add("clear_output", {"wait": False})
     assert c.outputs == []
@@ -51,7 +51,7 @@ def test_clear_output_now_and_with_wait() -> None:
 
 
 def test_update_display_data_updates_in_place() -> None:
-    c = OutputCollector()
+    c = CellOutputCollector()
     c.add(
         "display_data",
         {"data": {"text/plain": "0%"}, "metadata": {}, "transient": {"display_id": "p"}},
@@ -66,7 +66,7 @@ def test_update_display_data_updates_in_place() -> None:
 
 
 def test_stream_text_is_bounded_and_the_drop_is_said() -> None:
-    c = OutputCollector(max_stream_chars=10)
+    c = CellOutputCollector(max_stream_chars=10)
     assert c.add("stream", {"name": "stdout", "text": "12345678"}) is not None
     chunk = c.add("stream", {"name": "stdout", "text": "abcdef"})
     assert chunk is not None and chunk["text"] == "ab"
@@ -79,7 +79,7 @@ def test_stream_text_is_bounded_and_the_drop_is_said() -> None:
 
 
 def test_clear_output_makes_room_again() -> None:
-    c = OutputCollector(max_stream_chars=4)
+    c = CellOutputCollector(max_stream_chars=4)
     c.add("stream", {"name": "stdout", "text": "1234"})
     c.add("clear_output", {"wait": False})
     c.add("stream", {"name": "stdout", "text": "5678"})

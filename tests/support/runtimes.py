@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import ROOT, Server
+from tests.support.servers import ROOT, Server
 
 PACKAGES = ("api", "core", "kernels", "kernelspecs", "notebooks", "pyexec", "worker")
 # The interpreters a user other than root can run (pyenv's lives under /root, mode 0700).

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.servers import PYEXEC, ROOT, Server, WorkerProcess
-from tests.services import RedisServer
+from tests.support.servers import PYEXEC, ROOT, Server, WorkerProcess
+from tests.support.services import RedisServer
 
 # Short lives and intervals, so that recovery happens within a test's patience. Kernels run
 # unsandboxed here: the tests count executions in a file outside any kernel's jail, and find

@@ -30,7 +30,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from tests.servers import free_port
+from tests.support.servers import free_port
 
 START_TIMEOUT_SECONDS = 60.0
 STOP_TIMEOUT_SECONDS = 30.0

@@ -23,9 +23,9 @@ import httpx
 import pytest
 
 if TYPE_CHECKING:
-    from core.settings import Settings
+    from pyexec.core.settings import Settings
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # `python -m pyexec` from the checkout, so that a test runs the code beside it.
 PYEXEC = [sys.executable, "-m", "pyexec"]
 READY_TIMEOUT_SECONDS = 90.0
@@ -124,7 +124,7 @@ class PyExecProcess:
 
     def settings(self) -> Settings:
         """The settings this process reads its database from (SQLite or PostgreSQL)."""
-        from core.settings import load_settings
+        from pyexec.core.settings import load_settings
 
         overrides: dict[str, object] = {"data_dir": self.data_dir}
         if self.database_url:
@@ -141,7 +141,7 @@ class PyExecProcess:
         """Run one SQL query on this process's database (either kind); the rows as dicts."""
         from sqlalchemy import text
 
-        from core.db import Database
+        from pyexec.core.db import Database
 
         async def query() -> list[dict[str, Any]]:
             db = Database(self.settings().db_url)

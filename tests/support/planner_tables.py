@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from worker.agent.model import Column, FileSummary
-from worker.agent.planner.kernel_code import profile_cell
-from worker.agent.planner.tables import Table, with_profile
+from pyexec.worker.agent.model import Column, FileSummary
+from pyexec.worker.agent.planner.kernel_code import profile_cell
+from pyexec.worker.agent.planner.tables import Table, with_profile
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 
 @cache

@@ -1,0 +1,48 @@
+"""Reading an account's job: once (404 if it is not theirs), or held until it is final."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from pyexec.api.errors import NotFound
+from pyexec.core import repository
+from pyexec.core.events import is_final_status_event
+from pyexec.core.models import Job, JobStatus
+from pyexec.core.runtime import Runtime
+
+# How often a held request looks at the database without an event telling it to.
+RECHECK_SECONDS = 15.0
+
+
+async def load_job(runtime: Runtime, job_id: str, account_id: str) -> Job:
+    async with runtime.db.session() as session:
+        job = await repository.get_job(session, job_id, account_id)
+    if job is None:
+        raise NotFound(f"No such job: {job_id}")
+    return job
+
+
+async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
+    """Hold until the job is final or `seconds` pass.
+
+    Event-driven: whoever sets a final status publishes it, and the database is read again
+    only then, and every RECHECK_SECONDS in case an event was lost (Redis restarted).
+    """
+    if seconds <= 0 or JobStatus(job.status).is_final:
+        return job
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    async with runtime.events.subscribe(job.id) as inbox:
+        # Read after subscribing, so that a change in between is not missed.
+        job = await load_job(runtime, job.id, job.account_id)
+        while not JobStatus(job.status).is_final:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
+                    while not is_final_status_event(await inbox.get()):
+                        pass
+            job = await load_job(runtime, job.id, job.account_id)
+    return job

@@ -1,0 +1,94 @@
+"""All SQL of PyExec, one module per domain. Functions take a session; the request or task
+boundary commits.
+
+Callers use the package as one namespace (`repository.add_job(session, job)`); the modules
+are how it is kept, not how it is called.
+"""
+
+from pyexec.core.repository.accounts import (
+    create_account,
+    get_account,
+    get_account_by_email,
+    set_account_plan,
+)
+from pyexec.core.repository.api_keys import (
+    add_api_key,
+    find_active_key,
+    list_api_keys,
+    revoke_api_key,
+    touch_api_key,
+    touch_api_key_if_stale,
+)
+from pyexec.core.repository.cursors import decode_cursor, encode_cursor
+from pyexec.core.repository.files import add_file, delete_file, get_file, get_files, list_files
+from pyexec.core.repository.idempotency import (
+    add_idempotency_key,
+    delete_idempotency_keys_before,
+    find_idempotency_key,
+)
+from pyexec.core.repository.jobs import (
+    add_job,
+    cancel_pending,
+    claim_job,
+    delete_job,
+    fail_orphan,
+    finish_job,
+    get_job,
+    job_owner_plan,
+    jobs_with_status,
+    lineage_file_ids,
+    list_jobs,
+    request_cancel,
+    requeue_job,
+    requeue_orphan,
+)
+from pyexec.core.repository.request_counts import count_request, delete_request_counts_before
+from pyexec.core.repository.storage import (
+    release_job_storage,
+    release_storage,
+    reserve_storage,
+    storage_used,
+)
+
+__all__ = [
+    "add_api_key",
+    "add_file",
+    "add_idempotency_key",
+    "add_job",
+    "cancel_pending",
+    "claim_job",
+    "count_request",
+    "create_account",
+    "decode_cursor",
+    "delete_file",
+    "delete_idempotency_keys_before",
+    "delete_job",
+    "delete_request_counts_before",
+    "encode_cursor",
+    "fail_orphan",
+    "find_active_key",
+    "find_idempotency_key",
+    "finish_job",
+    "get_account",
+    "get_account_by_email",
+    "get_file",
+    "get_files",
+    "get_job",
+    "job_owner_plan",
+    "jobs_with_status",
+    "lineage_file_ids",
+    "list_api_keys",
+    "list_files",
+    "list_jobs",
+    "release_job_storage",
+    "release_storage",
+    "request_cancel",
+    "requeue_job",
+    "requeue_orphan",
+    "reserve_storage",
+    "revoke_api_key",
+    "set_account_plan",
+    "storage_used",
+    "touch_api_key",
+    "touch_api_key_if_stale",
+]

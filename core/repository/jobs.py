@@ -1,0 +1,191 @@
+"""Jobs: their rows, listings and status transitions (each transition one atomic statement)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, update
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from pyexec.core.clock import utcnow
+from pyexec.core.models import FINAL_STATUSES, Account, Job, JobStatus
+from pyexec.core.repository.storage import release_storage
+
+
+async def add_job(session: AsyncSession, job: Job) -> Job:
+    session.add(job)
+    await session.flush()
+    return job
+
+
+async def get_job(session: AsyncSession, job_id: str, account_id: str | None = None) -> Job | None:
+    job = await session.get(Job, job_id, populate_existing=True)
+    if job is None or (account_id is not None and job.account_id != account_id):
+        return None
+    return job
+
+
+async def lineage_file_ids(
+    session: AsyncSession, job: Job, account_id: str, max_depth: int = 100
+) -> list[str]:
+    """The input files of `job` and of its ancestors (oldest first, each once): a follow-up's
+    work dir needs them all, since its parents' cells are replayed. A chain longer than
+    `max_depth` is not followed further."""
+    file_ids: list[str] = []
+    ancestor: Job | None = job
+    for _ in range(max_depth):
+        if ancestor is None:
+            break
+        file_ids = [*(ancestor.file_ids or []), *file_ids]
+        if not ancestor.parent_job_id:
+            break
+        ancestor = await get_job(session, ancestor.parent_job_id, account_id)
+    return list(dict.fromkeys(file_ids))
+
+
+async def job_owner_plan(session: AsyncSession, job_id: str) -> tuple[str, str] | None:
+    """(account id, plan) of the job's account; None if there is no such job."""
+    result = await session.exec(
+        select(Account.id, Account.plan)
+        .join(Job, col(Job.account_id) == col(Account.id))
+        .where(col(Job.id) == job_id)
+    )
+    row = result.first()
+    return (row[0], row[1]) if row is not None else None
+
+
+async def list_jobs(
+    session: AsyncSession,
+    account_id: str,
+    *,
+    limit: int,
+    after: tuple[datetime, str] | None = None,
+    status: str | None = None,
+) -> list[Job]:
+    query = select(Job).where(Job.account_id == account_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if after is not None:
+        created, job_id = after
+        query = query.where(
+            or_(
+                col(Job.created_at) < created,
+                and_(col(Job.created_at) == created, col(Job.id) < job_id),
+            )
+        )
+    query = query.order_by(col(Job.created_at).desc(), col(Job.id).desc()).limit(limit)
+    return list((await session.exec(query)).all())
+
+
+async def claim_job(session: AsyncSession, job_id: str) -> bool:
+    """pending → running, atomically: exactly one of two deliveries of a job wins."""
+    result = await session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.pending.value)
+        .values(status=JobStatus.running.value, started_at=utcnow(), attempts=Job.attempts + 1)
+    )
+    return bool(result.rowcount)
+
+
+async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **values: Any) -> bool:
+    """running|pending → a final status; a job that is already final is left as it is."""
+    result = await session.exec(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status).not_in([s.value for s in FINAL_STATUSES]),
+        )
+        .values(status=status.value, completed_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)
+
+
+async def cancel_pending(session: AsyncSession, job_id: str) -> bool:
+    result = await session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.pending.value)
+        .values(
+            status=JobStatus.cancelled.value,
+            completed_at=utcnow(),
+            cancel_requested=True,
+            error_message="cancelled before it started",
+        )
+    )
+    return bool(result.rowcount)
+
+
+async def request_cancel(session: AsyncSession, job_id: str) -> None:
+    await session.exec(
+        update(Job).where(col(Job.id) == job_id).values(cancel_requested=True)
+    )
+
+
+async def jobs_with_status(session: AsyncSession, statuses: Sequence[JobStatus]) -> list[Job]:
+    query = (
+        select(Job)
+        .where(col(Job.status).in_([s.value for s in statuses]))
+        .order_by(col(Job.priority).desc(), col(Job.created_at), col(Job.id))
+    )
+    return list((await session.exec(query)).all())
+
+
+async def requeue_job(session: AsyncSession, job_id: str, *, refund_attempt: bool = False) -> None:
+    """running → pending: its runner went away (a crash, or a shutdown that hands it back)."""
+    values: dict[str, Any] = {"status": JobStatus.pending.value, "started_at": None}
+    if refund_attempt:
+        values["attempts"] = Job.attempts - 1
+    await session.exec(
+        update(Job)
+        .where(col(Job.id) == job_id, col(Job.status) == JobStatus.running.value)
+        .values(**values)
+    )
+
+
+async def requeue_orphan(session: AsyncSession, job_id: str, attempts: int) -> bool:
+    """running → pending for a job whose worker died, if no one took it over since.
+
+    `attempts` is the count seen when the orphan was found: a run started after that has a
+    higher count, so two recoverers (or a recoverer and a fresh run) never both win.
+    """
+    result = await session.exec(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == JobStatus.running.value,
+            col(Job.attempts) == attempts,
+        )
+        .values(status=JobStatus.pending.value, started_at=None)
+    )
+    return bool(result.rowcount)
+
+
+async def fail_orphan(session: AsyncSession, job_id: str, attempts: int, message: str) -> bool:
+    """running → failed for a job whose worker died and that has no attempts left."""
+    result = await session.exec(
+        update(Job)
+        .where(
+            col(Job.id) == job_id,
+            col(Job.status) == JobStatus.running.value,
+            col(Job.attempts) == attempts,
+        )
+        .values(status=JobStatus.failed.value, completed_at=utcnow(), error_message=message)
+    )
+    return bool(result.rowcount)
+
+
+async def delete_job(session: AsyncSession, job_id: str) -> bool:
+    """Delete a job that has ended, giving back what it stored; a pending or running job is
+    left alone (False)."""
+    result = await session.exec(
+        delete(Job)
+        .where(col(Job.id) == job_id, col(Job.status).in_([s.value for s in FINAL_STATUSES]))
+        .returning(col(Job.account_id), col(Job.stored_bytes))
+    )
+    row = result.first()
+    if row is None:
+        return False
+    await release_storage(session, row[0], row[1])
+    return True
