@@ -14,7 +14,7 @@ from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServ
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
-# Tests marked `tests.servers.ALSO_ON_GATEWAY` also run on a server whose kernels an
+# Tests marked `tests.support.servers.ALSO_ON_GATEWAY` also run on a server whose kernels an
 # Enterprise Gateway starts (with SQLite: the database makes no difference to kernels).
 DATABASES = ("sqlite", "postgresql")
 

@@ -5,12 +5,12 @@ client it speaks the gateway's REST + WebSocket protocol with.
                                kernel_name="pyexec-python-k8s")
     pool = KernelPool(size=2, launcher=launcher, work_root=Path("/data/work"))
 
-`python -m kernels.gateway.kernelspec` installs the kernelspec of a gateway next to PyExec.
+`python -m pyexec.kernels.gateway.kernelspec` installs the kernelspec of a gateway next to PyExec.
 """
 
-from kernels.gateway.api import GatewayAPI, GatewayKernelModel
-from kernels.gateway.channels import GatewayChannels
-from kernels.gateway.errors import (
+from pyexec.kernels.gateway.api import GatewayAPI, GatewayKernelModel
+from pyexec.kernels.gateway.channels import GatewayChannels
+from pyexec.kernels.gateway.errors import (
     GatewayAuthError,
     GatewayError,
     GatewayLaunchTimeoutError,
@@ -18,7 +18,7 @@ from kernels.gateway.errors import (
     GatewayUnreachableError,
     KernelSpecNotFoundError,
 )
-from kernels.gateway.launcher import GatewayKernel, GatewayLauncher
+from pyexec.kernels.gateway.launcher import GatewayKernel, GatewayLauncher
 
 __all__ = [
     "GatewayAPI",

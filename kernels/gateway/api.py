@@ -19,7 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
-from kernels.gateway.errors import (
+from pyexec.kernels.gateway.errors import (
     GatewayAuthError,
     GatewayError,
     GatewayLaunchTimeoutError,
@@ -28,7 +28,7 @@ from kernels.gateway.errors import (
     KernelSpecNotFoundError,
 )
 
-DEFAULT_REQUEST_TIMEOUT_S = 30.0
+DEFAULT_REQUEST_TIMEOUT_SECONDS = 30.0
 # Enterprise Gateway refuses longer environment values (400).
 MAX_ENV_VALUE_CHARS = 4096
 
@@ -70,7 +70,7 @@ class GatewayAPI:
         url: str,
         token: str | None = None,
         *,
-        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_S,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = normalise_url(url)
@@ -114,7 +114,8 @@ class GatewayAPI:
             raise KernelSpecNotFoundError(
                 f"the gateway at {self.url} has no kernelspec '{name}' (it has: {listed})", 404
             )
-        return _json(response)
+        spec: dict[str, Any] = _json(response)
+        return spec
 
     async def start_kernel(
         self, name: str, env: Mapping[str, str], *, timeout: float | None = None

@@ -32,9 +32,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from kernels.errors import ChannelClosedError
-from kernels.gateway.api import GatewayAPI
-from kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreachableError
+from pyexec.kernels.errors import ChannelClosedError
+from pyexec.kernels.gateway.api import GatewayAPI
+from pyexec.kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreachableError
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +43,9 @@ PROTOCOL_VERSION = "5.3"
 # refused and the connection closes, rather than a worker holding gigabytes for one output.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 # Keepalive: a gateway that vanished without closing the socket is noticed within about
-# PING_INTERVAL_S + PING_TIMEOUT_S.
-PING_INTERVAL_S = 20.0
-PING_TIMEOUT_S = 20.0
+# PING_INTERVAL_SECONDS + PING_TIMEOUT_SECONDS.
+PING_INTERVAL_SECONDS = 20.0
+PING_TIMEOUT_SECONDS = 20.0
 LOST_CONNECTION = "lost the gateway connection"
 DIED_RESTARTING = "kernel died (the gateway restarted it)"
 DIED_DEAD = "kernel died (the gateway reports it dead)"
@@ -292,8 +292,8 @@ class GatewayChannels:
                 additional_headers=self.api.auth_headers,
                 open_timeout=timeout,
                 max_size=self.max_message_bytes,
-                ping_interval=PING_INTERVAL_S,
-                ping_timeout=PING_TIMEOUT_S,
+                ping_interval=PING_INTERVAL_SECONDS,
+                ping_timeout=PING_TIMEOUT_SECONDS,
                 compression=None,
                 user_agent_header="pyexec",
             )

@@ -6,7 +6,7 @@ started, and a caller can catch the one it can act on.
 
 from __future__ import annotations
 
-from kernels.errors import KernelStartError
+from pyexec.kernels.errors import KernelStartError
 
 
 class GatewayError(KernelStartError):

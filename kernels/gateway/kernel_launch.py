@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from kernels.env import TMP_DIRNAME, build_kernel_env, prepend_path
+from pyexec.kernels.env import TMP_DIRNAME, build_kernel_env, prepend_path
 
 KEPT_FROM_GATEWAY = ("JPY_PARENT_PID",)
 DEFAULT_WORK_ROOT = Path(tempfile.gettempdir()) / "pyexec-gateway-kernels"

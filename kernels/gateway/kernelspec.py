@@ -1,6 +1,6 @@
 """Installing the `pyexec-gateway-local` kernelspec where an Enterprise Gateway finds it.
 
-    python -m kernels.gateway.kernelspec DIR [--python PATH] [--work-root DIR]
+    python -m pyexec.kernels.gateway.kernelspec DIR [--python PATH] [--work-root DIR]
 
 writes `DIR/pyexec-gateway-local/` (DIR is a `kernels` folder on the gateway's JUPYTER_PATH,
 e.g. `<prefix>/share/jupyter/kernels`). The gateway starts its kernels with no PATH, so the
@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kernels.sandbox import KERNELSPECS_DIR
+from pyexec.kernels.sandbox import KERNELSPECS_DIR
 
 LOCAL_KERNELSPEC = "pyexec-gateway-local"
 
@@ -47,7 +47,7 @@ def install_local_kernelspec(
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m kernels.gateway.kernelspec",
+        prog="python -m pyexec.kernels.gateway.kernelspec",
         description="Install PyExec's local Enterprise Gateway kernelspec.",
     )
     parser.add_argument("kernels_dir", type=Path, help="a kernels folder on the gateway's path")

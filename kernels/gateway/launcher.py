@@ -29,28 +29,28 @@ from pathlib import Path, PurePosixPath
 
 import httpx
 
-from kernels.errors import KernelStartError
-from kernels.files import KernelFiles
-from kernels.gateway.api import GatewayAPI
-from kernels.gateway.channels import DEFAULT_MAX_MESSAGE_BYTES, GatewayChannels
-from kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreachableError
-from kernels.gateway.transfer import ChannelFiles
-from kernels.launcher import KernelLauncher, LaunchedKernel
-from kernels.sandbox import Isolation
-from kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
+from pyexec.kernels.errors import KernelStartError
+from pyexec.kernels.files import KernelFiles
+from pyexec.kernels.gateway.api import GatewayAPI
+from pyexec.kernels.gateway.channels import DEFAULT_MAX_MESSAGE_BYTES, GatewayChannels
+from pyexec.kernels.gateway.errors import GatewayAuthError, GatewayError, GatewayUnreachableError
+from pyexec.kernels.gateway.transfer import ChannelFiles
+from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
+from pyexec.kernels.sandbox import Isolation
+from pyexec.kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
 
 log = logging.getLogger(__name__)
 
 DEFAULT_KERNEL_NAME = "pyexec-python-k8s"
 DEFAULT_USERNAME = "pyexec"
 # How stale the gateway's word on a kernel may be while a cell runs or the kernel idles.
-POLL_INTERVAL_S = 1.0
-DELETE_TIMEOUT_S = 60.0
+POLL_INTERVAL_SECONDS = 1.0
+DELETE_TIMEOUT_SECONDS = 60.0
 # How long a kernel the gateway no longer has may take to be reported dead on its websocket.
-DEATH_NEWS_WAIT_S = 0.5
+DEATH_NEWS_WAIT_SECONDS = 0.5
 # A DELETE that raced the gateway's own POST handling (cancelled launch) finds nothing; it is
 # tried again this often, this many times, in case the kernel appears after all.
-LATE_DELETE_DELAYS_S = (1.0, 3.0, 10.0)
+LATE_DELETE_DELAYS_SECONDS = (1.0, 3.0, 10.0)
 WORKER_TAG_HEX = 12
 ISOLATION = "the gateway's (kernel pods, NetworkPolicy)"
 
@@ -98,7 +98,7 @@ class GatewayLauncher(KernelLauncher):
         worker_work_root: Path | None = None,
         request_timeout: float = 30.0,
         launch_timeout: float = 60.0,
-        poll_interval: float = POLL_INTERVAL_S,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
@@ -233,7 +233,7 @@ class GatewayLauncher(KernelLauncher):
             left.append(model.id)
         # At once: the gateway takes a second or two to shut each kernel down.
         gone = await asyncio.gather(
-            *(self.api.delete_kernel(kernel_id, timeout=DELETE_TIMEOUT_S) for kernel_id in left)
+            *(self.api.delete_kernel(k, timeout=DELETE_TIMEOUT_SECONDS) for k in left)
         )
         return [kernel_id for kernel_id, found in zip(left, gone, strict=True) if found]
 
@@ -317,11 +317,11 @@ class GatewayLauncher(KernelLauncher):
 
     async def _delete_eventually(self, gateway_id: str, posted: bool) -> None:
         # Unposted (cancelled or failed mid-POST): the gateway may still be creating it.
-        delays = (0.0,) if posted else (0.0, *LATE_DELETE_DELAYS_S)
+        delays = (0.0,) if posted else (0.0, *LATE_DELETE_DELAYS_SECONDS)
         for delay in delays:
             await asyncio.sleep(delay)
             try:
-                if await self.api.delete_kernel(gateway_id, timeout=DELETE_TIMEOUT_S):
+                if await self.api.delete_kernel(gateway_id, timeout=DELETE_TIMEOUT_SECONDS):
                     return
             except GatewayError as exc:
                 log.warning("could not delete gateway kernel %s: %s", gateway_id, exc)
@@ -348,7 +348,7 @@ class GatewayKernel(LaunchedKernel):
         channels: GatewayChannels,
         kernelspec: dict[str, str],
         *,
-        poll_interval: float = POLL_INTERVAL_S,
+        poll_interval: float = POLL_INTERVAL_SECONDS,
         shared_work_dir: bool = False,
     ) -> None:
         self.kernel_id = kernel_id
@@ -393,7 +393,7 @@ class GatewayKernel(LaunchedKernel):
         if model is None:
             # A kernel the gateway gave up on is forgotten in the same breath as it is
             # reported dead on the websocket: that word, on its way to us, says more.
-            heard = await self._channels.wait_lost(DEATH_NEWS_WAIT_S)
+            heard = await self._channels.wait_lost(DEATH_NEWS_WAIT_SECONDS)
             self._gone = heard or "kernel died: the gateway no longer has it (culled or deleted)"
         elif model.execution_state == "dead":
             self._gone = "kernel died (the gateway reports it dead)"
@@ -421,7 +421,9 @@ class GatewayKernel(LaunchedKernel):
         pool's disposal of the kernel waits for the DELETE)."""
 
         async def end() -> bool:
-            self._ended = asyncio.create_task(stop(), name="gateway-end")
+            # ensure_future: `stop` is any awaitable, create_task takes only a coroutine.
+            self._ended = asyncio.ensure_future(stop())
+            self._ended.set_name("gateway-end")
             await asyncio.sleep(0)  # `stop` has marked the kernel dead before its first wait
             return False
 
@@ -451,7 +453,7 @@ class GatewayKernel(LaunchedKernel):
 
     async def _delete(self) -> bool:
         try:
-            await self._api.delete_kernel(self.gateway_id, timeout=DELETE_TIMEOUT_S)
+            await self._api.delete_kernel(self.gateway_id, timeout=DELETE_TIMEOUT_SECONDS)
         except GatewayError as exc:
             log.warning("could not delete gateway kernel %s: %s", self.gateway_id, exc)
             return False

@@ -30,8 +30,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from kernels.errors import KernelDiedError
-from kernels.files import (
+from pyexec.kernels.errors import KernelDiedError
+from pyexec.kernels.files import (
     MAX_FOUND_FILES,
     MAX_NOTED,
     Collected,
@@ -39,17 +39,17 @@ from kernels.files import (
     FoundFile,
     KernelFiles,
 )
-from kernels.gateway.kernel_files import RESULT_MIME
-from kernels.workdir import EvaluateInKernel, StopKernel, usable_name
+from pyexec.kernels.gateway.kernel_files import RESULT_MIME
+from pyexec.kernels.workdir import EvaluateInKernel, StopKernel, usable_name
 
 PUT_CHUNK_BYTES = 4 * 1024 * 1024
 READ_CHUNK_BYTES = 4 * 1024 * 1024
-CALL_TIMEOUT_S = 120.0
+CALL_TIMEOUT_SECONDS = 120.0
 MAX_NAME_CHARS = 4096
 
 
 def _kernel_source() -> str:
-    return resources.files("kernels.gateway").joinpath("kernel_files.py").read_text()
+    return resources.files("pyexec.kernels.gateway").joinpath("kernel_files.py").read_text()
 
 
 class ChannelFiles(KernelFiles):
@@ -62,7 +62,7 @@ class ChannelFiles(KernelFiles):
         stop: StopKernel,
         spool_dir: Path,
         *,
-        timeout: float = CALL_TIMEOUT_S,
+        timeout: float = CALL_TIMEOUT_SECONDS,
     ) -> None:
         self._evaluate = evaluate
         self._stop = stop

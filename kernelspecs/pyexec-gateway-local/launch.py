@@ -4,12 +4,12 @@
 Gives the kernel its working directory (`KERNEL_WORKING_DIR` on a volume shared with the
 worker, else a fresh private one under DIR) and the same minimal environment as PyExec's
 local kernels, then execs the kernel command. The rules live in `kernels.gateway.kernel_launch`.
-Install it with `python -m kernels.gateway.kernelspec`, which points `python` at PyExec's.
+Install it with `python -m pyexec.kernels.gateway.kernelspec`, which points `python` at PyExec's.
 """
 
 import sys
 
-from kernels.gateway.kernel_launch import main
+from pyexec.kernels.gateway.kernel_launch import main
 
 if __name__ == "__main__":
     sys.exit(main())

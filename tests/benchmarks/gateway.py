@@ -15,26 +15,26 @@ from pathlib import Path
 
 import httpx
 
-from kernels import WARMUP_CODE, Kernel, build_kernel_env
-from kernels.gateway import GatewayLauncher
-from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
-from kernels.gateway.launcher import is_tagged, worker_tag
-from kernels.pool import _make_work_dir
+from pyexec.kernels import WARMUP_CODE, Kernel, build_kernel_env
+from pyexec.kernels.gateway import GatewayLauncher
+from pyexec.kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+from pyexec.kernels.gateway.launcher import is_tagged, worker_tag
+from pyexec.kernels.pool import _make_work_dir
 from tests.benchmarks.pyexec_service import (
-    HTTP_TIMEOUT_S,
+    HTTP_TIMEOUT_SECONDS,
     POOL_SIZE,
     WARMUP_JOBS,
     pyexec_server,
     run_code_job,
 )
 from tests.benchmarks.results import Samples
-from tests.services import EnterpriseGateway
+from tests.support.services import EnterpriseGateway
 
 __all__ = ["measure_gateway_execute", "measure_gateway_job", "measure_gateway_kernel_ready"]
 
-READY_TIMEOUT_S = 120.0
+READY_TIMEOUT_SECONDS = 120.0
 # Idle this long on the gateway, a pooled kernel has finished its warm-up and preparation.
-REFILLED_CALM_S = 1.0
+REFILLED_CALM_SECONDS = 1.0
 WARMUP_RUNS = 5
 WARMUP_STARTS = 1
 
@@ -45,7 +45,7 @@ def _launcher(gateway: EnterpriseGateway) -> GatewayLauncher:
         token=gateway.token,
         kernel_name=LOCAL_KERNELSPEC,
         worker_id=f"bench-{uuid.uuid4().hex[:8]}",
-        launch_timeout=READY_TIMEOUT_S,
+        launch_timeout=READY_TIMEOUT_SECONDS,
     )
 
 
@@ -56,7 +56,7 @@ async def _ready_kernel(launcher: GatewayLauncher, work_root: Path) -> Kernel:
     _make_work_dir(work_dir)
     launched = await launcher.launch(kernel_id, work_dir, build_kernel_env(work_dir))
     kernel = Kernel(launched, work_dir)
-    await kernel.connect(READY_TIMEOUT_S)
+    await kernel.connect(READY_TIMEOUT_SECONDS)
     warm = await kernel.execute(WARMUP_CODE, timeout=None, silent=True, store_history=False)
     if warm.status != "ok":
         raise RuntimeError(f"warm-up failed: {warm.error}")
@@ -113,7 +113,7 @@ async def measure_gateway_job(runs: int, gateway: EnterpriseGateway) -> Samples:
     async with pyexec_server(env=gateway.pyexec_env(worker_id)) as server:
         headers = {"Authorization": f"Bearer {server.api_key}"}
         async with httpx.AsyncClient(
-            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_S
+            base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
         ) as client:
             values: list[float] = []
             for i in range(WARMUP_JOBS + runs):
@@ -128,15 +128,15 @@ async def measure_gateway_job(runs: int, gateway: EnterpriseGateway) -> Samples:
 async def _pool_refilled(gateway: EnterpriseGateway, tag: str) -> None:
     """The worker's kernels on the gateway: POOL_SIZE of them, idle for a while (their warm-up
     and preparation done), and no other (the last job's kernel deleted)."""
-    deadline = time.monotonic() + READY_TIMEOUT_S
+    deadline = time.monotonic() + READY_TIMEOUT_SECONDS
     calm_since: float | None = None
     while True:
         ours = [k for k in await asyncio.to_thread(gateway.kernels) if is_tagged(k["id"], tag)]
         settled = len(ours) == POOL_SIZE and all(k["execution_state"] == "idle" for k in ours)
         now = time.monotonic()
         calm_since = (calm_since or now) if settled else None
-        if calm_since is not None and now - calm_since >= REFILLED_CALM_S:
+        if calm_since is not None and now - calm_since >= REFILLED_CALM_SECONDS:
             return
         if now > deadline:
-            raise TimeoutError(f"the pool did not refill within {READY_TIMEOUT_S:.0f} s")
+            raise TimeoutError(f"the pool did not refill within {READY_TIMEOUT_SECONDS:.0f} s")
         await asyncio.sleep(0.1)

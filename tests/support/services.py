@@ -307,7 +307,7 @@ class EnterpriseGateway:
         return self.dir / "kernel-work"
 
     def start(self) -> EnterpriseGateway:
-        from kernels.gateway.kernelspec import install_local_kernelspec
+        from pyexec.kernels.gateway.kernelspec import install_local_kernelspec
 
         venv = gateway_venv()
         share = self.dir / "share" / "jupyter"
@@ -356,7 +356,7 @@ class EnterpriseGateway:
 
     def pyexec_env(self, worker_id: str) -> dict[str, str]:
         """What a PyExec process needs to run its kernels here, as worker `worker_id`."""
-        from kernels.gateway.kernelspec import LOCAL_KERNELSPEC
+        from pyexec.kernels.gateway.kernelspec import LOCAL_KERNELSPEC
 
         return {
             "PYEXEC_KERNEL_BACKEND": "gateway",

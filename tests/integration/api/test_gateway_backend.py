@@ -19,10 +19,10 @@ from typing import Any
 import httpx
 import pytest
 
-from kernels.gateway.launcher import is_tagged, worker_tag
-from tests.integration.api.uploading import DATA, upload_ok
-from tests.servers import PYEXEC, ROOT, Server, run_job
-from tests.services import EnterpriseGateway
+from pyexec.kernels.gateway.launcher import is_tagged, worker_tag
+from tests.support.servers import PYEXEC, ROOT, Server, run_job
+from tests.support.services import EnterpriseGateway
+from tests.support.uploading import DATA, upload_ok
 
 SALES_CSV = DATA / "sales.csv"
 QUICKSTART = {

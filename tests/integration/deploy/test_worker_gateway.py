@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
-from core.settings import Settings, load_settings
-from kernels.gateway import GatewayLauncher
-from tests.integration.deploy.chart import NAMESPACE, HelmError, Rendered, render
+from pyexec.core.settings import Settings, load_settings
+from pyexec.kernels.gateway import GatewayLauncher
+from pyexec.worker.kernel_pool import make_launcher
 from tests.integration.deploy.test_kernel_pod import KERNEL_ID, launch
-from worker.kernel_pool import make_launcher
+from tests.support.chart import NAMESPACE, HelmError, Rendered, render
 
 WORK_CLAIM = "pyexec-kernels-work"
 WORKER_POD = "pyexec-worker-5d8f7b9c4-x2x7q"

@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from kernels import FileUnavailableError, KernelPool
-from kernels.gateway import GatewayKernel, GatewayLauncher
+from pyexec.kernels import FileUnavailableError, KernelPool
+from pyexec.kernels.gateway import GatewayKernel, GatewayLauncher
 from tests.integration.kernels.conftest import (
     GATEWAY_INTERRUPT_GRACE,
     gateway_kernels_of,
     gateway_launcher,
 )
-from tests.integration.kernels.processes import eventually
-from tests.services import EnterpriseGateway
+from tests.support.processes import eventually
+from tests.support.services import EnterpriseGateway
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from kernels import KernelPool, KernelStartError
-from kernels.gateway import (
+from pyexec.kernels import KernelPool, KernelStartError
+from pyexec.kernels.gateway import (
     GatewayAPI,
     GatewayAuthError,
     GatewayChannels,
@@ -23,16 +23,16 @@ from kernels.gateway import (
     GatewayLauncher,
     KernelSpecNotFoundError,
 )
-from kernels.gateway.launcher import new_gateway_kernel_id
+from pyexec.kernels.gateway.launcher import new_gateway_kernel_id
 from tests.integration.kernels.conftest import (
     GATEWAY_INTERRUPT_GRACE,
     gateway_kernels_of,
     gateway_launcher,
 )
-from tests.integration.kernels.processes import eventually
 from tests.integration.kernels.tcp_proxy import TcpProxy
-from tests.servers import free_port
-from tests.services import EnterpriseGateway
+from tests.support.processes import eventually
+from tests.support.servers import free_port
+from tests.support.services import EnterpriseGateway
 
 GatewayFactory = Callable[..., EnterpriseGateway]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from kernels.gateway import GatewayLauncher, GatewayLaunchTimeoutError
+from pyexec.kernels.gateway import GatewayLauncher, GatewayLaunchTimeoutError
 
 SPEC = "pyexec-python-k8s"
 

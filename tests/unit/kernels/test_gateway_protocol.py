@@ -10,9 +10,9 @@ from datetime import datetime
 import httpx
 import pytest
 
-from kernels.gateway.api import _error_message, normalise_url
-from kernels.gateway.channels import decode_frame, encode_frame, new_message
-from kernels.gateway.launcher import is_tagged, new_gateway_kernel_id, worker_tag
+from pyexec.kernels.gateway.api import _error_message, normalise_url
+from pyexec.kernels.gateway.channels import decode_frame, encode_frame, new_message
+from pyexec.kernels.gateway.launcher import is_tagged, new_gateway_kernel_id, worker_tag
 
 
 def test_a_text_frame_becomes_a_jupyter_client_style_message() -> None:

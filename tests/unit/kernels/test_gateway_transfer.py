@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from kernels.gateway import kernel_files
-from kernels.gateway.kernel_launch import kernel_environment, working_dir
-from kernels.gateway.transfer import _collected
+from pyexec.kernels.gateway import kernel_files
+from pyexec.kernels.gateway.kernel_launch import kernel_environment, working_dir
+from pyexec.kernels.gateway.transfer import _collected
 
 
 def put(root: Path, name: str, data: bytes, chunk: int = 4, mode: int = 0o444) -> dict[str, Any]:
