@@ -81,7 +81,7 @@ class Settings(BaseSettings):
         default="forkserver",
         description="How kernels start: forkserver (forked from a warmed zygote; falls back "
         "to local, with a warning, where the host cannot fork kernels), local (a process "
-        "per kernel) or gateway (Jupyter Enterprise Gateway).",
+        "per kernel) or gateway (Jupyter Enterprise Gateway starts them: docs/gateway.md).",
     )
     kernel_pool_size: int = Field(
         default=2, ge=1, le=256, description="Warm kernels kept ready, and jobs run at once."
@@ -115,7 +115,8 @@ class Settings(BaseSettings):
         default=2048,
         ge=0,
         description="Memory per kernel: its cgroup limit, and its address space beyond what "
-        "it maps at start; 0: none.",
+        "it maps at start; 0: none. Gateway kernels: sent as KERNEL_MEMORY_LIMIT only when "
+        "set (else the kernelspec's limit holds).",
     )
     kernel_max_processes: int = Field(
         default=256,
@@ -137,8 +138,56 @@ class Settings(BaseSettings):
         description="Size of the kernel's private /tmp and /dev/shm (in memory, counted in "
         "its memory limit).",
     )
+    # The gateway backend (PYEXEC_KERNEL_BACKEND=gateway): see README, "Kernels on Enterprise
+    # Gateway". Checked at start-up; a bad value stops the worker naming its variable.
     gateway_url: str | None = Field(
-        default=None, description="Jupyter Enterprise Gateway's URL (backend `gateway`)."
+        default=None,
+        description="Jupyter Enterprise Gateway, http(s)://host:port[/base], no credentials in it; "
+        "required by the gateway backend (docs/gateway.md).",
+    )
+    gateway_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="The gateway's EG_AUTH_TOKEN, sent as `Authorization: token ...` on every "
+        "request and websocket; never logged, never shown by /readyz.",
+    )
+    gateway_kernel_name: str = Field(
+        default="pyexec-python-k8s",
+        min_length=1,
+        description="The gateway's kernelspec for job kernels (pyexec-gateway-local for a "
+        "gateway on the same machine).",
+    )
+    gateway_username: str = Field(
+        default="pyexec",
+        min_length=1,
+        description="KERNEL_USERNAME of every kernel: the gateway's per-user limit "
+        "(EG_MAX_KERNELS_PER_USER) counts it (one per worker: a limit per worker), and a "
+        "gateway running as root refuses kernels without one.",
+    )
+    gateway_worker_id: str | None = Field(
+        default=None,
+        description="This worker's name on the gateway, stable across its restarts and "
+        "distinct between workers (a restart deletes the kernels its last life left); "
+        "default: the host name (a pod's name).",
+    )
+    gateway_kernel_env: dict[str, str] = Field(
+        default_factory=dict,
+        description='JSON, e.g. {"KERNEL_CPUS": "1", "KERNEL_NAMESPACE": "pyexec"}: more '
+        "KERNEL_* values for the kernelspec (only KERNEL_* variables reach a kernel; values of "
+        "at most 4,096 characters).",
+    )
+    gateway_kernel_work_root: str | None = Field(
+        default=None,
+        description="PYEXEC_KERNEL_WORK_ROOT as the gateway's kernels see it, when a volume "
+        "holds it for both: each kernel's KERNEL_WORKING_DIR is its work dir's path below it "
+        "(pyexec-python-k8s: a path on the kernels' claim, of which a pod mounts only its own "
+        "dir); unset: files pass over each kernel's channel.",
+    )
+    gateway_request_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds for each request to the gateway, and for reconnecting a kernel's "
+        "dropped websocket.",
     )
 
     job_default_timeout: int = Field(
@@ -312,6 +361,35 @@ class Settings(BaseSettings):
         if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
             raise ValueError("must be the origin only (no path): the dashboard is served at /")
         return f"{parsed.scheme}://{parsed.netloc}"
+
+    @field_validator("gateway_url")
+    @classmethod
+    def _gateway_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL")
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("takes no credentials (set PYEXEC_GATEWAY_TOKEN), query or fragment")
+        return value.strip().rstrip("/")
+
+    @field_validator("gateway_kernel_env")
+    @classmethod
+    def _kernel_env(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not key.startswith("KERNEL_"):
+                raise ValueError(f"{key}: the gateway passes only KERNEL_* variables to kernels")
+            if len(item) > 4096:
+                raise ValueError(f"{key}: the gateway takes values of at most 4096 characters")
+        return value
+
+    @field_validator("gateway_kernel_work_root")
+    @classmethod
+    def _kernel_side_path(cls, value: str | None) -> str | None:
+        if value and not value.startswith("/"):
+            raise ValueError("must be an absolute path (as kernels see it)")
+        return value.rstrip("/") or "/" if value else None
 
     @field_validator("data_dir")
     @classmethod

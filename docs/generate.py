@@ -48,6 +48,8 @@ def _default(field: Any) -> str:
 
 def _kind(field: Any) -> str:
     annotation = field.annotation
+    if typing.get_origin(annotation) is dict:
+        return "JSON"
     if typing.get_origin(annotation) is typing.Literal:
         return " \\| ".join(f"`{a}`" for a in typing.get_args(annotation))
     names = {int: "integer", float: "number", str: "text", bool: "on/off", Path: "path"}

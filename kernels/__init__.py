@@ -10,10 +10,11 @@ its own. Typical use::
         ex = await kernel.execute("1 + 1", timeout=30.0)
     await pool.close()
 
-Backends: `LocalLauncher` (a subprocess per kernel) and `ForkServerLauncher` (kernels forked
-from a warmed zygote). Both isolate kernels per `SandboxPolicy` as far as the host allows and
-report it as `launcher.isolation`; how files pass between the service and a sandboxed kernel
-is described in `kernels.sandbox`.
+Backends: `LocalLauncher` (a subprocess per kernel), `ForkServerLauncher` (kernels forked
+from a warmed zygote) and `GatewayLauncher` (kernels a Jupyter Enterprise Gateway starts, e.g.
+as Kubernetes pods; see `kernels.gateway`). The local two isolate kernels per `SandboxPolicy`
+as far as the host allows; every backend reports its isolation as `launcher.isolation`; how
+files pass between the service and a sandboxed kernel is described in `kernels.sandbox`.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ _WHERE = {
     "FoundFile": "pyexec.kernels.files",
     "KernelFiles": "pyexec.kernels.files",
     "ForkServerLauncher": "pyexec.kernels.forkserver",
+    "GatewayLauncher": "pyexec.kernels.gateway",
     "Kernel": "pyexec.kernels.kernel",
     "OutputCallback": "pyexec.kernels.kernel",
     "KernelLauncher": "pyexec.kernels.launcher",
@@ -69,6 +71,7 @@ if TYPE_CHECKING:
     )
     from pyexec.kernels.files import Collected, FileUnavailableError, FoundFile, KernelFiles
     from pyexec.kernels.forkserver import ForkServerLauncher
+    from pyexec.kernels.gateway import GatewayLauncher
     from pyexec.kernels.kernel import Kernel, OutputCallback
     from pyexec.kernels.launcher import KernelLauncher, LaunchedKernel
     from pyexec.kernels.local import LocalLauncher
@@ -101,6 +104,7 @@ __all__ = [
     "FileUnavailableError",
     "ForkServerLauncher",
     "FoundFile",
+    "GatewayLauncher",
     "Isolation",
     "Kernel",
     "KernelDiedError",

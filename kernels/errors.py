@@ -21,6 +21,10 @@ class KernelDiedError(RuntimeError):
         self.exit_status = exit_status
 
 
+class ChannelClosedError(ConnectionError):
+    """A kernel client's channel is closed: no more messages will arrive on it."""
+
+
 class CellTimeoutError(TimeoutError):
     """A cell ran past its time budget (see `Execution.raise_for_status`)."""
 

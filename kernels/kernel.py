@@ -7,7 +7,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,7 @@ from typing import Any
 import zmq
 
 from pyexec.kernels.cell_outputs import OUTPUT_MSG_TYPES, CellOutputCollector
-from pyexec.kernels.errors import KernelDiedError, KernelStartError
+from pyexec.kernels.errors import ChannelClosedError, KernelDiedError, KernelStartError
 from pyexec.kernels.execution import (
     NO_REPLY_ERROR,
     Execution,
@@ -180,10 +180,23 @@ class Kernel:
     def files(self) -> KernelFiles:
         """Its work dir, as the service may touch it: inputs in before the job's code runs,
         what the job wrote out once it is over (which stops the kernel)."""
-        return self._launched.files(self.work_dir, self.stop)
+        return self._launched.files(self.work_dir, self.stop, self._evaluate_quietly)
 
-    async def is_alive(self) -> bool:
-        return self._death is None and await self._launched.is_alive()
+    async def _evaluate_quietly(self, expressions: Mapping[str, str], timeout: float) -> Execution:
+        # An empty silent cell: out of the history and the execution count (the user's cells
+        # stay In[1], In[2]...), and its expressions skip IPython's cell transforms, which
+        # take seconds per megabyte of source.
+        return await self.execute(
+            "", timeout=timeout, silent=True, store_history=False, user_expressions=expressions
+        )
+
+    async def is_alive(self, *, confirm: bool = False) -> bool:
+        """`confirm`: a thorough look (see `LaunchedKernel.confirm_alive`), before a lease."""
+        if self._death is not None:
+            return False
+        if confirm:
+            return await self._launched.confirm_alive()
+        return await self._launched.is_alive()
 
     async def interrupt(self) -> None:
         """Interrupt the running cell, if any. A no-op on a dead kernel."""
@@ -200,10 +213,13 @@ class Kernel:
         *,
         silent: bool = False,
         store_history: bool = True,
+        user_expressions: Mapping[str, str] | None = None,
         stop: asyncio.Event | None = None,
     ) -> Execution:
         """Run `code` and return what happened. Errors in user code are data, not raised.
 
+        `user_expressions` are evaluated by the kernel after the code, by plain `eval`: their
+        display outputs are the cell's, their values and errors are not reported.
         `stop`: when it is set, the cell is interrupted (then the kernel killed, as after a
         timeout) and the execution ends `cancelled`, with the outputs it had made.
         Raises KernelDiedError only when the kernel was already dead before this call, and
@@ -213,6 +229,7 @@ class Kernel:
             if self._death is not None:
                 raise KernelDiedError(str(self._death), self._death.exit_status)
             run = _CellRun(self, code, timeout, on_output, silent, store_history, stop)
+            run.user_expressions = dict(user_expressions or {})
             return await run.run()
 
     # -- internals ---------------------------------------------------------------
@@ -230,7 +247,7 @@ class Kernel:
         while True:
             try:
                 msg = await get()
-            except zmq.ZMQError as exc:
+            except (zmq.ZMQError, ChannelClosedError) as exc:
                 # Normally the socket closed because the kernel is being shut down; otherwise
                 # nothing more arrives on this channel, and a cell would wait in vain.
                 if not self._closed:
@@ -285,6 +302,7 @@ class _CellRun:
         self.on_output = on_output
         self.silent = silent
         self.store_history = store_history
+        self.user_expressions: dict[str, str] = {}
         self.collector = CellOutputCollector()
         self.timing: dict[str, str] = {}
         self.reply: dict[str, Any] | None = None
@@ -306,6 +324,7 @@ class _CellRun:
             self.code,
             silent=self.silent,
             store_history=self.store_history,
+            user_expressions=self.user_expressions,
             allow_stdin=False,
             stop_on_error=False,
         )

@@ -11,11 +11,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from pathlib import Path
 
-from jupyter_client.asynchronous.client import AsyncKernelClient
-
+from pyexec.kernels.client import KernelClient
 from pyexec.kernels.files import KernelFiles
 from pyexec.kernels.sandbox import Isolation
-from pyexec.kernels.workdir import HostWorkDir, StopKernel
+from pyexec.kernels.workdir import EvaluateInKernel, HostWorkDir, StopKernel
 
 
 class LaunchedKernel(ABC):
@@ -31,7 +30,7 @@ class LaunchedKernel(ABC):
 
     @property
     @abstractmethod
-    def client(self) -> AsyncKernelClient:
+    def client(self) -> KernelClient:
         """A client with its shell and iopub channels started (stdin is never offered)."""
 
     @property
@@ -42,6 +41,11 @@ class LaunchedKernel(ABC):
     @abstractmethod
     async def is_alive(self) -> bool:
         """Cheap enough to call every ~100 ms while a cell runs."""
+
+    async def confirm_alive(self) -> bool:
+        """A thorough look before the kernel is lent: a remote backend asks its server, which
+        may have culled the kernel a moment ago. By default the same as `is_alive`."""
+        return await self.is_alive()
 
     @abstractmethod
     async def exit_status(self) -> int | None:
@@ -73,9 +77,10 @@ class LaunchedKernel(ABC):
         """The kernel has the service's own rights (no uid of its own)."""
         return True
 
-    def files(self, work_dir: Path, stop: StopKernel) -> KernelFiles:
+    def files(self, work_dir: Path, stop: StopKernel, evaluate: EvaluateInKernel) -> KernelFiles:
         """How the service moves files into and out of the kernel's work dir. By default the
-        work dir is on the service's disk, read only after `stop` (see `kernels.workdir`)."""
+        work dir is on the service's disk, read only after `stop` (see `kernels.workdir`);
+        `evaluate` is for a backend whose files travel over the kernel's own channel."""
         return HostWorkDir(work_dir, stop, must_stop=not self.runs_as_service_user)
 
     @abstractmethod
@@ -85,6 +90,11 @@ class LaunchedKernel(ABC):
 
 class KernelLauncher(ABC):
     """Starts kernels. One instance serves a whole pool."""
+
+    async def start(self) -> None:  # noqa: B027 - a no-op default is the right default
+        """Called by the pool's `start()`, before any launch: check what can be checked at
+        once (a remote backend's server and credentials) and raise for what configuration
+        must fix. Local backends probe their host on their first launch instead."""
 
     @abstractmethod
     async def launch(

@@ -109,12 +109,14 @@ class KernelPool:
     # -- public ------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Take this pool's dir in the work root (deleting what crashed pools left there),
-        then begin filling the pool in the background."""
+        """Run the launcher's start-up checks (they raise for a misconfigured backend), take
+        this pool's dir in the work root (deleting what crashed pools left there), then begin
+        filling the pool in the background."""
         if self._closed:
             raise PoolClosedError("the pool is closed")
         if self._started:
             return
+        await self.launcher.start()
         self._started = True
         self._dir = await asyncio.to_thread(self._claim_work_dir)
         self._monitor = asyncio.create_task(self._watch_idle(), name="kernel-pool-monitor")
@@ -254,7 +256,7 @@ class KernelPool:
                     while self._idle:
                         kernel = self._idle.popleft()
                         try:
-                            alive = await kernel.is_alive()
+                            alive = await kernel.is_alive(confirm=True)
                         except BaseException:
                             self._idle.appendleft(kernel)
                             raise

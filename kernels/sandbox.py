@@ -90,7 +90,8 @@ from pyexec.kernels.uids import DEFAULT_LOCK_DIR, UidAllocator, UidLease, proces
 log = logging.getLogger(__name__)
 
 SandboxMode = Literal["auto", "strict", "off"]
-IsolationLevel = Literal["full", "partial", "minimal", "off"]
+# "delegated": another system runs the kernels and isolates them (a gateway's kernel pods).
+IsolationLevel = Literal["full", "partial", "minimal", "off", "delegated"]
 
 KERNELS_DIR = Path(__file__).resolve().parent
 KERNELSPECS_DIR = KERNELS_DIR.parent / "kernelspecs"
@@ -151,17 +152,23 @@ class Isolation:
     level: IsolationLevel
     enforced: dict[str, str]  # feature -> how
     missing: dict[str, str]  # feature -> why not
+    # What else describes the backend (a gateway's URL and version); never a secret.
+    facts: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
-        return {
+        report: dict[str, object] = {
             "backend": self.backend,
             "level": self.level,
             "enforced": dict(self.enforced),
             "missing": dict(self.missing),
         }
+        if self.facts:
+            report.update(self.facts)
+        return report
 
     def summary(self) -> str:
         text = f"kernel isolation ({self.backend}): {self.level}"
+        text += "".join(f"; {k}: {v}" for k, v in self.facts.items())
         text += "".join(f"; {k}: {v}" for k, v in self.enforced.items())
         if self.missing:
             text += " | NOT enforced: " + "; ".join(f"{k}: {v}" for k, v in self.missing.items())
@@ -169,6 +176,10 @@ class Isolation:
 
     def reach(self) -> str:
         """One line for people: what a job's code can reach."""
+        if self.level == "delegated":
+            facts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in self.facts.items())
+            text = f"delegated: isolation is {self.enforced.get('isolation', 'not ours')}"
+            return f"{text}; {facts}" if facts else text
         if self.level == "off":
             return (
                 f"NOT sandboxed ({self.missing.get('filesystem', 'off')}): job code runs with "

@@ -26,10 +26,19 @@ import logging
 import os
 import shutil
 import stat
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Generator, Iterator
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+)
 from pathlib import Path
 from typing import BinaryIO
 
+from pyexec.kernels.execution import Execution
 from pyexec.kernels.files import (
     MAX_DEPTH,
     MAX_FOUND_FILES,
@@ -49,6 +58,9 @@ _COPY_CHUNK = 1024 * 1024
 
 # Stops every process of the kernel; True when the backend verified that none is left.
 StopKernel = Callable[[], Awaitable[bool]]
+# Evaluates expressions in the kernel (a silent cell's `user_expressions`) with a timeout, for
+# backends whose files travel over the kernel's own channel (`kernels.gateway.transfer`).
+EvaluateInKernel = Callable[[Mapping[str, str], float], Awaitable[Execution]]
 
 
 class HostWorkDir(KernelFiles):
@@ -267,4 +279,3 @@ def _opened_dir(path: Path) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
-

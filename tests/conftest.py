@@ -8,11 +8,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from pyexec.kernels.gateway.launcher import is_tagged, worker_tag
 from tests.support.servers import Server
-from tests.support.services import PostgresCluster, RedisServer
+from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 # Every test that takes `server` or `database_url` runs once per database: SQLite in the data
 # dir (the embedded default) and PostgreSQL (a fresh database on a throwaway cluster).
+# Tests marked `tests.support.servers.ALSO_ON_GATEWAY` also run on a server whose kernels an
+# Enterprise Gateway starts (with SQLite: the database makes no difference to kernels).
 DATABASES = ("sqlite", "postgresql")
 
 
@@ -24,6 +27,17 @@ def postgres() -> Iterator[PostgresCluster]:
         yield cluster
     finally:
         cluster.cleanup()
+
+
+@pytest.fixture(scope="session")
+def gateway() -> Iterator[EnterpriseGateway]:
+    """One Jupyter Enterprise Gateway for the session, with PyExec's local kernelspec (its
+    own venv is made on first use and kept in ~/.cache/pyexec-tests)."""
+    eg = EnterpriseGateway().start()
+    try:
+        yield eg
+    finally:
+        eg.cleanup()
 
 
 @pytest.fixture(scope="module")
@@ -54,6 +68,18 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     data_dir = Path(tmp_path_factory.mktemp("pyexec-data"))
+    if request.param == "gateway":
+        gateway: EnterpriseGateway = request.getfixturevalue("gateway")
+        worker_id = f"server-{uuid.uuid4().hex[:8]}"
+        srv = Server(data_dir, env_overrides=gateway.pyexec_env(worker_id)).start()
+        try:
+            yield srv
+        finally:
+            srv.stop()
+        # Every lease ended in a DELETE, and the pool's idle kernels went with the server.
+        tag = worker_tag(worker_id)
+        assert [k for k in gateway.kernels() if is_tagged(str(k["id"]), tag)] == []
+        return
     srv = Server(data_dir, database_url=_database_url(request, request.param)).start()
     try:
         yield srv

@@ -4,7 +4,8 @@
         [--pyexec "CMD"]    # how to run the service's CLI; default: the venv's `pyexec`
 
 Each row is one `Benchmark` below: one async function returning `Samples` and one entry in
-BENCHMARKS. Kernel rows (d-k) run both backends with the service's default sandbox.
+BENCHMARKS. Kernel rows (d-k) run both backends with the service's default sandbox; the
+gateway rows (p-r) run a local Enterprise Gateway (its venv is made on first use).
 """
 
 from __future__ import annotations
@@ -21,6 +22,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from tests.benchmarks.client_import import measure_client_import
+from tests.benchmarks.gateway import (
+    measure_gateway_execute,
+    measure_gateway_job,
+    measure_gateway_kernel_ready,
+)
 from tests.benchmarks.kernel_start import measure_idle_memory, measure_kernel_ready
 from tests.benchmarks.papermill_cold import measure_papermill
 from tests.benchmarks.pyexec_service import measure_pyexec_http
@@ -108,6 +114,18 @@ async def _client_import(runs: int, ctx: BenchContext) -> Samples:
     return await measure_client_import(runs)
 
 
+async def _gateway_execute(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_gateway_execute(runs, await ctx.services.gateway())
+
+
+async def _gateway_job(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_gateway_job(runs, await ctx.services.gateway())
+
+
+async def _gateway_ready(runs: int, ctx: BenchContext) -> Samples:
+    return await measure_gateway_kernel_ready(runs, await ctx.services.gateway())
+
+
 @dataclass(frozen=True)
 class Benchmark:
     key: str
@@ -143,7 +161,10 @@ BENCHMARKS: tuple[Benchmark, ...] = (
     Benchmark("m", "scaled out: trivial jobs/s, 1 worker", _scaled_throughput_1, slow=True),
     Benchmark("n", "scaled out: trivial jobs/s, 2 workers", _scaled_throughput_2, slow=True),
     Benchmark("o", "scaled out: POST /cancel until cancelled", _scaled_cancel, slow=True),
-    Benchmark("p", "import pyexec_client (client SDK), fresh venv", _client_import),
+    Benchmark("p", "gateway: execute 1+1, warm kernel (the gateway's floor)", _gateway_execute),
+    Benchmark("q", "gateway backend: POST /v1/jobs + GET ?wait, HTTP, warm pool", _gateway_job),
+    Benchmark("r", "gateway: kernel ready with pandas, POST to warm", _gateway_ready, slow=True),
+    Benchmark("s", "import pyexec_client (client SDK), fresh venv", _client_import),
 )
 
 RATIOS: tuple[Ratio, ...] = (
@@ -154,13 +175,15 @@ RATIOS: tuple[Ratio, ...] = (
     Ratio("i", "h", ">=", 1, why="(unique memory, local vs fork server)"),
     Ratio("l", "b", "<=", 1.5, why="(scaled-out latency over embedded)"),
     Ratio("n", "m", ">=", 1.0, why="(2 workers over 1, on this machine's 2 cores)"),
+    Ratio("q", "p", "<=", 2.5, why="(PyExec overhead over the gateway's floor)"),
+    Ratio("p", "a", "<=", 5, why="(the gateway's websocket over ZeroMQ)"),
 )
 
 GOALS: tuple[Goal, ...] = (
     Goal("e", "<=", 0.060, why="fork-server kernel ready"),
     Goal("f", ">=", 20, unit="jobs/s", why="fresh isolated kernel per job"),
     Goal("h", "<=", 25, unit="MB", why="unique memory per idle kernel"),
-    Goal("p", "<=", 0.5, why="the SDK imports well under a second"),
+    Goal("s", "<=", 0.5, why="the SDK imports well under a second"),
 )
 
 

@@ -24,7 +24,7 @@ from tests.benchmarks.pyexec_service import (
 )
 from tests.benchmarks.results import Samples
 from tests.support.deployment import Deployment
-from tests.support.services import PostgresCluster, RedisServer
+from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 POOL_SIZE = 2
 THROUGHPUT_JOBS = 20
@@ -37,10 +37,17 @@ SCALED_ENV = {"PYEXEC_KERNEL_POOL_SIZE": str(POOL_SIZE), "PYEXEC_LOG_LEVEL": "wa
 
 @dataclass
 class SharedServices:
-    """One PostgreSQL cluster for all scaled rows, started on first use, stopped at the end."""
+    """One PostgreSQL cluster for all scaled rows and one Enterprise Gateway for the gateway
+    rows, each started on first use, stopped at the end."""
 
     _postgres: PostgresCluster | None = None
     _redis: list[RedisServer] = field(default_factory=list)
+    _gateway: EnterpriseGateway | None = None
+
+    async def gateway(self) -> EnterpriseGateway:
+        if self._gateway is None:
+            self._gateway = await asyncio.to_thread(EnterpriseGateway().start)
+        return self._gateway
 
     async def postgres(self) -> PostgresCluster:
         if self._postgres is None:
@@ -53,6 +60,8 @@ class SharedServices:
         return server
 
     async def close(self) -> None:
+        if self._gateway is not None:
+            await asyncio.to_thread(self._gateway.cleanup)
         for server in self._redis:
             await asyncio.to_thread(server.cleanup)
         if self._postgres is not None:

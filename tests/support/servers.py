@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
+import pytest
 
 if TYPE_CHECKING:
     from pyexec.core.settings import Settings
@@ -31,6 +32,13 @@ READY_TIMEOUT_SECONDS = 90.0
 BIND_ATTEMPTS = 3
 # Environment variables of the service a test process may have, which a child must not inherit.
 SERVICE_ENV = ("DATABASE_URL", "REDIS_URL")
+
+
+# For tests of what a job does in its kernel: they run on each database's server (the
+# `server` fixture's own params) and on one whose kernels an Enterprise Gateway starts.
+ALSO_ON_GATEWAY = pytest.mark.parametrize(
+    "server", ["sqlite", "postgresql", "gateway"], indirect=True, scope="session"
+)
 
 
 def free_port() -> int:

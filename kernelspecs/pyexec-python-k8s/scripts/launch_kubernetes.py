@@ -17,7 +17,7 @@ import argparse
 import json
 import os
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 TEMPLATE = Path(__file__).with_name("kernel-pod.yaml.j2")
@@ -31,8 +31,28 @@ TEMPLATE_ONLY = frozenset({
 })  # fmt: skip
 
 
+def work_subpath(env: dict[str, str]) -> str | None:
+    """The kernel's own directory on the shared claim (`KERNEL_WORK_CLAIM`), which its pod
+    mounts as /work: the worker names it in `KERNEL_WORKING_DIR`, as a path on the claim
+    (its `PYEXEC_GATEWAY_KERNEL_WORK_ROOT` plus the pool's dir and the kernel's)."""
+    if not env.get("KERNEL_WORK_CLAIM"):
+        return None
+    working = env.get("KERNEL_WORKING_DIR", "")
+    parts = PurePosixPath(working).parts
+    if not working.startswith("/") or len(parts) < 2 or any(p in (".", "..") for p in parts):
+        raise SystemExit(
+            "launch_kubernetes: KERNEL_WORK_CLAIM is set, so KERNEL_WORKING_DIR must name the "
+            f"kernel's directory as an absolute path on the claim (got {working!r}; the "
+            "worker sends it when PYEXEC_GATEWAY_KERNEL_WORK_ROOT is set)"
+        )
+    return "/".join(parts[1:])
+
+
 def template_values(args: argparse.Namespace, env: dict[str, str]) -> dict[str, Any]:
     values: dict[str, Any] = {k.lower(): v for k, v in env.items() if k.startswith("KERNEL_")}
+    subpath = work_subpath(env)
+    if subpath is not None:
+        values["kernel_work_subpath"] = subpath
     values |= {
         "kernel_id": args.kernel_id,
         "response_address": args.response_address,

@@ -12,8 +12,10 @@ import nbclient
 import nbformat
 
 from pyexec.notebooks import SETUP_TAG
-from tests.support.servers import Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
 from tests.support.uploading import DATA, upload_ok
+
+pytestmark = ALSO_ON_GATEWAY
 
 TABLE = "application/vnd.dataresource+json"
 PANDAS_MAX_ROWS = 60  # what pandas' own table-schema repr holds in a plain kernel

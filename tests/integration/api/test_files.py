@@ -10,7 +10,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from tests.support.servers import Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
 from tests.support.uploading import (
     DATA,
     multipart,
@@ -176,6 +176,7 @@ def test_scopes(server: Server) -> None:
         assert c.get("/v1/files").status_code == 403
 
 
+@ALSO_ON_GATEWAY
 def test_job_reads_its_files_by_name_read_only(client: httpx.Client) -> None:
     sales = upload_ok(client, (DATA / "sales_small.csv").read_bytes(), "../sales.csv")
     villes = upload_ok(client, (DATA / "latin1.csv").read_bytes(), "villes.csv")
@@ -196,6 +197,7 @@ def test_job_reads_its_files_by_name_read_only(client: httpx.Client) -> None:
     assert job["file_ids"] == [sales["id"], villes["id"]]
 
 
+@ALSO_ON_GATEWAY
 def test_names_must_differ_and_ids_must_exist(client: httpx.Client) -> None:
     first = upload_ok(client, b"a\n1\n", "data.csv")
     second = upload_ok(client, b"a\n2\n", "Data.csv")

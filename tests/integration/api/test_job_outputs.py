@@ -14,8 +14,10 @@ import nbformat
 import pytest
 import xlwt
 
-from tests.support.servers import Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
 from tests.support.uploading import DATA, strict_json, upload_ok
+
+pytestmark = ALSO_ON_GATEWAY
 
 ANALYSIS = """\
 import pandas as pd

@@ -13,9 +13,10 @@ import httpx
 import nbformat
 import pytest
 
-from tests.support.servers import ROOT, Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, ROOT, Server, run_job
 
 
+@ALSO_ON_GATEWAY
 def test_quickstart_code_job_completes_with_table(client: httpx.Client) -> None:
     created = client.post(
         "/v1/jobs",
@@ -40,6 +41,7 @@ def test_quickstart_code_job_completes_with_table(client: httpx.Client) -> None:
     assert done["started_at"] and done["completed_at"] and done["created_at"].endswith("Z")
 
 
+@ALSO_ON_GATEWAY
 def test_notebook_is_valid_with_outputs_counts_and_timing(client: httpx.Client) -> None:
     code = "x = 6 * 7\nprint('hello')\n# %%\nx"
     job = run_job(client, {"code": code, "title": "Two cells"})
@@ -67,6 +69,7 @@ def test_notebook_is_valid_with_outputs_counts_and_timing(client: httpx.Client) 
     assert meta["started_at"] and meta["completed_at"]
 
 
+@ALSO_ON_GATEWAY
 def test_failing_cell_reports_exception_and_line(client: httpx.Client) -> None:
     job = run_job(client, {"code": "a = 1\nb = 0\nprint(a / b)"})
     assert job["status"] == "failed"
@@ -81,6 +84,7 @@ def test_failing_cell_reports_exception_and_line(client: httpx.Client) -> None:
     assert outputs[-1]["output_type"] == "error"
 
 
+@ALSO_ON_GATEWAY
 def test_cell_timeout_fails_job_and_kernel_is_replaced(client: httpx.Client) -> None:
     started = time.monotonic()
     job = run_job(client, {"code": "while True: pass", "timeout_seconds": 2})
@@ -91,6 +95,7 @@ def test_cell_timeout_fails_job_and_kernel_is_replaced(client: httpx.Client) -> 
     assert after["status"] == "completed" and after["result"] == "still here"
 
 
+@ALSO_ON_GATEWAY
 def test_kernel_that_dies_fails_job_clearly(client: httpx.Client) -> None:
     job = run_job(client, {"code": "import os; os._exit(1)"})
     assert job["status"] == "failed"
@@ -99,6 +104,7 @@ def test_kernel_that_dies_fails_job_clearly(client: httpx.Client) -> None:
     assert after["status"] == "completed" and after["result"] == "2"
 
 
+@ALSO_ON_GATEWAY
 def test_each_job_gets_a_fresh_kernel(client: httpx.Client) -> None:
     first = run_job(client, {"code": "secret = 'x'\nopen('left-behind.txt', 'w').write('x')"})
     assert first["status"] == "completed"
@@ -109,17 +115,22 @@ def test_each_job_gets_a_fresh_kernel(client: httpx.Client) -> None:
     assert second["result"] == "False False"
 
 
+@ALSO_ON_GATEWAY
 def test_kernel_environment_has_no_service_secrets(client: httpx.Client) -> None:
     job = run_job(
         client,
         {
-            "code": "import os\nprint(sorted(k for k in os.environ if 'PYEXEC' in k or "
+            # KERNEL_* values are what a worker tells a gateway kernel (KERNEL_PYEXEC_WORKER:
+            # its worker's name), no secret; EG_* would be the gateway's own (EG_AUTH_TOKEN).
+            "code": "import os\nprint(sorted(k for k in os.environ if ('PYEXEC' in k and "
+            "not k.startswith('KERNEL_')) or k.startswith('EG_') or "
             "k in ('DATABASE_URL', 'OPENAI_API_KEY', 'REDIS_URL')))"
         },
     )
     assert job["result"] == "[]"
 
 
+@ALSO_ON_GATEWAY
 def test_prompt_only_job_is_answered_by_the_offline_planner(client: httpx.Client) -> None:
     # No LLM is configured on this server: the offline planner is the default model.
     job = run_job(client, {"prompt": "Summarise the data"})
@@ -228,6 +239,7 @@ def test_list_is_newest_first_and_paginates(server: Server) -> None:
         assert len(done) == 5
 
 
+@ALSO_ON_GATEWAY
 def test_cancel_running_then_final_is_409(client: httpx.Client) -> None:
     job = client.post("/v1/jobs", json={"code": "import time\ntime.sleep(600)"}).json()
     for _ in range(100):

@@ -23,8 +23,10 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from tests.support.servers import Server, run_job
+from tests.support.servers import ALSO_ON_GATEWAY, Server, run_job
 from tests.support.uploading import DATA, upload_ok
+
+pytestmark = ALSO_ON_GATEWAY
 
 SALES_CSV = DATA / "sales.csv"
 SALES = pd.read_csv(SALES_CSV)

@@ -108,15 +108,39 @@ def test_a_value_cannot_inject_yaml() -> None:
     assert "hostNetwork" not in pod["spec"] and "hostPID" not in pod["spec"]
 
 
+# The worker's KERNEL_WORKING_DIR: its PYEXEC_GATEWAY_KERNEL_WORK_ROOT, the pool's dir, the
+# kernel's dir (kernels.gateway.launcher).
+WORKING_DIR = "/kernels/pool-0a1b2c3d4e5f/k-7f3e"
+
+
 def test_shared_work_claim_mounts_only_the_kernels_own_directory() -> None:
-    spec = pod_for(KERNEL_WORK_CLAIM="pyexec-kernels-work")["spec"]
+    spec = pod_for(KERNEL_WORK_CLAIM="pyexec-kernels-work", KERNEL_WORKING_DIR=WORKING_DIR)[
+        "spec"
+    ]
     (work,) = [v for v in spec["volumes"] if v["name"] == "work"]
     assert work["persistentVolumeClaim"]["claimName"] == "pyexec-kernels-work"
-    (mount,) = [m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "work"]
-    assert mount["subPath"] == f"kernels/{KERNEL_ID}"
+    (container,) = spec["containers"]
+    (mount,) = [m for m in container["volumeMounts"] if m["name"] == "work"]
+    assert (mount["subPath"], mount["mountPath"]) == ("kernels/pool-0a1b2c3d4e5f/k-7f3e", "/work")
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["KERNEL_WORKING_DIR"] == "/work" and container["workingDir"] == "/work"
     kubernetes_validate.validate(
-        pod_for(KERNEL_WORK_CLAIM="c"), kubernetes_validate.latest_version(), strict=True
+        pod_for(KERNEL_WORK_CLAIM="c", KERNEL_WORKING_DIR=WORKING_DIR),
+        kubernetes_validate.latest_version(),
+        strict=True,
     )
+
+
+@pytest.mark.parametrize("working_dir", [None, "", "relative/dir", "/", "/kernels/../etc"])
+def test_a_work_claim_without_the_kernels_own_directory_is_refused(
+    working_dir: str | None,
+) -> None:
+    env = gateway_env(KERNEL_WORK_CLAIM="pyexec-kernels-work")
+    if working_dir is not None:
+        env["KERNEL_WORKING_DIR"] = working_dir
+    proc = launch(env)
+    assert proc.returncode != 0
+    assert "KERNEL_WORKING_DIR" in proc.stderr and "PYEXEC_GATEWAY_KERNEL_WORK_ROOT" in proc.stderr
 
 
 @pytest.mark.parametrize("missing", ["KERNEL_NAMESPACE", "KERNEL_IMAGE", "KERNEL_POD_NAME"])

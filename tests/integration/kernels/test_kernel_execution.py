@@ -7,9 +7,17 @@ from typing import Any
 import pytest
 
 from pyexec.kernels import Kernel, KernelDiedError, KernelPool
+from tests.integration.kernels.conftest import GATEWAY_SHUTDOWN_WAIT
 from tests.support.wedged import withhold_replies
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+# The gateway does not say how a kernel process ended, only that its restarter found it dead.
+GATEWAY_DEATH = "kernel died (the gateway restarted it)"
+
+
+def backend(pool: KernelPool) -> str:
+    return str(getattr(pool.launcher, "backend", ""))
 
 
 async def test_expression_gives_execute_result_and_timing(shared_pool: KernelPool) -> None:
@@ -143,7 +151,10 @@ async def test_kernel_ignoring_interrupt_is_killed(shared_pool: KernelPool) -> N
 
     assert ex.status == "timeout" and ex.error is not None
     assert ex.error.message.startswith("cell timed out after 1 s")
-    assert elapsed < 1 + shared_pool.interrupt_grace + 30  # bounded, however loaded
+    # A gateway answers the kill (its DELETE) once the kernel is gone, which takes its
+    # shutdown wait for a kernel that ignores the shutdown request too.
+    killing = GATEWAY_SHUTDOWN_WAIT if backend(shared_pool) == "gateway" else 0
+    assert elapsed < 1 + shared_pool.interrupt_grace + 30 + killing  # bounded, however loaded
 
 
 @pytest.mark.parametrize(
@@ -168,7 +179,7 @@ async def test_death_mid_cell_is_detected_promptly(
             await kernel.execute("1", timeout=10)
 
     assert ex.status == "died" and ex.error is not None
-    assert ex.error.message == message
+    assert ex.error.message == (GATEWAY_DEATH if backend(shared_pool) == "gateway" else message)
     assert elapsed < 2
 
 
@@ -206,8 +217,11 @@ async def test_language_info_and_kernelspec(shared_pool: KernelPool) -> None:
     async with shared_pool.lease() as kernel:
         assert kernel.language_info["name"] == "python"
         assert kernel.language_info["version"].startswith("3.")
-        assert kernel.kernelspec == {
-            "name": "pyexec-python",
-            "display_name": "Python 3 (PyExec)",
-            "language": "python",
-        }
+        expected = {"name": "pyexec-python", "display_name": "Python 3 (PyExec)"}
+        if backend(shared_pool) == "gateway":
+            # As the gateway's kernelspec names it.
+            expected = {
+                "name": "pyexec-gateway-local",
+                "display_name": "Python 3 (PyExec, gateway)",
+            }
+        assert kernel.kernelspec == {**expected, "language": "python"}

@@ -80,7 +80,7 @@ def test_html_outputs_can_neither_hide_results_nor_load_anything(
     hiding = _display(
         {
             "text/html": "<style>.jp-Cell{display:none} @import url(http://evil.test/a.css);"
-            "</style><div style=\"position:fixed;inset:0;background:white\">cover</div>"
+            '</style><div style="position:fixed;inset:0;background:white">cover</div>'
             '<img src="http://evil.test/pixel.png"><a href="https://evil.test/">go</a>'
             '<a href="#results">results</a>',
             "text/plain": "x",
