@@ -127,7 +127,7 @@ print(ipykernel.__version__, matplotlib.get_backend(), back, int(df.y.sum()), os
 """
 
 
-def _wait_ready(client: BlockingKernelClient, timeout: float = KERNEL_READY_SECONDS) -> None:
+def _wait_kernel_ready(client: BlockingKernelClient, timeout: float = KERNEL_READY_SECONDS) -> None:
     """A kernel_info reply on shell and then iopub traffic: both channels connected.
 
     Not `wait_for_ready()`: without a kernel manager it asks the heartbeat whether the kernel
@@ -176,7 +176,7 @@ def test_kernel_image_runs_a_cell(tmp_path: Path) -> None:
         client.load_connection_file()
         client.start_channels()
         try:
-            _wait_ready(client)
+            _wait_kernel_ready(client)
             out, reply = _run_cell(client, CELL)
             assert reply["status"] == "ok", (out, container.logs())
             version, backend, round_trip, total, uid = out.split()
@@ -249,7 +249,7 @@ def test_kernel_launcher_speaks_the_gateway_protocol() -> None:
         client.load_connection_info({**info, "ip": "127.0.0.1"})
         client.start_channels()
         try:
-            _wait_ready(client)
+            _wait_kernel_ready(client)
             out, reply = _run_cell(
                 client, "import os; print(sorted(k for k in os.environ if 'KEY' in k))"
             )
@@ -272,7 +272,8 @@ def test_kernel_launcher_speaks_the_gateway_protocol() -> None:
 
 
 def test_worker_runs_in_the_image_and_its_probe_sees_it() -> None:
-    """`pyexec worker` (scaled out, on Redis) runs in the image; `pyexec-probe` is its probe."""
+    """`pyexec-server worker` (scaled out, on Redis) runs in the image; `pyexec-probe` is its
+    probe."""
     redis = RedisServer().start()
     try:
         options = [
@@ -280,7 +281,7 @@ def test_worker_runs_in_the_image_and_its_probe_sees_it() -> None:
             "--env", f"REDIS_URL={redis.url}", "--env", "PYEXEC_KERNEL_SANDBOX=off",
             "--env", "PYEXEC_KERNEL_POOL_SIZE=1",
         ]  # fmt: skip
-        script = "pyexec migrate && exec pyexec worker"
+        script = "pyexec-server migrate && exec pyexec-server worker"
         with running(API_IMAGE, ["--", "sh", "-c", script], options) as container:
             deadline = time.monotonic() + READY_TIMEOUT_SECONDS
             while "ready:" not in container.logs():

@@ -187,11 +187,19 @@ class Channels:
     async def _reply(
         self, request: dict[str, Any], reply_type: str
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        # The reply (shell) and the cell's output (iopub) come on different channels, in no
+        # set order: a cell is done when both its reply and the iopub's idle for it are in.
         seen = []
-        while True:
+        reply: dict[str, Any] | None = None
+        idle = reply_type != "execute_reply"
+        while reply is None or not idle:
             message = json.loads(await self.ws.recv())
             if message["parent_header"].get("msg_id") != request["header"]["msg_id"]:
                 continue
             if message["msg_type"] == reply_type:
-                return message, seen
-            seen.append(message)
+                reply = message
+            elif message["msg_type"] == "status":
+                idle = idle or message["content"]["execution_state"] == "idle"
+            else:
+                seen.append(message)
+        return reply, seen
