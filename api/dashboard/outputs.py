@@ -22,12 +22,12 @@ from urllib.parse import quote
 
 import mistune
 from markupsafe import Markup
+from nbconvert.filters.ansi import strip_ansi  # the notebook's own reader of kernel colours
 from nbformat import NotebookNode
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import PythonLexer
 
-from pyexec.kernels import strip_ansi
 from pyexec.notebooks.html_sanitize import clean_html_filter
 
 # What one table shows in a page; the notebook and the bundle hold the rest.
