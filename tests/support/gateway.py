@@ -1,11 +1,11 @@
 """A real Jupyter Enterprise Gateway 3.3 for the image tests, in a venv of its own.
 
 EG 3.3 pins jupyter_client<7, jupyter_server<2 and pyzmq<25, so it cannot share the test
-venv: it is installed once into `.venv/enterprise-gateway-3.3.0` (kept between runs) and run
-as a separate server on free loopback ports. Its kernelspec starts the kernel image with
-podman through EG's DistributedProcessProxy on localhost: the same launcher protocol
-(response address, encrypted connection, signals over the comm port) that kernel pods speak
-to the gateway on Kubernetes, without a cluster.
+venv: it runs from the one the backend's tests use (`tests.support.services.gateway_venv`,
+made once and cached), as a separate server on free loopback ports. Its kernelspec starts the
+kernel image with podman through EG's DistributedProcessProxy on localhost: the same launcher
+protocol (response address, encrypted connection, signals over the comm port) that kernel pods
+speak to the gateway on Kubernetes, without a cluster.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import os
 import secrets
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -27,32 +26,12 @@ import websockets
 
 from tests.support.podman import KERNEL_IMAGE, LIMITS, PODMAN
 from tests.support.servers import free_port
+from tests.support.services import gateway_venv
 
-EG_VERSION = "3.3.0"
-EG_VENV = Path(sys.executable).parent.parent / f"enterprise-gateway-{EG_VERSION}"
-INSTALL_TIMEOUT_SECONDS = 900
 START_TIMEOUT_SECONDS = 60.0
 LAUNCH_TIMEOUT_SECONDS = 120
 KERNEL_NAME = "pyexec-podman"
 CONTAINER_PREFIX = "pyexec-eg-"
-
-
-def install() -> Path:
-    """The gateway's venv, made once (a stamp marks it whole): its `jupyter-enterprisegateway`."""
-    program = EG_VENV / "bin" / "jupyter-enterprisegateway"
-    stamp = EG_VENV / ".installed"
-    if stamp.exists():
-        return program
-    subprocess.run(["rm", "-rf", str(EG_VENV)], check=True)
-    subprocess.run([sys.executable, "-m", "venv", str(EG_VENV)], check=True)
-    pip = [str(EG_VENV / "bin" / "pip"), "install", "--quiet"]
-    subprocess.run(
-        [*pip, f"jupyter-enterprise-gateway=={EG_VERSION}"],
-        check=True,
-        timeout=INSTALL_TIMEOUT_SECONDS,
-    )
-    stamp.touch()
-    return program
 
 
 def kernelspec(root: Path) -> Path:
@@ -99,7 +78,7 @@ class Gateway:
         return {"Authorization": f"token {self.token}"}
 
     def start(self) -> Gateway:
-        program = install()
+        program = gateway_venv() / "bin" / "jupyter-enterprisegateway"
         low = 42000 + secrets.randbelow(20) * 1000
         env = {
             "PATH": os.environ["PATH"],
