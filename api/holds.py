@@ -16,6 +16,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from pyexec.api.errors import RateLimited
+from pyexec.core import metrics
 
 HoldKind = Literal["wait", "stream"]
 RETRY_AFTER_SECONDS = 5
@@ -33,6 +34,7 @@ class OpenHolds:
         """Count one more, or RateLimited (429 with Retry-After) at `limit`."""
         key = (kind, account_id)
         if self._open[key] >= limit:
+            metrics.rate_limited("open_waits" if kind == "wait" else "open_streams")
             raise RateLimited(
                 f"This account already holds {limit} open {_NAMES[kind]}, the most one API "
                 f"process allows at once; close one, or retry after {RETRY_AFTER_SECONDS} s.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pyexec.api.errors import Conflict, NotFound
-from pyexec.core import repository
+from pyexec.core import metrics, repository
 from pyexec.core.event_types import CancelRequested, StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
@@ -14,9 +14,12 @@ async def request_cancel(runtime: Runtime, job: Job) -> None:
     async with runtime.db.session() as session:
         # The worker skips a cancelled job if it is still queued.
         cancelled = await repository.cancel_pending(session, job.id)
+        owner = await repository.job_owner_plan(session, job.id) if cancelled else None
         if not cancelled:
             await repository.request_cancel(session, job.id)
         await session.commit()
+    if owner is not None:
+        metrics.job_finished(owner[1], JobStatus.cancelled.value, None, None)
     if cancelled:
         await runtime.events.publish(job.id, StatusChanged(status=JobStatus.cancelled.value))
     else:

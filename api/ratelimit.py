@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import Message, Send
 
 from pyexec.api.errors import RateLimited
+from pyexec.core import metrics
 from pyexec.core.plans import PlanLimits
 from pyexec.core.ratelimit import Quota, take_request
 from pyexec.core.runtime import Runtime
@@ -22,6 +23,7 @@ async def charge(runtime: Runtime, account_id: str, limits: PlanLimits) -> Quota
 
 
 def over_limit(quota: Quota) -> RateLimited:
+    metrics.rate_limited("requests_per_day")
     resets = quota.resets_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     return RateLimited(
         f"Daily request limit of {quota.limit} reached; resets at {resets}",

@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 from abc import ABC, abstractmethod
+from collections import Counter
 from datetime import datetime
 from typing import NamedTuple
 
@@ -28,6 +29,10 @@ class JobQueue(ABC):
 
     async def ready(self) -> bool:
         return True
+
+    async def depth(self) -> dict[int, int]:
+        """Jobs queued and not yet started, by priority (for /metrics); held jobs excluded."""
+        return {}
 
     async def close(self) -> None:
         return None
@@ -96,6 +101,9 @@ class InProcessQueue(JobQueue):
 
     def qsize(self) -> int:
         return len(self._heap)
+
+    async def depth(self) -> dict[int, int]:
+        return dict(Counter(-entry.neg_priority for entry in self._heap))
 
     def held(self) -> int:
         return sum(len(entries) for entries in self._held.values())

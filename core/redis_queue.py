@@ -29,7 +29,13 @@ from redis.exceptions import RedisError
 
 from pyexec.core.clock import utcnow
 from pyexec.core.queue import JobQueue
-from pyexec.core.redis_keys import QUEUE, QUEUE_WAKE_CHANNEL, RUN_JOB_TASK, arq_job_key
+from pyexec.core.redis_keys import (
+    QUEUE,
+    QUEUE_WAKE_CHANNEL,
+    RUN_JOB_TASK,
+    arq_in_progress_key,
+    arq_job_key,
+)
 
 log = logging.getLogger("pyexec.queue")
 
@@ -48,6 +54,16 @@ def queue_score(priority: int, submitted_at: datetime) -> int:
     if submitted_at.tzinfo is None:  # SQLite hands back naive UTC datetimes
         submitted_at = submitted_at.replace(tzinfo=UTC)
     return int(submitted_at.timestamp() * 1000) - priority * PRIORITY_STRIDE_MS
+
+
+def queue_priority(score: float, now_ms: float) -> int:
+    """The priority a queue score was made with (`queue_score`'s inverse): a job waits far
+    less than a stride, so the nearest multiple of the stride below `now_ms` is its own."""
+    return min(max(round((now_ms - score) / PRIORITY_STRIDE_MS), MIN_PRIORITY), MAX_PRIORITY)
+
+
+def _text(member: bytes | str) -> str:
+    return member.decode() if isinstance(member, bytes) else member
 
 
 class RedisQueue(JobQueue):
@@ -101,6 +117,24 @@ class RedisQueue(JobQueue):
                 pipe.exists(arq_job_key(job_id))
             found = await pipe.execute()
         return [job_id for job_id, n in zip(job_ids, found, strict=True) if not n]
+
+    async def depth(self) -> dict[int, int]:
+        """Queued jobs that no worker runs yet, by priority (read back from their scores;
+        arq keeps a running job in the sorted set until it ends). Raises if Redis is down."""
+        entries = await self.redis.zrange(QUEUE, 0, -1, withscores=True)
+        if not entries:
+            return {}
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for member, _ in entries:
+                pipe.exists(arq_in_progress_key(_text(member)))
+            running = await pipe.execute()
+        now_ms = time.time() * 1000
+        depth: dict[int, int] = {}
+        for (_, score), taken in zip(entries, running, strict=True):
+            if not taken:
+                priority = queue_priority(score, now_ms)
+                depth[priority] = depth.get(priority, 0) + 1
+        return depth
 
     async def ready(self) -> bool:
         try:

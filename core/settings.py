@@ -334,6 +334,26 @@ class Settings(BaseSettings):
         "(per API process); more are 429 with Retry-After.",
     )
 
+    # Prometheus metrics (core.metrics): GET /metrics on the API, and a worker's own port.
+    metrics_enabled: bool = Field(
+        default=True,
+        description="Serve Prometheus metrics at GET /metrics (and on PYEXEC_METRICS_PORT); "
+        "off: /metrics is 404 and no worker opens a metrics port.",
+    )
+    metrics_token: str | None = Field(
+        default=None,
+        repr=False,
+        description="Set: /metrics (API and workers) answers only requests with "
+        "`Authorization: Bearer <token>` (401 otherwise); unset: anyone who reaches it reads it.",
+    )
+    metrics_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="`pyexec worker` serves its metrics at http://PYEXEC_HOST:PORT/metrics; "
+        "unset: none (`pyexec serve` and `pyexec api` use their HTTP port).",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error."
     )

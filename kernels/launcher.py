@@ -91,6 +91,8 @@ class LaunchedKernel(ABC):
 class KernelLauncher(ABC):
     """Starts kernels. One instance serves a whole pool."""
 
+    backend = "custom"  # its name in reports (kernels.telemetry); each backend sets its own
+
     async def start(self) -> None:  # noqa: B027 - a no-op default is the right default
         """Called by the pool's `start()`, before any launch: check what can be checked at
         once (a remote backend's server and credentials) and raise for what configuration

@@ -23,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from pyexec.kernels import telemetry
 from pyexec.kernels.env import TMP_DIRNAME, build_kernel_env
 from pyexec.kernels.errors import KernelStartError, PoolClosedError
 from pyexec.kernels.execution import format_seconds
@@ -322,6 +323,7 @@ class KernelPool:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                telemetry.report().kernel_start_failed(self.launcher.backend)
                 self._failed_starts += 1
                 self._consecutive_failures += 1
                 self._last_start_error = exc
@@ -423,6 +425,7 @@ class KernelPool:
                 raise KernelStartError(f"kernel start failed: {exc!r}") from exc
             raise
         log.debug("kernel %s warm in %.0f ms", kernel_id, (time.monotonic() - t0) * 1000)
+        telemetry.report().kernel_started(self.launcher.backend, time.monotonic() - t0)
         return kernel
 
     async def _watch_idle(self) -> None:

@@ -64,6 +64,7 @@ def worker(settings: Settings) -> int:
 
 async def _worker(settings: Settings) -> int:
     from pyexec.worker.arq_worker import arq_worker
+    from pyexec.worker.metrics_port import metrics_port
 
     runtime = Runtime.scaled(settings)
     try:
@@ -76,7 +77,7 @@ async def _worker(settings: Settings) -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        async with arq_worker(runtime) as info:
+        async with metrics_port(runtime), arq_worker(runtime) as info:
             print(f"pyexec worker {info.worker_id} ready: {info.slots} job slot(s)", flush=True)
             await stop.wait()
             log.info("worker %s stopping", info.worker_id)

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from pyexec.core import metrics
 from pyexec.core.settings import Settings, SettingsError
 from pyexec.kernels import (
     ForkServerLauncher,
@@ -22,6 +23,7 @@ from pyexec.kernels import (
 )
 from pyexec.kernels.forkserver import forkserver_support
 from pyexec.kernels.gateway import GatewayAuthError, GatewayLauncher, KernelSpecNotFoundError
+from pyexec.kernels.telemetry import listen
 from pyexec.worker.kernel_source import prepare_code
 
 log = logging.getLogger("pyexec.worker")
@@ -110,13 +112,16 @@ def gateway_launcher(settings: Settings) -> GatewayLauncher:
 
 
 def make_pool(settings: Settings) -> KernelPool:
-    return job_pool(
+    listen(metrics.KernelMetrics())  # kernel starts, zygote restarts, gateway errors
+    pool = job_pool(
         make_launcher(settings),
         settings.work_root,
         size=settings.kernel_pool_size,
         start_timeout=settings.kernel_start_timeout,
         interrupt_grace=settings.kernel_interrupt_grace,
     )
+    metrics.watch_pool(pool)
+    return pool
 
 
 def job_pool(launcher: KernelLauncher, work_root: Path, **options: Any) -> KernelPool:

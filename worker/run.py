@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pyexec.core import repository
+from pyexec.core import metrics, repository
 from pyexec.core.clock import utcnow
 from pyexec.core.event_types import (
     CancelRequested,
@@ -424,6 +424,7 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
         log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
         return
     await runtime.events.publish(job_id, StatusChanged(status=JobStatus.running.value))
+    metrics.job_started(job.priority, job.created_at, job.started_at)
     run = JobRun(ctx, job)
     started = time.monotonic()
     watcher = asyncio.create_task(run.watch_cancel())
@@ -464,7 +465,7 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
         "execution_ms": run.execution_ms,
     }
     async with runtime.db.session() as session:
-        await repository.finish_job(
+        finished = await repository.finish_job(
             session,
             run.job.id,
             outcome.status,
@@ -475,5 +476,8 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             usage=usage,
             ungrounded_numbers=outcome.ungrounded_numbers,
         )
+        owner = await repository.job_owner_plan(session, run.job.id) if finished else None
         await session.commit()
+    if owner is not None:
+        metrics.job_finished(owner[1], outcome.status.value, run.job.started_at, completed_at)
     await runtime.events.publish(run.job.id, StatusChanged(status=outcome.status.value))

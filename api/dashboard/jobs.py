@@ -26,7 +26,7 @@ from pyexec.api.routes.job_files import artifact_response, bundle_response, note
 from pyexec.api.routes.jobs import notebook_response
 from pyexec.api.schemas import JobCreate
 from pyexec.api.submission import new_job, start_job
-from pyexec.core import repository
+from pyexec.core import metrics, repository
 from pyexec.core.models import File, Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -233,6 +233,7 @@ async def submit_job(request: Request, visitor: CurrentVisitor, runtime: Runtime
         await repository.add_job(session, job)
         await session.commit()
     await start_job(runtime, job)
+    metrics.job_created(visitor.limits.plan)
     return _redirect(f"/jobs/{job.id}")
 
 

@@ -17,7 +17,7 @@ from pyexec.api.job_reads import load_job, wait_for_final
 from pyexec.api.pagination import next_cursor, parse_cursor
 from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
 from pyexec.api.submission import check_submission, new_job, start_job
-from pyexec.core import repository
+from pyexec.core import metrics, repository
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -85,6 +85,7 @@ async def create_job(
             await repository.add_job(session, job)
             await session.commit()
     await start_job(runtime, job)
+    metrics.job_created(caller.limits.plan)
     return _created(job, 201)
 
 

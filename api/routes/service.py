@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
 
 from pyexec.api.deps import RuntimeDep
+from pyexec.api.errors import NotFound, Unauthorized
+from pyexec.core import metrics as prometheus
 
 router = APIRouter(tags=["service"])
 
@@ -43,3 +45,22 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         # Uid ranges and limits help an attacker plan: public only where the operator says.
         body.update({name: detail() for name, detail in runtime.details.items()})
     return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description="This process's metrics in the Prometheus text format (docs/operations.md "
+    "lists them). 404 when the operator turned them off (PYEXEC_METRICS_ENABLED=off); with "
+    "PYEXEC_METRICS_TOKEN set, only for `Authorization: Bearer <that token>` (else 401).",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "The exposition"}},
+)
+async def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    settings = runtime.settings
+    if not settings.metrics_enabled:
+        raise NotFound("Metrics are turned off on this server (PYEXEC_METRICS_ENABLED).")
+    if not prometheus.authorized(settings.metrics_token, request.headers.get("authorization")):
+        raise Unauthorized("/metrics needs `Authorization: Bearer <PYEXEC_METRICS_TOKEN>`.")
+    body, content_type = await prometheus.exposition(runtime.queue)
+    return Response(body, media_type=content_type)

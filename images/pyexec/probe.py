@@ -18,10 +18,11 @@ TIMEOUT_SECONDS = 3.0
 
 
 def metrics_answer(port: str) -> bool:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if token := os.environ.get("PYEXEC_METRICS_TOKEN"):
+        request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/metrics", timeout=TIMEOUT_SECONDS
-        ) as r:
+        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as r:
             return r.status == 200
     except OSError:
         return False

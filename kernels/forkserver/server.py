@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from pyexec.kernels import telemetry
 from pyexec.kernels.errors import KernelStartError
 from pyexec.kernels.forkserver import protocol
 
@@ -363,6 +364,7 @@ class ForkServer:
         self._proc = None
         if not self._closed:
             self.restarts += 1
+            telemetry.report().zygote_restarted()
             log.warning(
                 "fork server %s is gone (%s); its kernels died with it; "
                 "it restarts on the next launch",

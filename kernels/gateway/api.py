@@ -19,6 +19,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import httpx
 
+from pyexec.kernels import telemetry
 from pyexec.kernels.gateway.errors import (
     GatewayAuthError,
     GatewayError,
@@ -180,7 +181,14 @@ class GatewayAPI:
         except GatewayError:
             return []
 
-    async def _request(
+    async def _request(self, method: str, path: str, **options: Any) -> httpx.Response:
+        try:
+            return await self._send(method, path, **options)
+        except GatewayError as exc:
+            telemetry.report().gateway_error(exc.kind)
+            raise
+
+    async def _send(
         self,
         method: str,
         path: str,

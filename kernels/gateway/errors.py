@@ -12,6 +12,8 @@ from pyexec.kernels.errors import KernelStartError
 class GatewayError(KernelStartError):
     """The gateway answered with an error, or not as its protocol says."""
 
+    kind = "other"  # a bounded name for metrics (kernels.telemetry)
+
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
@@ -20,18 +22,28 @@ class GatewayError(KernelStartError):
 class GatewayUnreachableError(GatewayError, ConnectionError):
     """No connection to the gateway (wrong URL, not running, network down)."""
 
+    kind = "unreachable"
+
 
 class GatewayAuthError(GatewayError, PermissionError):
     """The gateway refused our token (401) or this user (403)."""
+
+    kind = "auth"
 
 
 class GatewayLimitError(GatewayAuthError):
     """The gateway refused a kernel because a limit was reached (403: max kernels, per user)."""
 
+    kind = "limit"
+
 
 class GatewayLaunchTimeoutError(GatewayError, TimeoutError):
     """The gateway did not get a kernel running within the launch timeout."""
 
+    kind = "launch_timeout"
+
 
 class KernelSpecNotFoundError(GatewayError, LookupError):
     """The gateway has no kernelspec of the configured name."""
+
+    kind = "kernelspec"

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 import openai
 from openai import AsyncOpenAI
 
+from pyexec.core import metrics
 from pyexec.core.settings import Settings
 from pyexec.worker.agent.model import (
     FINAL_ANSWER,
@@ -82,13 +84,18 @@ class OpenAIModel:
         request: dict[str, Any] = {"model": self.name, "messages": self.messages(conversation)}
         if self.tools:
             request["tools"] = TOOLS
+        t0 = time.perf_counter()
         try:
             if self.stream:
                 text, calls, usage = await self._streamed(request)
             else:
                 text, calls, usage = await self._complete(request)
         except openai.APIError as exc:
+            metrics.llm_failed(self.name, time.perf_counter() - t0, exc)
             raise ModelError(self.explain(exc)) from None
+        metrics.llm_answered(
+            self.name, time.perf_counter() - t0, usage.prompt_tokens, usage.completion_tokens
+        )
         if self.tools:
             return ModelTurn(text=text or None, tool_calls=tuple(calls), usage=usage)
         return fenced_turn(text or "", usage)
