@@ -9,8 +9,10 @@ route matches is counted under `unmatched`.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
+from typing import Any
 
-from starlette.routing import Match, Mount
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pyexec.core import metrics
@@ -41,23 +43,43 @@ class HttpMetricsMiddleware:
 
 
 def route_template(scope: Scope) -> str:
-    """The path template of the app's route for this request; `unmatched` if none."""
+    """The path template of the app's route for this request; `unmatched` if none.
+
+    Matched here, before routing, so that a request refused on the way in (401, 429, 413)
+    counts under its route too.
+    """
     app = scope.get("app")
-    router = getattr(app, "router", None)
+    state = getattr(app, "state", None)
+    if state is None:
+        return metrics.UNMATCHED_ROUTE
+    routes: list[BaseRoute] | None = getattr(state, "metrics_routes", None)
+    if routes is None:
+        routes = list(_leaves(getattr(app, "routes", ())))
+        state.metrics_routes = routes
     partial: str | None = None
-    for route in getattr(router, "routes", ()):
+    for route in routes:
         match, _ = route.matches(scope)
-        if match == Match.NONE:
-            continue
-        template = _template(route)
         if match == Match.FULL:
-            return template
-        partial = partial or template  # the path is right, the method is not (405)
+            return _template(route)
+        if match == Match.PARTIAL:
+            partial = partial or _template(route)  # the path is right, the method not (405)
     return partial or metrics.UNMATCHED_ROUTE
 
 
-def _template(route: object) -> str:
-    path = str(getattr(route, "path", "") or "")
+def _leaves(routes: Iterable[Any]) -> Iterator[BaseRoute]:
+    """The app's routes and mounts, flattened out of included routers (none has a prefix)."""
+    for route in routes:
+        if isinstance(route, (Route, Mount)) or (
+            isinstance(route, BaseRoute) and hasattr(route, "path_format")
+        ):
+            yield route
+            continue
+        # FastAPI keeps an included router as one entry (its routes have their full paths).
+        inner = getattr(route, "original_router", None)
+        yield from _leaves(getattr(inner if inner is not None else route, "routes", ()))
+
+
+def _template(route: BaseRoute) -> str:
     if isinstance(route, Mount):
-        return f"{path}/{{path}}"  # static files: one series for the whole mount
-    return path or metrics.UNMATCHED_ROUTE
+        return f"{route.path}/{{path}}"  # static files: one series for the whole mount
+    return str(getattr(route, "path_format", None) or getattr(route, "path", ""))
