@@ -179,6 +179,7 @@ def test_metrics_can_be_turned_off(tmp_path: Path) -> None:
         off = httpx.get(f"{srv.url}/metrics", timeout=30)
         assert off.status_code == 404
         assert off.json()["error"]["code"] == "not_found"
+        assert "PYEXEC_METRICS_ENABLED" in off.json()["error"]["message"]
         assert httpx.get(f"{srv.url}/readyz", timeout=30).status_code == 200
     finally:
         srv.stop()
