@@ -9,8 +9,9 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from pyexec.core import repository
-from pyexec.core.models import JobStatus
+from pyexec.core import metrics, repository
+from pyexec.core.clock import utcnow
+from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import plan_limits
 from pyexec.core.queue import InProcessQueue
 from pyexec.core.runtime import Runtime
@@ -31,6 +32,7 @@ async def recover(runtime: Runtime) -> None:
     attempts left (`PYEXEC_JOB_MAX_ATTEMPTS`); after that it fails with a message saying why.
     """
     max_attempts = runtime.settings.job_max_attempts
+    failed: list[Job] = []
     async with runtime.db.session() as session:
         for job in await repository.jobs_with_status(session, [JobStatus.running]):
             if job.attempts < max_attempts:
@@ -38,6 +40,7 @@ async def recover(runtime: Runtime) -> None:
                 await repository.requeue_job(session, job.id)
             else:
                 log.warning("job %s was interrupted %d times; failing it", job.id, job.attempts)
+                failed.append(job)
                 await repository.finish_job(
                     session,
                     job.id,
@@ -45,6 +48,9 @@ async def recover(runtime: Runtime) -> None:
                     error_message=RESTART_MESSAGE.format(attempts=job.attempts),
                 )
         await session.commit()
+        for job in failed:
+            if owner := await repository.job_owner_plan(session, job.id):
+                metrics.job_finished(owner[1], JobStatus.failed.value, job.started_at, utcnow())
         pending = await repository.jobs_with_status(session, [JobStatus.pending])
     for job in pending:
         await runtime.queue.enqueue(job.id, job.priority)

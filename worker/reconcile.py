@@ -26,7 +26,8 @@ import time
 
 from redis.exceptions import RedisError
 
-from pyexec.core import repository
+from pyexec.core import metrics, repository
+from pyexec.core.clock import utcnow
 from pyexec.core.event_types import StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.redis_queue import RedisQueue
@@ -53,7 +54,11 @@ async def recover_orphan(runtime: Runtime, job: Job) -> bool:
             status = JobStatus.failed
             message = ORPHAN_MESSAGE.format(attempts=attempts)
             changed = await repository.fail_orphan(session, job.id, attempts, message)
+        failed = changed and status is JobStatus.failed
+        owner = await repository.job_owner_plan(session, job.id) if failed else None
         await session.commit()
+    if owner is not None:
+        metrics.job_finished(owner[1], status.value, job.started_at, utcnow())
     if not changed:
         return False
     if status is JobStatus.pending:
