@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.llm_server import ScriptedLLM, final_answer, run_python
+from tests.support.llm_server import ScriptedLLM, final_answer, http_error, run_python
 from tests.support.servers import Server, run_job
 
 TOKEN = "scrape-" + uuid.uuid4().hex
@@ -157,6 +157,29 @@ def test_metrics_move_as_jobs_run(server: Server, llm: ScriptedLLM) -> None:
     assert depth == {str(p): 0.0 for p in range(1, 11)}
     # And the process's own (memory, CPU, open files) beside them.
     assert value(after, "process_resident_memory_bytes") > 0
+
+
+def test_a_failed_model_request_counts_by_kind(server: Server, llm: ScriptedLLM) -> None:
+    key = server.create_key(f"metrics-llm-{uuid.uuid4().hex[:8]}@example.com")
+    k = f"[metrics-{uuid.uuid4().hex[:8]}]"
+    llm.script(k, http_error(403, "not your model"))
+    before = samples(server)
+    with server.client(key) as client:
+        job = run_job(client, {"prompt": f"Anything {k}"})
+    assert job["status"] == "failed" and "403" in job["error_message"]
+
+    def errors(found: Samples) -> float:
+        return value(found, "pyexec_llm_errors_total", model=MODEL, kind="http_4xx") - value(
+            before, "pyexec_llm_errors_total", model=MODEL, kind="http_4xx"
+        )
+
+    after = wait_until(server, lambda f: errors(f) >= 1)
+    assert errors(after) == 1
+    assert (
+        value(after, "pyexec_llm_requests_total", model=MODEL)
+        - value(before, "pyexec_llm_requests_total", model=MODEL)
+        == 1
+    )
 
 
 def test_metrics_need_the_token_when_one_is_set(server: Server) -> None:
