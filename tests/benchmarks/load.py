@@ -538,9 +538,11 @@ async def run_load(
     return report, watch.seen
 
 
-async def after_stop(target: LoadTarget, seen: set[ProcessId]) -> list[str]:
+async def after_stop(
+    target: LoadTarget, seen: set[ProcessId], grace: float = STOP_GRACE_SECONDS
+) -> list[str]:
     """Once the service has exited: none of its processes, temp files or kernel dirs left."""
-    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    deadline = time.monotonic() + grace
     left = await asyncio.to_thread(alive, seen)
     while left and time.monotonic() < deadline:
         await asyncio.sleep(0.2)  # kernels notice their parent's exit on their own
