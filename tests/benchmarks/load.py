@@ -62,6 +62,7 @@ SAMPLE_INTERVAL_SECONDS = 1.0
 SETTLE_TIMEOUT_SECONDS = 90.0  # for the pools to refill and the tree to be idle again
 STOP_GRACE_SECONDS = 10.0  # after the service exits, for its children to go too
 WARMUP_JOBS = 2  # per account, before the start is measured
+IDLE_SAMPLES = 3  # samples the tree must stay the same for, at start
 POOL_SIZE = 2  # as the bench's other rows
 WORKERS = 2
 MB = 1024 * 1024
@@ -96,6 +97,7 @@ class LoadTarget:
     tmp_dir: Path  # the service's TMPDIR
     work_root: Path  # kernels' work dirs
     redis_url: str | None = None
+    pools: int = 1  # kernel pools (one per process that runs jobs), POOL_SIZE kernels each
 
     @property
     def root_pids(self) -> list[int]:
@@ -156,7 +158,7 @@ async def scaled_target(accounts: int = 1, workers: int = WORKERS) -> AsyncItera
                 keys, ids = await _accounts(dep.api, accounts)
                 yield LoadTarget(
                     "scaled", dep.api.url, keys, ids, [*dep.apis, *dep.workers],
-                    Path(env["TMPDIR"]), dep.api.settings().work_root, redis.url,
+                    Path(env["TMPDIR"]), dep.api.settings().work_root, redis.url, workers,
                 )  # fmt: skip
             finally:
                 await asyncio.to_thread(dep.stop)
@@ -189,17 +191,21 @@ def _identity(proc: psutil.Process) -> ProcessId | None:
 @dataclass
 class TreeSnapshot:
     processes: set[ProcessId]
-    rss: int
+    rss: int  # the whole tree; pages kernels share with their zygote count in each
+    roots_rss: int  # the processes started here alone (API, worker), without kernels
 
 
 def snapshot(root_pids: Sequence[int]) -> TreeSnapshot:
-    ids, rss = set(), 0
+    ids, rss, roots_rss = set(), 0, 0
     for proc in _tree(root_pids):
         with contextlib.suppress(psutil.Error):
-            rss += proc.memory_info().rss
+            own = proc.memory_info().rss
+            rss += own
+            if proc.pid in root_pids:
+                roots_rss += own
             if (ident := _identity(proc)) is not None:
                 ids.add(ident)
-    return TreeSnapshot(ids, rss)
+    return TreeSnapshot(ids, rss, roots_rss)
 
 
 def alive(processes: set[ProcessId]) -> list[int]:
@@ -416,6 +422,8 @@ class LoadReport:
     rss_start: int
     rss_peak: int
     rss_end: int
+    roots_rss_start: int
+    roots_rss_end: int
     processes_start: int
     processes_end: int
     processes_peak: int
@@ -460,6 +468,29 @@ async def _warm_up(http: Sequence[httpx.AsyncClient]) -> None:
             await Client(client, results, "trivial", n).one_job("trivial")
 
 
+def _pools_full(target: LoadTarget) -> bool:
+    """Every pool has its directory and POOL_SIZE kernel dirs in it: idle and warm."""
+    pools = [p for p in dir_entries(target.work_root, 1) if p.is_dir()]
+    return len(pools) == target.pools and all(
+        len(dir_entries(pool, 1)) == POOL_SIZE for pool in pools
+    )
+
+
+async def _wait_idle(watch: TreeWatch, target: LoadTarget) -> TreeSnapshot:
+    """The idle, warm service: every pool full and the tree unchanged for a few samples.
+    (A worker is ready before its pool has warmed; a snapshot then would flatter the end.)"""
+    deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
+    counts: list[int] = []
+    while True:
+        snap = await watch.sample()
+        counts = [*counts[-(IDLE_SAMPLES - 1) :], len(snap.processes)]
+        full = await asyncio.to_thread(_pools_full, target)
+        stable = len(counts) == IDLE_SAMPLES and len(set(counts)) == 1
+        if (full and stable) or time.monotonic() > deadline:
+            return snap
+        await asyncio.sleep(SAMPLE_INTERVAL_SECONDS)
+
+
 async def _settle(watch: TreeWatch, processes: int, target: LoadTarget, dirs: int) -> TreeSnapshot:
     """Wait until the tree and the kernel dirs are back to their idle size (pools refilled)."""
     deadline = time.monotonic() + SETTLE_TIMEOUT_SECONDS
@@ -486,9 +517,7 @@ async def run_load(
     http = _clients(target, clients)
     try:
         await _warm_up(http)
-        # Idle, warm: the pools have refilled after the warm-up's jobs.
-        await asyncio.sleep(2)
-        start = await _settle(watch, 10**6, target, 10**6)
+        start = await _wait_idle(watch, target)
         start_dirs = len(await asyncio.to_thread(_kernel_dirs, target))
         sampler = asyncio.create_task(watch.run())
         results = Results()
@@ -532,8 +561,8 @@ async def run_load(
         leftovers += problems
     report = LoadReport(
         target.name, profile, clients, len(target.keys), seconds, elapsed, results,
-        start.rss, watch.peak_rss, end.rss, len(start.processes), len(end.processes),
-        watch.peak_processes, leftovers, event_logs,
+        start.rss, watch.peak_rss, end.rss, start.roots_rss, end.roots_rss,
+        len(start.processes), len(end.processes), watch.peak_processes, leftovers, event_logs,
     )  # fmt: skip
     return report, watch.seen
 
@@ -637,6 +666,9 @@ def format_load_report(report: LoadReport) -> str:
         f"{'service RSS, process tree, idle start -> end':<{width}} "
         f"{report.rss_start / MB:>8.0f} MB -> {report.rss_end / MB:.0f} MB "
         f"({rss_delta:+.0f} MB; peak {report.rss_peak / MB:.0f} MB under load)",
+        f"{'  of which the processes started (no kernels)':<{width}} "
+        f"{report.roots_rss_start / MB:>8.0f} MB -> {report.roots_rss_end / MB:.0f} MB "
+        f"({(report.roots_rss_end - report.roots_rss_start) / MB:+.0f} MB)",
         f"{'service processes, idle start -> end':<{width}} "
         f"{report.processes_start:>6} -> {report.processes_end} "
         f"(peak {report.processes_peak})",
