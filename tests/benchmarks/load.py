@@ -124,10 +124,12 @@ def _service_env(tmp: Path) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def serve_target(accounts: int = 1) -> AsyncIterator[LoadTarget]:
-    """`pyexec serve` in a fresh data dir; stopped (SIGTERM) on exit."""
+async def serve_target(
+    accounts: int = 1, env: dict[str, str] | None = None
+) -> AsyncIterator[LoadTarget]:
+    """`pyexec serve` in a fresh data dir (`env` adds settings); stopped (SIGTERM) on exit."""
     with tempfile.TemporaryDirectory(prefix="pyexec-load-") as tmp:
-        env = _service_env(Path(tmp))
+        env = {**_service_env(Path(tmp)), **(env or {})}
         server = Server(Path(tmp, "data"), env)
         try:
             await asyncio.to_thread(server.start)
