@@ -16,7 +16,7 @@ DEV_STAMP := $(VENV)/.installed-dev
 SERVICE_PACKAGES := redis-server postgresql python3.11
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test bench bench-analyst lint install services clean sandbox-tools docs images \
+.PHONY: run test bench bench-load bench-analyst lint install services clean sandbox-tools docs images \
 	image-tools test-images helm browser
 
 # A venv made for another directory (a moved or copied checkout) imports that one's code:
@@ -99,6 +99,12 @@ test-images: $(DEV_STAMP) image-tools
 
 bench: $(DEV_STAMP) services
 	$(BIN)/python -m tests.benchmarks.bench
+
+# The load test (docs/operations.md, "Load held"): 50 clients for 2 minutes against `serve`;
+# e.g. make bench-load LOAD_ARGS="--seconds 10 --clients 10 --profile mix --deployment scaled"
+LOAD_ARGS ?=
+bench-load: $(DEV_STAMP) services
+	$(BIN)/python -m tests.benchmarks.load $(LOAD_ARGS)
 
 # The reference pages generated from the code, then the site (into ./site).
 docs: $(DEV_STAMP)
