@@ -17,6 +17,7 @@ import openai
 from openai import AsyncOpenAI
 
 from pyexec.core.settings import Settings
+from pyexec.core.tracing import span
 from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
@@ -83,10 +84,11 @@ class OpenAIModel:
         if self.tools:
             request["tools"] = TOOLS
         try:
-            if self.stream:
-                text, calls, usage = await self._streamed(request)
-            else:
-                text, calls, usage = await self._complete(request)
+            with span("llm.chat", {"gen_ai.request.model": self.name}):
+                if self.stream:
+                    text, calls, usage = await self._streamed(request)
+                else:
+                    text, calls, usage = await self._complete(request)
         except openai.APIError as exc:
             raise ModelError(self.explain(exc)) from None
         if self.tools:
