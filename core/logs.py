@@ -29,10 +29,11 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # late (its account) is seen by the lines its outer middleware logs after the response too.
 _context: ContextVar[dict[str, str] | None] = ContextVar("pyexec_log_context", default=None)
 
-# Attributes every LogRecord has: anything else on a record came from `extra=`.
+# Attributes every LogRecord has: anything else on a record came from `extra=` (except
+# uvicorn's `color_message`, the message again with terminal colours).
 _RECORD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
-    | {"message", "asctime", "taskName", *CONTEXT_FIELDS}
+    | {"message", "asctime", "taskName", "color_message", *CONTEXT_FIELDS}
 )
 
 
