@@ -378,6 +378,16 @@ class Settings(BaseSettings):
             raise ValueError("must be the origin only (no path): the dashboard is served at /")
         return f"{parsed.scheme}://{parsed.netloc}"
 
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://collector:4318")
+        return value.strip()
+
     @field_validator("gateway_url")
     @classmethod
     def _gateway_url(cls, value: str | None) -> str | None:

@@ -124,3 +124,31 @@ def test_configure_puts_one_handler_on_the_root_logger(capsys: pytest.CaptureFix
         for handler in saved[0]:
             root.addHandler(handler)
         root.setLevel(saved[1])
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("PYEXEC_LOG_FORMAT", "yaml"), ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")],
+)
+def test_a_bad_value_stops_the_start_naming_its_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    from pyexec.core.settings import SettingsError, load_settings
+
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError, match=variable):
+        load_settings()
+
+
+def test_the_format_is_text_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyexec.core.settings import load_settings
+
+    monkeypatch.delenv("PYEXEC_LOG_FORMAT", raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    settings = load_settings()
+    assert settings.log_format == "text" and settings.otel_exporter_otlp_endpoint is None
+    monkeypatch.setenv("PYEXEC_LOG_FORMAT", "json")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", " http://127.0.0.1:4318 ")
+    settings = load_settings()
+    assert settings.log_format == "json"
+    assert settings.otel_exporter_otlp_endpoint == "http://127.0.0.1:4318"
