@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.servers import Server, run_job
@@ -64,6 +65,16 @@ def test_each_line_is_json_and_a_jobs_lines_carry_its_ids(server: Server) -> Non
         assert job["status"] == "completed", job
         stubborn = run_job(client, {"code": STUBBORN, "timeout_seconds": 3})
         assert stubborn["status"] == "failed", stubborn
+    # The dashboard's pages name their signed-in account too (a session cookie, not a key).
+    banner = [json.loads(line) for line in server.log_path.read_text().splitlines()[:10]]
+    (link,) = [
+        entry["message"].split()[1] for entry in banner if entry["message"].startswith("Dashboard:")
+    ]
+    with httpx.Client(timeout=60) as browser:
+        assert browser.get(link).status_code in (302, 303), link
+        page_request = f"page-{uuid.uuid4().hex}"
+        page = browser.get(f"{server.url}/jobs", headers={"X-Request-ID": page_request})
+        assert page.status_code == 200
     server.stop()  # the shutdown's lines too
 
     lines = json_lines(server.log_path.read_text())
@@ -86,6 +97,8 @@ def test_each_line_is_json_and_a_jobs_lines_carry_its_ids(server: Server) -> Non
     for line in killed:
         assert line["logger"].startswith("pyexec.kernels"), line
         assert line["job_id"] == stubborn["id"] and line["request_id"] == request_id, line
+    (page_line,) = [line for line in access if line.get("request_id") == page_request]
+    assert page_line.get("account_id"), page_line
     # uvicorn's own lines come through the same formatter, without terminal colours.
     assert any(line["logger"].startswith("uvicorn") for line in lines)
     assert not any("\x1b" in json.dumps(line, ensure_ascii=False) for line in lines)
