@@ -16,6 +16,7 @@ from pyexec.api.errors import install_error_handlers
 from pyexec.api.holds import OpenHolds
 from pyexec.api.http_metrics import HttpMetricsMiddleware
 from pyexec.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
+from pyexec.api.observability import ObservabilityMiddleware
 from pyexec.api.routes import account, api_keys, events, files, job_files, jobs, service
 from pyexec.core.migrate import SchemaOutOfDate, check_schema
 from pyexec.core.runtime import Runtime
@@ -67,6 +68,7 @@ def create_app(
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(HttpMetricsMiddleware)  # outermost: counts even a crash's 500
+    app.add_middleware(ObservabilityMiddleware)  # outermost: log context and trace span
     install_error_handlers(app)
     routers = (
         service.router,

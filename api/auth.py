@@ -24,7 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from pyexec.api.errors import ApiError, Forbidden, Unauthorized, error_response
 from pyexec.api.ratelimit import charge, over_limit, send_with_quota
-from pyexec.core import repository
+from pyexec.core import logs, repository
 from pyexec.core.keys import hash_key, looks_like_key
 from pyexec.core.models import Account, ApiKey
 from pyexec.core.plans import PlanLimits, plan_limits
@@ -113,6 +113,7 @@ class AuthenticationMiddleware:
             await response(scope, receive, send)
             return
         scope.setdefault("state", {})["caller"] = caller
+        logs.annotate(account_id=caller.account.id)
         scope["state"]["quota"] = quota
         if quota is not None:
             send = send_with_quota(send, quota)

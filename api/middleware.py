@@ -33,8 +33,7 @@ class RequestContextMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        request_id = request_id_for(scope)
         started = False
         status = 500
         t0 = time.monotonic()
@@ -184,6 +183,14 @@ def _content_length(scope: Scope) -> int | None:
 def _client(scope: Scope) -> str:
     client = scope.get("client")
     return f"{client[0]}:{client[1]}" if client else "-"
+
+
+def request_id_for(scope: Scope) -> str:
+    """The request's id: made once (by the outermost middleware), kept in its scope's state."""
+    state = scope.setdefault("state", {})
+    if not state.get("request_id"):
+        state["request_id"] = _request_id(scope)
+    return str(state["request_id"])
 
 
 def _request_id(scope: Scope) -> str:

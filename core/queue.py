@@ -15,6 +15,8 @@ from collections import Counter
 from datetime import datetime
 from typing import NamedTuple
 
+from pyexec.core.job_context import JobContext
+
 
 class JobQueue(ABC):
     @abstractmethod
@@ -44,6 +46,7 @@ class QueuedJob(NamedTuple):
     neg_priority: int
     seq: int
     job_id: str
+    context: JobContext = JobContext()  # never compared: `seq` is unique
 
 
 class InProcessQueue(JobQueue):
@@ -70,7 +73,8 @@ class InProcessQueue(JobQueue):
             if job_id in self._queued:
                 return
             self._queued.add(job_id)
-            heapq.heappush(self._heap, QueuedJob(-priority, next(self._seq), job_id))
+            entry = QueuedJob(-priority, next(self._seq), job_id, JobContext.capture(job_id))
+            heapq.heappush(self._heap, entry)
             self._available.notify()
 
     async def take(self) -> QueuedJob:

@@ -28,6 +28,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from pyexec.core.clock import utcnow
+from pyexec.core.job_context import JobContext
 from pyexec.core.queue import JobQueue
 from pyexec.core.redis_keys import (
     QUEUE,
@@ -96,6 +97,7 @@ class RedisQueue(JobQueue):
         job = await self.redis.enqueue_job(
             RUN_JOB_TASK,
             job_id,
+            context=JobContext.capture(job_id).as_dict(),
             _job_id=job_id,
             _queue_name=QUEUE,
             _defer_until=datetime.fromtimestamp(score_ms / 1000, UTC),

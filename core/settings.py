@@ -357,6 +357,22 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error."
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text, or json: one JSON object a line (time, level, logger, message, "
+        "request_id, job_id, account_id, exc_info) for a log shipper.",
+    )
+    otel_exporter_otlp_endpoint: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_EXPORTER_OTLP_ENDPOINT"),
+        description="Set: OpenTelemetry traces (request, queue wait, run, cells, model calls) "
+        "are sent there over OTLP/HTTP (the exporter reads the other `OTEL_EXPORTER_OTLP_*`).",
+    )
+    otel_service_name: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("OTEL_SERVICE_NAME"),
+        description="The traces' service name (default: pyexec-serve, -api or -worker).",
+    )
     readyz_details: bool = Field(
         default=False,
         description="/readyz also shows how kernels are isolated (uid range, limits); keep "
@@ -381,6 +397,16 @@ class Settings(BaseSettings):
         if parsed.path not in ("", "/") or parsed.query or parsed.fragment:
             raise ValueError("must be the origin only (no path): the dashboard is served at /")
         return f"{parsed.scheme}://{parsed.netloc}"
+
+    @field_validator("otel_exporter_otlp_endpoint")
+    @classmethod
+    def _otlp_endpoint(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. http://collector:4318")
+        return value.strip()
 
     @field_validator("gateway_url")
     @classmethod

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from pyexec.admin import AdminError
+from pyexec.core import logs, tracing
 from pyexec.core.accounts import UnknownScopeError
 from pyexec.core.models import ALL_SCOPES
 from pyexec.core.settings import Settings, SettingsError, load_settings
@@ -49,10 +50,8 @@ def run(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         print(f"pyexec: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # One handler for the whole process, uvicorn's loggers included (pyexec.http).
+    logs.configure(settings.log_level, settings.log_format)
     if settings.log_level != "debug":
         logging.getLogger("alembic").setLevel(logging.WARNING)
         # arq logs a line per job, and reads PyExec's back-dated queue scores (see
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(settings, args) or 0)
     except SettingsError as exc:
-        print(f"pyexec: {exc}", file=sys.stderr)
+        logs.announce(f"pyexec: {exc}", error=True)
         return 2
     except (AdminError, UnknownScopeError, AdminInputError) as exc:
         # An operator mistake, not a crash: say what it was, no traceback.
@@ -166,7 +165,14 @@ def _check_model(settings: Settings) -> None:
             raise SettingsError(f"invalid configuration: {exc}") from None
 
 
+def _trace(settings: Settings, role: str) -> None:
+    """Traces, when OTEL_EXPORTER_OTLP_ENDPOINT is set (OpenTelemetry is imported only then)."""
+    name = settings.otel_service_name or f"pyexec-{role}"
+    tracing.configure(settings.otel_exporter_otlp_endpoint, name)
+
+
 def _serve(settings: Settings, _args: argparse.Namespace) -> int:
+    _trace(settings, "serve")
     from pyexec.serve import serve
 
     _check_model(settings)
@@ -174,12 +180,14 @@ def _serve(settings: Settings, _args: argparse.Namespace) -> int:
 
 
 def _api(settings: Settings, _args: argparse.Namespace) -> int:
+    _trace(settings, "api")
     from pyexec.scaled import api
 
     return api(settings)
 
 
 def _worker(settings: Settings, _args: argparse.Namespace) -> int:
+    _trace(settings, "worker")
     from pyexec.scaled import worker
 
     _check_model(settings)

@@ -196,6 +196,8 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
         port=settings.port,
         http=protocol,
         log_level=settings.log_level,
+        # uvicorn's loggers go through the process's one handler (`core.logs.configure`).
+        log_config=None,
         access_log=False,
         server_header=False,
         lifespan="on",

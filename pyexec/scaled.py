@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import sys
 
 import uvicorn
 
 from pyexec.api.app import create_app
+from pyexec.core import logs
 from pyexec.core.db import Database
 from pyexec.core.migrate import SchemaOutOfDate, check_schema
 from pyexec.core.runtime import Runtime
@@ -48,11 +48,11 @@ async def _schema_problem(settings: Settings) -> str | None:
 def api(settings: Settings) -> int:
     require_redis(settings, "api")
     if problem := asyncio.run(_schema_problem(settings)):
-        print(f"pyexec api: {problem}", file=sys.stderr)
+        logs.announce(f"pyexec api: {problem}", error=True)
         return 2
     config = server_config(create_app(settings), settings)
     url = f"http://{settings.host}:{settings.port}"
-    print(f"PyExec API at {url} (jobs run on `pyexec worker` processes via Redis)", flush=True)
+    logs.announce(f"PyExec API at {url} (jobs run on `pyexec worker` processes via Redis)")
     uvicorn.Server(config).run()
     return 0
 
@@ -71,14 +71,14 @@ async def _worker(settings: Settings) -> int:
         try:
             await check_schema(runtime.db.engine)
         except SchemaOutOfDate as exc:
-            print(f"pyexec worker: {exc}", file=sys.stderr)
+            logs.announce(f"pyexec worker: {exc}", error=True)
             return 2
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with metrics_port(runtime), arq_worker(runtime) as info:
-            print(f"pyexec worker {info.worker_id} ready: {info.slots} job slot(s)", flush=True)
+            logs.announce(f"pyexec worker {info.worker_id} ready: {info.slots} job slot(s)")
             await stop.wait()
             log.info("worker %s stopping", info.worker_id)
         return 0

@@ -9,6 +9,7 @@ import uvicorn
 
 from pyexec.admin import DEMO_EMAIL, DEMO_KEY_FILE, demo_key, sign_in_link
 from pyexec.api.app import create_app
+from pyexec.core import logs
 from pyexec.core.migrate import upgrade
 from pyexec.core.settings import Settings
 from pyexec.core.storage import make_private_dir
@@ -23,7 +24,7 @@ def serve(settings: Settings) -> int:
     try:
         isolation = check_kernels(settings)  # before anything is printed or started
     except SandboxUnavailableError as exc:
-        print(f"pyexec: {exc}", file=sys.stderr)
+        logs.announce(f"pyexec: {exc}", error=True)
         return 2
     make_private_dir(settings.data_dir)
     upgrade(settings.db_url)
@@ -32,8 +33,8 @@ def serve(settings: Settings) -> int:
     app = create_app(settings, components=(arq_worker if settings.scaled_out else embedded_worker,))
     server = uvicorn.Server(server_config(app, settings))
     url = f"http://{settings.host}:{settings.port}"
-    print(f"\nPyExec is starting at {url}  (API docs: {url}/docs)", flush=True)
-    print(f"Kernels: {isolation.reach() if isolation else 'isolation unknown'}", flush=True)
+    logs.announce(f"\nPyExec is starting at {url}  (API docs: {url}/docs)")
+    logs.announce(f"Kernels: {isolation.reach() if isolation else 'isolation unknown'}")
     # The key and the dashboard's one-time link go to a person, not into a log file: shown
     # when the key is made, and on later starts only to a terminal; the key is always in the
     # data dir for whoever may read that.
@@ -41,21 +42,19 @@ def serve(settings: Settings) -> int:
     to_person = created or sys.stdout.isatty()
     if to_person:
         link = asyncio.run(sign_in_link(settings, DEMO_EMAIL, url))
-        print(f"Dashboard: {link}  (signs you in once; valid 10 minutes)", flush=True)
+        logs.announce(f"Dashboard: {link}  (signs you in once; valid 10 minutes)")
     else:
-        print(
+        logs.announce(
             f"Dashboard: {url}/  (a one-time sign-in link is printed on a terminal; or give "
             f"the demo account a password: pyexec accounts set-password --email {DEMO_EMAIL})",
-            flush=True,
         )
     if to_person:
-        print(
+        logs.announce(
             f"Demo API key: {key}\n"
             f"Try:  curl -H 'Authorization: Bearer {key}' -d '{{\"code\": \"print(6*7)\"}}' "
             f"{url}/v1/jobs\n",
-            flush=True,
         )
     else:
-        print(f"Demo API key: in {path}\n", flush=True)
+        logs.announce(f"Demo API key: in {path}\n")
     server.run()
     return 0

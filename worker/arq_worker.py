@@ -28,6 +28,7 @@ from arq.worker import func
 from redis.exceptions import RedisError
 
 from pyexec.core import repository
+from pyexec.core.job_context import JobContext
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import plan_table
 from pyexec.core.redis_client import connect
@@ -68,7 +69,7 @@ class ScaledWorker:
     def runtime(self) -> Runtime:
         return self.ctx.runtime
 
-    async def run(self, job_id: str) -> None:
+    async def run(self, job_id: str, carried: JobContext | None = None) -> None:
         if not await self._lease(job_id):
             log.debug("job %s is held by another worker; skipping this delivery", job_id)
             return
@@ -99,7 +100,8 @@ class ScaledWorker:
             if slot is None:
                 return
             try:
-                await run_job(self.ctx, job_id)
+                with (carried or JobContext()).entered(job_id):
+                    await run_job(self.ctx, job_id)
             finally:
                 await self._free(slot, job_id)
         finally:
@@ -150,10 +152,13 @@ class ScaledWorker:
             return await repository.get_job(session, job_id)
 
 
-async def run_job_task(ctx: dict[str, Any], job_id: str) -> None:
-    """The arq task: ctx holds the process's `ScaledWorker`."""
+async def run_job_task(
+    ctx: dict[str, Any], job_id: str, context: dict[str, Any] | None = None
+) -> None:
+    """The arq task: ctx holds the process's `ScaledWorker`; `context`, the `JobContext` the
+    job was queued with (absent from jobs queued by an older version)."""
     worker: ScaledWorker = ctx[CTX_KEY]
-    await worker.run(job_id)
+    await worker.run(job_id, JobContext.from_dict(context))
 
 
 @dataclass(frozen=True)

@@ -96,7 +96,8 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJob
                 queue.hold(entry, account_id)
                 continue
             try:
-                await run_job(ctx, entry.job_id)
+                with entry.context.entered(entry.job_id):
+                    await run_job(ctx, entry.job_id)
             finally:
                 running.finish(account_id)
                 await queue.release(account_id)

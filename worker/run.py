@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from pyexec.core import metrics, repository
+from pyexec.core import logs, metrics, repository
 from pyexec.core.clock import utcnow
 from pyexec.core.event_types import (
     CancelRequested,
@@ -28,6 +28,7 @@ from pyexec.core.event_types import (
 from pyexec.core.files import detect_media_type, human_bytes
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
+from pyexec.core.tracing import span
 from pyexec.kernels import Collected, Execution, Kernel, KernelFiles, KernelPool
 from pyexec.kernels.warmup import WARMUP_CODE
 from pyexec.notebooks import CellRecord, Transcript, build_notebook, notebook_to_bytes
@@ -195,9 +196,10 @@ class JobRun:
         async def on_output(output: dict[str, Any]) -> None:
             await self.publish(CellOutput(cell=index, output=output))
 
-        execution = await kernel.execute(
-            source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
-        )
+        with span("job.cell", {"pyexec.job_id": self.job.id, "pyexec.cell": index}):
+            execution = await kernel.execute(
+                source, timeout=timeout, on_output=on_output, stop=self.cancel_requested
+            )
         self.execution_ms += execution.duration_ms
         self.cells.append(
             CellRecord(
@@ -415,6 +417,11 @@ def _timed_out(budget: float) -> str:
 
 async def run_job(ctx: WorkerContext, job_id: str) -> None:
     """Run one job; a second delivery of the same job, or one already final, does nothing."""
+    with span("job.run", {"pyexec.job_id": job_id}):
+        await _run_job(ctx, job_id)
+
+
+async def _run_job(ctx: WorkerContext, job_id: str) -> None:
     runtime = ctx.runtime
     async with runtime.db.session() as session:
         claimed = await repository.claim_job(session, job_id)
@@ -423,6 +430,8 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
     if job is None:
         log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
         return
+    logs.annotate(job_id=job.id, account_id=job.account_id)
+    log.info("job %s running (attempt %d)", job_id, job.attempts)
     await runtime.events.publish(job_id, StatusChanged(status=JobStatus.running.value))
     metrics.job_started(job.priority, job.created_at, job.started_at)
     run = JobRun(ctx, job)
@@ -447,6 +456,7 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
     finally:
         watcher.cancel()
     await finish(run, outcome)
+    log.info("job %s %s in %.2f s", job_id, outcome.status.value, time.monotonic() - started)
 
 
 async def finish(run: JobRun, outcome: Outcome) -> None:

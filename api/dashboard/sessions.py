@@ -29,7 +29,7 @@ from pyexec.api.dashboard.security import (
     tokens_match,
 )
 from pyexec.api.deps import RuntimeDep
-from pyexec.core import web_sessions
+from pyexec.core import logs, web_sessions
 from pyexec.core.models import Account
 from pyexec.core.plans import PlanLimits, plan_limits
 from pyexec.core.runtime import Runtime
@@ -87,6 +87,7 @@ async def find_visitor(request: Request, runtime: Runtime) -> Visitor | None:
         row, account = found
         await web_sessions.touch_session(session, row.id, now, session_lifetime(runtime))
         await session.commit()
+    logs.annotate(account_id=account.id)  # this request's log lines name the account
     return Visitor(account, plan_limits(runtime.settings, account.plan), token)
 
 

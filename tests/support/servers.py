@@ -62,7 +62,12 @@ class PyExecProcess:
         # The service's own variables come from the fields below, and a model configured in the
         # developer's shell must not replace the offline planner that the tests expect; tests
         # that want a model set these in env_overrides.
-        for name in (*SERVICE_ENV, "OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        for name in (
+            *SERVICE_ENV,
+            "OPENAI_API_KEY",
+            "OPENAI_BASE_URL",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ):
             env.pop(name, None)
         env.update(
             PYEXEC_DATA_DIR=str(self.data_dir),

@@ -19,6 +19,7 @@ from openai import AsyncOpenAI
 
 from pyexec.core import metrics
 from pyexec.core.settings import Settings
+from pyexec.core.tracing import span
 from pyexec.worker.agent.model import (
     FINAL_ANSWER,
     RUN_PYTHON,
@@ -86,10 +87,11 @@ class OpenAIModel:
             request["tools"] = TOOLS
         t0 = time.perf_counter()
         try:
-            if self.stream:
-                text, calls, usage = await self._streamed(request)
-            else:
-                text, calls, usage = await self._complete(request)
+            with span("llm.chat", {"gen_ai.request.model": self.name}):
+                if self.stream:
+                    text, calls, usage = await self._streamed(request)
+                else:
+                    text, calls, usage = await self._complete(request)
         except openai.APIError as exc:
             metrics.llm_failed(self.name, time.perf_counter() - t0, exc)
             raise ModelError(self.explain(exc)) from None

@@ -1,0 +1,70 @@
+"""The request's log context and trace span, outermost of the API's middleware.
+
+Every line logged while a request is handled carries its `request_id` (and, once
+`AuthenticationMiddleware` has found the caller, its `account_id`); with tracing on, the request
+is one span named after its route template (`POST /v1/jobs`, never a path with ids in it), the
+root of the trace its job continues in the worker.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import Match
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pyexec.api.middleware import request_id_for
+from pyexec.core import logs, tracing
+
+
+class ObservabilityMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_for(scope)
+        method = str(scope.get("method", ""))
+        with (
+            logs.bind(request_id=request_id),
+            tracing.span(
+                f"HTTP {method}",
+                {"http.request.method": method, "url.path": str(scope.get("path", ""))},
+            ) as span,
+        ):
+            if span is None:
+                await self.app(scope, receive, send)
+                return
+
+            async def send_status(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    span.set_attribute("http.response.status_code", int(message["status"]))
+                    if message["status"] >= 500:
+                        from opentelemetry.trace import Status, StatusCode
+
+                        span.set_status(Status(StatusCode.ERROR))
+                await send(message)
+
+            try:
+                await self.app(scope, receive, send_status)
+            finally:
+                route = route_template(scope)
+                if route is not None:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+
+
+def route_template(scope: Scope) -> str | None:
+    """The path template of the route that served the request (None: no route matched)."""
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    if isinstance(path, str):
+        return path
+    app = scope.get("app")
+    router = getattr(app, "router", None)
+    for candidate in getattr(router, "routes", []):
+        match, _ = candidate.matches(scope)
+        if match == Match.FULL:
+            found = getattr(candidate, "path", None)
+            return found if isinstance(found, str) else None
+    return None
