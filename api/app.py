@@ -15,7 +15,16 @@ from pyexec.api.dashboard import install_dashboard
 from pyexec.api.errors import install_error_handlers
 from pyexec.api.holds import OpenHolds
 from pyexec.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
-from pyexec.api.routes import account, api_keys, events, files, job_files, jobs, service
+from pyexec.api.routes import (
+    account,
+    api_keys,
+    events,
+    files,
+    job_files,
+    jobs,
+    service,
+    webhooks,
+)
 from pyexec.core.migrate import SchemaOutOfDate, check_schema
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings
@@ -74,6 +83,7 @@ def create_app(
         job_files.router,
         files.router,
         api_keys.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router)

@@ -54,6 +54,15 @@ from pyexec.core.repository.storage import (
     reserve_storage,
     storage_used,
 )
+from pyexec.core.repository.webhooks import (
+    claim_due_webhook,
+    drop_webhook,
+    record_webhook_attempt,
+    rotate_webhook_secret,
+    schedule_webhook,
+    webhook_deliveries,
+    webhook_secret,
+)
 
 __all__ = [
     "add_api_key",
@@ -61,6 +70,7 @@ __all__ = [
     "add_idempotency_key",
     "add_job",
     "cancel_pending",
+    "claim_due_webhook",
     "claim_job",
     "count_request",
     "create_account",
@@ -69,6 +79,7 @@ __all__ = [
     "delete_idempotency_keys_before",
     "delete_job",
     "delete_request_counts_before",
+    "drop_webhook",
     "encode_cursor",
     "fail_orphan",
     "find_active_key",
@@ -86,6 +97,7 @@ __all__ = [
     "list_api_keys",
     "list_files",
     "list_jobs",
+    "record_webhook_attempt",
     "release_job_storage",
     "release_storage",
     "request_cancel",
@@ -94,8 +106,12 @@ __all__ = [
     "requeue_orphan",
     "reserve_storage",
     "revoke_api_key",
+    "rotate_webhook_secret",
+    "schedule_webhook",
     "set_account_plan",
     "storage_used",
     "touch_api_key",
     "touch_api_key_if_stale",
+    "webhook_deliveries",
+    "webhook_secret",
 ]
