@@ -130,7 +130,7 @@ def refused_reason(address: IPAddress) -> str | None:
 def refuse_address(address: IPAddress, host: str) -> None:
     reason = refused_reason(address)
     if reason is not None:
-        shown = host if host == str(address) else f"{host} ({address})"
+        shown = host if _ip_literal(host) == address else f"{host} ({address})"
         raise WebhookUrlError(
             f"points at {shown}, a {reason} address: webhooks go only to public addresses"
         )
