@@ -24,6 +24,8 @@ SIGNATURE_HEADER = "PyExec-Signature"
 DELIVERY_HEADER = "PyExec-Delivery"
 SECRET_PREFIX = "whsec_"
 MAX_URL_LENGTH = 2048
+# A name that does not resolve within this is refused (at submission; an attempt fails).
+RESOLVE_TIMEOUT_SECONDS = 5.0
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -136,7 +138,9 @@ def refuse_address(address: IPAddress, host: str) -> None:
         )
 
 
-async def resolve_public(target: WebhookTarget, *, allow_private: bool) -> list[IPAddress]:
+async def resolve_public(
+    target: WebhookTarget, *, allow_private: bool, timeout: float = RESOLVE_TIMEOUT_SECONDS
+) -> list[IPAddress]:
     """The addresses to connect to for `target`, every one of them checked: a name with any
     refused address among its answers is refused whole. Raises `WebhookUrlError`."""
     if target.literal is not None:
@@ -145,9 +149,14 @@ async def resolve_public(target: WebhookTarget, *, allow_private: bool) -> list[
         return [target.literal]
     loop = asyncio.get_running_loop()
     try:
-        infos = await loop.getaddrinfo(
-            target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
-        )
+        async with asyncio.timeout(timeout):
+            infos = await loop.getaddrinfo(
+                target.host, target.port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP
+            )
+    except TimeoutError:
+        raise WebhookUrlError(
+            f"has a host that did not resolve within {timeout:g} s: {target.host}"
+        ) from None
     except (socket.gaierror, UnicodeError) as exc:
         raise WebhookUrlError(f"has a host that does not resolve: {target.host} ({exc})") from None
     addresses: list[IPAddress] = []

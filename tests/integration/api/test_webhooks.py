@@ -5,12 +5,9 @@ that point inside the network are refused at submission."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,87 +17,19 @@ import pytest
 from pyexec_client import verify_webhook
 from tests.conftest import DATABASES
 from tests.support.servers import Server
+from tests.support.webhook_receiver import RECEIVER_ENV, Receiver, receiving
 
 # Loopback http receivers are allowed on this server; retries come quickly, and a delivery is
 # given up WINDOW_SECONDS after its job ended.
 WINDOW_SECONDS = 12
-HOOKED_ENV = {
-    "PYEXEC_WEBHOOK_ALLOW_HTTP": "true",
-    "PYEXEC_WEBHOOK_ALLOW_PRIVATE": "true",
-    "PYEXEC_WEBHOOK_RETRY_BASE_SECONDS": "0.5",
-    "PYEXEC_WEBHOOK_RETRY_MAX_SECONDS": "1",
-    "PYEXEC_WEBHOOK_RETRY_WINDOW_SECONDS": str(WINDOW_SECONDS),
-    "PYEXEC_WEBHOOK_POLL_SECONDS": "0.2",
-}
+HOOKED_ENV = {**RECEIVER_ENV, "PYEXEC_WEBHOOK_RETRY_WINDOW_SECONDS": str(WINDOW_SECONDS)}
 WAIT_SECONDS = 60.0
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A real HTTP server: answers each path with its scripted statuses (then the last one
-    again), and keeps what it received."""
-
-    server: ThreadingHTTPServer
-    scripts: dict[str, list[int]] = field(default_factory=dict)
-    received: list[Received] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def hook(self, *statuses: int) -> str:
-        path = f"/hook/{uuid.uuid4().hex}"
-        self.scripts[path] = list(statuses)
-        return self.url + path
-
-    def at(self, url: str) -> list[Received]:
-        path = httpx.URL(url).path
-        with self.lock:
-            return [r for r in self.received if r.path == path]
-
-
-def _handler(receiver: Callable[[], Receiver]) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            rec = receiver()
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            with rec.lock:
-                rec.received.append(
-                    Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body)
-                )
-                script = rec.scripts.get(self.path, [404])
-                status = script.pop(0) if len(script) > 1 else script[0]
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain")
-            self.end_headers()
-            self.wfile.write(b"ok" if status < 300 else b"receiver says no")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    return Handler
 
 
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[Receiver]:
-    holder: list[Receiver] = []
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(lambda: holder[0]))
-    holder.append(Receiver(httpd))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield holder[0]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with receiving() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -279,3 +208,34 @@ def test_the_secret_needs_the_keys_manage_scope(server: Server, client: httpx.Cl
     with server.client(limited.json()["key"]) as other:
         assert other.get("/v1/webhook-secret").status_code == 403
         assert other.post("/v1/webhook-secret/rotate").status_code == 403
+
+
+def test_a_delivery_survives_a_restart(
+    tmp_path_factory: pytest.TempPathFactory, receiver: Receiver
+) -> None:
+    """A delivery still failing when the service stops is made after it starts again."""
+    srv = Server(Path(tmp_path_factory.mktemp("restart")), env_overrides=RECEIVER_ENV).start()
+    try:
+        with srv.client(srv.create_key("restart@example.com")) as c:
+            url = receiver.hook(503)
+            job = _submit(c, url)
+            _webhook(c, job["id"], "failing")
+        srv.stop()
+        receiver.scripts[httpx.URL(url).path] = [200]
+        tried = len(receiver.at(url))
+        srv.start()
+        with srv.client(srv.create_key("restart-2@example.com")) as other:
+            assert other.get(f"/v1/jobs/{job['id']}").status_code == 404  # not theirs
+        with srv.client(None) as anonymous:
+            assert anonymous.get(f"/v1/jobs/{job['id']}").status_code == 401
+        # An attempt cut off by the stop holds its claim until the claim's life (the timeout
+        # and a margin) has passed; then the delivery is due again.
+        query = "SELECT status FROM webhook_deliveries WHERE job_id = :id"
+        _wait_for(
+            lambda: srv.rows(query, id=job["id"]) == [{"status": "delivered"}],
+            "the delivery after the restart",
+            timeout=120,
+        )
+        assert len(receiver.at(url)[tried:]) == 1
+    finally:
+        srv.stop()
