@@ -53,6 +53,8 @@ MAX_ANSWER_BYTES = 4096
 # passed: long enough that no other worker sends it meanwhile, short enough that a worker
 # that died mid-attempt delays it little.
 CLAIM_MARGIN_SECONDS = 30.0
+# How long a stopping worker tries to hand back a delivery it was sending.
+RELEASE_SECONDS = 2.0
 # Attempts one worker makes at once (one slow receiver does not hold up the others).
 PARALLEL_ATTEMPTS = 8
 
@@ -122,7 +124,13 @@ class WebhookSender:
             secret = (await repository.webhook_secret(session, delivery.account_id)).secret
             await session.commit()
         body = JobOut.of(job, delivery).model_dump_json().encode()
-        outcome = await self.send(delivery, body, secret)
+        try:
+            outcome = await self.send(delivery, body, secret)
+        except asyncio.CancelledError:
+            # Stopped mid-attempt: hand the delivery back (it may have arrived; receivers
+            # dedupe by job id) instead of leaving it claimed until the claim lapses.
+            await self._release(delivery.job_id, delivery.claim)
+            raise
         # metrics: webhook delivery outcome
         status, next_at = self._next(delivery, outcome)
         async with self.runtime.db.session() as session:
@@ -155,6 +163,14 @@ class WebhookSender:
                 outcome.error,
                 next_at,
             )
+
+    async def _release(self, job_id: str, claim: str) -> None:
+        try:
+            async with asyncio.timeout(RELEASE_SECONDS), self.runtime.db.session() as session:
+                await repository.release_webhook_claim(session, job_id, claim)
+                await session.commit()
+        except Exception as exc:  # the claim lapses by itself
+            log.warning("webhook of job %s: could not hand it back (%s)", job_id, exc)
 
     def _next(
         self, delivery: WebhookDelivery, outcome: Outcome

@@ -115,6 +115,15 @@ async def record_webhook_attempt(
     return bool(result.rowcount)
 
 
+async def release_webhook_claim(session: AsyncSession, job_id: str, claim: str) -> None:
+    """An attempt that was stopped (a shutdown) before its outcome: due again at once."""
+    await session.exec(
+        update(WebhookDelivery)
+        .where(col(WebhookDelivery.job_id) == job_id, col(WebhookDelivery.claim) == claim)
+        .values(next_attempt_at=utcnow(), claim=None)
+    )
+
+
 async def drop_webhook(session: AsyncSession, job_id: str) -> None:
     await session.exec(delete(WebhookDelivery).where(col(WebhookDelivery.job_id) == job_id))
 

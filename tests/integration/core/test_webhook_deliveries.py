@@ -130,3 +130,17 @@ async def test_the_secret_is_made_once_and_rotation_replaces_it(db: Database) ->
         rotated = (await repository.rotate_webhook_secret(session, job.account_id)).secret
         await session.commit()
     assert rotated != first[0] and await secret() == rotated
+
+
+async def test_a_released_claim_is_due_again_at_once(db: Database) -> None:
+    job = await _ended_job(db)
+    async with db.session() as session:
+        claimed = await repository.claim_due_webhook(session, utcnow(), HOLD)
+        await session.commit()
+        assert claimed is not None and claimed.claim is not None
+        assert await repository.claim_due_webhook(session, utcnow(), HOLD) is None
+        await repository.release_webhook_claim(session, job.id, claimed.claim)
+        await session.commit()
+        again = await repository.claim_due_webhook(session, utcnow(), HOLD)
+        await session.commit()
+    assert again is not None and again.attempts == 0
