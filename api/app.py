@@ -17,7 +17,16 @@ from pyexec.api.holds import OpenHolds
 from pyexec.api.http_metrics import HttpMetricsMiddleware
 from pyexec.api.middleware import BodyLimitMiddleware, JsonBodyMiddleware, RequestContextMiddleware
 from pyexec.api.observability import ObservabilityMiddleware
-from pyexec.api.routes import account, api_keys, events, files, job_files, jobs, service
+from pyexec.api.routes import (
+    account,
+    api_keys,
+    events,
+    files,
+    job_files,
+    jobs,
+    service,
+    webhooks,
+)
 from pyexec.core.migrate import SchemaOutOfDate, check_schema
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings
@@ -67,7 +76,7 @@ def create_app(
     app.add_middleware(AuthenticationMiddleware)
     app.add_middleware(JsonBodyMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(HttpMetricsMiddleware)  # outermost: counts even a crash's 500
+    app.add_middleware(HttpMetricsMiddleware)  # counts even a crash's 500
     app.add_middleware(ObservabilityMiddleware)  # outermost: log context and trace span
     install_error_handlers(app)
     routers = (
@@ -78,6 +87,7 @@ def create_app(
         job_files.router,
         files.router,
         api_keys.router,
+        webhooks.router,
     )
     for router in routers:
         app.include_router(router)

@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from pyexec.core.models import File, Job
-from pyexec.core.output_types import Output
+from pyexec.core.job_object import (
+    Artifact,
+    JobOut,
+    JobStatusName,
+    Usage,
+    WebhookOut,
+    as_utc,
+)
+from pyexec.core.models import File
+
+__all__ = [
+    "Artifact",
+    "ErrorBody",
+    "FileOut",
+    "JobCreate",
+    "JobList",
+    "JobOut",
+    "JobStatusName",
+    "Usage",
+    "WebhookOut",
+    "as_utc",
+]
 
 MAX_CODE_BYTES = 1_000_000
-
-JobStatusName = Literal["pending", "running", "completed", "failed", "cancelled"]
 
 
 class ErrorDetail(BaseModel):
@@ -42,96 +60,17 @@ class JobCreate(BaseModel):
     code: str | None = Field(default=None, max_length=MAX_CODE_BYTES)
     timeout_seconds: int | None = Field(default=None, ge=1, le=86_400)
     parent_job_id: str | None = Field(default=None, max_length=64)
-
-
-class Artifact(BaseModel):
-    name: str
-    media_type: str
-    bytes: int
-    url: str
-
-
-class Usage(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    cells: int = 0
-    execution_ms: int = 0
-    llm_prompt_tokens: int = 0
-    llm_completion_tokens: int = 0
-
-
-class JobOut(BaseModel):
-    id: str
-    status: JobStatusName
-    title: str
-    prompt: str | None
-    code: str | None
-    priority: int
-    timeout_seconds: int
-    parent_job_id: str | None
-    file_ids: list[str]
-    created_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    result: str | None
-    error_message: str | None
-    outputs: list[Output | dict[str, Any]]
-    artifacts: list[Artifact]
-    notebook_url: str | None
-    usage: Usage
-    ungrounded_numbers: list[str] = Field(
-        default_factory=list,
-        description="Numbers in `result`, as written there, that appear in no output of the "
-        "job's cells (rounding allowed); empty when every number is traced to a computation.",
+    webhook_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="When the job ends, its object is POSTed here, signed (`PyExec-Signature`); "
+        "https only; loopback, private and link-local addresses are refused.",
     )
-
-    @field_serializer("created_at", "started_at", "completed_at")
-    def _iso(self, value: datetime | None) -> str | None:
-        if value is None:
-            return None
-        value = as_utc(value)
-        return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-    @classmethod
-    def from_job(cls, job: Job, *, notebook_ready: bool) -> JobOut:
-        usage = {
-            "cells": 0,
-            "execution_ms": 0,
-            "llm_prompt_tokens": 0,
-            "llm_completion_tokens": 0,
-            **(job.usage or {}),
-        }
-        return cls(
-            id=job.id,
-            status=job.status,  # type: ignore[arg-type]
-            title=job.title,
-            prompt=job.prompt,
-            code=job.code,
-            priority=job.priority,
-            timeout_seconds=job.timeout_seconds,
-            parent_job_id=job.parent_job_id,
-            file_ids=list(job.file_ids or []),
-            created_at=job.created_at,
-            started_at=job.started_at,
-            completed_at=job.completed_at,
-            result=job.result,
-            error_message=job.error_message,
-            outputs=list(job.outputs or []),
-            artifacts=[Artifact(**a) for a in job.artifacts or []],
-            notebook_url=f"/v1/jobs/{job.id}/notebook" if notebook_ready else None,
-            usage=Usage(**usage),
-            ungrounded_numbers=list(job.ungrounded_numbers or []),
-        )
 
 
 class JobList(BaseModel):
     data: list[JobOut]
     next_cursor: str | None
-
-
-def as_utc(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything PyExec stores is UTC.
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class FileOut(BaseModel):

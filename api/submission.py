@@ -13,6 +13,7 @@ from pyexec.core.event_types import StatusChanged
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import PlanLimits
 from pyexec.core.runtime import Runtime
+from pyexec.core.webhooks import WebhookUrlError, check_url, resolve_public
 
 TITLE_FROM_PROMPT_CHARS = 80
 
@@ -143,6 +144,28 @@ async def check_files(
         seen[name.casefold()] = file_id
 
 
+async def check_webhook_url(runtime: Runtime, url: str | None) -> str | None:
+    """A webhook URL PyExec may call: https (unless allowed), and a host that is, or resolves
+    only to, public addresses (unless allowed). The worker checks the address again when it
+    delivers, since a name's answer may change."""
+    if url is None:
+        return None
+    settings = runtime.settings
+    try:
+        target = check_url(
+            url.strip(),
+            allow_http=settings.webhook_allow_http,
+            allow_private=settings.webhook_allow_private,
+        )
+        if not settings.webhook_allow_private:
+            await resolve_public(target, allow_private=False)
+    except WebhookUrlError as exc:
+        raise InvalidRequest(
+            f"'webhook_url' {exc}.", details=[{"field": "webhook_url", "problem": str(exc)}]
+        ) from None
+    return target.url
+
+
 async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: PlanLimits) -> Job:
     """The job a submission makes, checked against the plan, its parent and its files; not
     stored yet. Raises the error of the first check it fails."""
@@ -150,6 +173,7 @@ async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: Pl
     check_plan(body, limits)
     inherited = await check_parent(runtime, account_id, body.parent_job_id)
     await check_files(runtime, account_id, body.file_ids, inherited)
+    webhook_url = await check_webhook_url(runtime, body.webhook_url)
     return Job(
         account_id=account_id,
         title=derive_title(body),
@@ -159,6 +183,7 @@ async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: Pl
         timeout_seconds=job_timeout(body, limits, runtime.settings.job_default_timeout),
         file_ids=body.file_ids,
         parent_job_id=body.parent_job_id,
+        webhook_url=webhook_url,
     )
 
 

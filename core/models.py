@@ -120,6 +120,8 @@ class Job(SQLModel, table=True):
     stored_bytes: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, server_default="0")
     )
+    # Where the job object is POSTed when the job ends (core.webhooks); checked at submission.
+    webhook_url: str | None = Field(default=None, max_length=2048)
 
 
 class File(SQLModel, table=True):
@@ -206,3 +208,50 @@ class SignInThrottle(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=400)
     window_started_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     attempts: int = 0
+
+
+class WebhookStatus(enum.StrEnum):
+    pending = "pending"
+    delivered = "delivered"
+    failing = "failing"
+    gave_up = "gave_up"
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """The POST of a job's object to its `webhook_url`, made when the job ends; retried until
+    delivered or the retry window closes. One per job; deleted with its job."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),)
+
+    job_id: str = Field(primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", max_length=36)
+    url: str = Field(max_length=2048)
+    status: str = Field(default=WebhookStatus.pending.value, max_length=16)
+    attempts: int = 0
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )
+    # When the next attempt is due; None once delivered or given up. A worker that claims the
+    # delivery pushes it past its attempt's timeout, so no other worker sends it meanwhile.
+    next_attempt_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+    # Which claim holds the attempt under way: its outcome is recorded only by that claim.
+    claim: str | None = Field(default=None, max_length=36)
+    delivered_at: datetime | None = Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=True)
+    )
+
+
+class WebhookSecret(SQLModel, table=True):
+    """An account's webhook signing secret, made on first use; rotating replaces it."""
+
+    __tablename__ = "webhook_secrets"
+
+    account_id: str = Field(foreign_key="accounts.id", primary_key=True, max_length=36)
+    secret: str = Field(max_length=100)
+    created_at: datetime = Field(
+        default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False)
+    )

@@ -354,6 +354,44 @@ class Settings(BaseSettings):
         "unset: none (`pyexec serve` and `pyexec api` use their HTTP port).",
     )
 
+    # Webhooks (core.webhooks, worker.webhooks): the job object POSTed to a job's webhook_url.
+    webhook_allow_http: bool = Field(
+        default=False,
+        description="Accept http:// webhook URLs (tests, a trusted network); default: https only.",
+    )
+    webhook_allow_private: bool = Field(
+        default=False,
+        description="Accept webhook URLs that resolve to loopback, private, link-local or "
+        "other non-public addresses (tests, receivers inside the network). Off: refused at "
+        "submission and again at each delivery.",
+    )
+    webhook_retry_base_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="Wait after a delivery's first failed attempt; doubled after each next "
+        "one (with jitter), up to PYEXEC_WEBHOOK_RETRY_MAX_SECONDS.",
+    )
+    webhook_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between two attempts of a delivery."
+    )
+    webhook_retry_window_seconds: float = Field(
+        default=86_400.0,
+        gt=0,
+        description="A delivery not made this long after its job ended is given up (gave_up).",
+    )
+    webhook_connect_timeout: float = Field(
+        default=5.0, gt=0, description="Seconds to connect to a webhook receiver."
+    )
+    webhook_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds for a whole webhook attempt (connect to answer)."
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Seconds between a worker's looks for due webhook deliveries.",
+    )
+
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         default="info", description="debug, info, warning or error."
     )

@@ -45,6 +45,7 @@ from pyexec.worker.kernel_pool import make_pool
 from pyexec.worker.leases import Leases, new_worker_id
 from pyexec.worker.reconcile import Reconciler, recover_orphan
 from pyexec.worker.run import WorkerContext, run_job
+from pyexec.worker.webhooks import sending_webhooks
 
 log = logging.getLogger("pyexec.worker")
 
@@ -171,7 +172,11 @@ class WorkerInfo:
 async def arq_worker(runtime: Runtime) -> AsyncIterator[WorkerInfo]:
     """Kernel pool, arq loop, lease keeper and reconciler, for as long as the block runs."""
     # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
-    async with open_model(runtime.settings) as model, _arq_worker(runtime, model) as info:
+    async with (
+        open_model(runtime.settings) as model,
+        _arq_worker(runtime, model) as info,
+        sending_webhooks(runtime),
+    ):
         yield info
 
 

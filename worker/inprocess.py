@@ -19,6 +19,7 @@ from pyexec.worker.agent import Model, open_model
 from pyexec.worker.files import StoredInputs
 from pyexec.worker.kernel_pool import make_pool
 from pyexec.worker.run import WorkerContext, run_job
+from pyexec.worker.webhooks import sending_webhooks
 
 log = logging.getLogger("pyexec.worker")
 
@@ -111,7 +112,11 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJob
 async def embedded_worker(runtime: Runtime) -> AsyncIterator[None]:
     """Kernel pool + queue consumers, as a component of the embedded `pyexec serve`."""
     # The analyst's model (an LLM client or the offline planner) lives as long as the worker.
-    async with open_model(runtime.settings) as model, _embedded_worker(runtime, model):
+    async with (
+        open_model(runtime.settings) as model,
+        _embedded_worker(runtime, model),
+        sending_webhooks(runtime),
+    ):
         yield
 
 

@@ -103,7 +103,7 @@ async def _frames(
         if JobStatus(job.status).is_final:
             while not inbox.empty():
                 yield _frame(inbox.get_nowait())
-            yield _result(job)
+            yield await _result(runtime, job)
             return
         quiet_since = loop.time()
         while True:
@@ -115,7 +115,7 @@ async def _frames(
             except TimeoutError:
                 job = await load_job(runtime, job.id, caller.account.id)
                 if JobStatus(job.status).is_final:
-                    yield _result(job)
+                    yield await _result(runtime, job)
                     return
                 if loop.time() - quiet_since >= KEEPALIVE_SECONDS:
                     quiet_since = loop.time()
@@ -124,7 +124,7 @@ async def _frames(
             quiet_since = loop.time()
             yield _frame(event)
             if is_final_status_event(event):
-                yield _result(await load_job(runtime, job.id, caller.account.id))
+                yield await _result(runtime, await load_job(runtime, job.id, caller.account.id))
                 return
 
 
@@ -143,10 +143,10 @@ def _frame(event: Event) -> str:
     return "\n".join(lines) + "\n\n"
 
 
-def _result(job: Job) -> str:
+async def _result(runtime: Runtime, job: Job) -> str:
     # No id: a client that reconnects after the result resumes after the final status, and
     # gets the result again.
-    body = job_out(job).model_dump(mode="json")
+    body = (await job_out(runtime, job)).model_dump(mode="json")
     return f"event: {RESULT}\ndata: {_json(body)}\n\n"
 
 

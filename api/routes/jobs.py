@@ -30,9 +30,18 @@ ERRORS = error_responses("No such job for this account")
 CANCEL_SETTLE_SECONDS = 5.0
 
 
-def job_out(job: Job) -> JobOut:
-    ran = job.started_at is not None
-    return JobOut.from_job(job, notebook_ready=ran and JobStatus(job.status).is_final)
+async def job_out(runtime: Runtime, job: Job) -> JobOut:
+    return (await job_outs(runtime, [job]))[0]
+
+
+async def job_outs(runtime: Runtime, jobs: list[Job]) -> list[JobOut]:
+    """The job objects, with the webhook deliveries of those that have one (one query)."""
+    hooked = [job.id for job in jobs if job.webhook_url is not None]
+    deliveries = {}
+    if hooked:
+        async with runtime.db.session() as session:
+            deliveries = await repository.webhook_deliveries(session, hooked)
+    return [JobOut.of(job, deliveries.get(job.id)) for job in jobs]
 
 
 @router.post(
@@ -74,24 +83,24 @@ async def create_job(
         request_hash = fingerprint(body)
         earlier = await earlier_job(runtime, caller.account.id, idempotency_key, request_hash)
         if earlier is not None:
-            return _created(earlier, 200)
+            return await _created(runtime, earlier, 200)
     job = await new_job(runtime, body, caller.account.id, caller.limits)
     if idempotency_key is not None:
         job, created = await create_once(runtime, job, idempotency_key, request_hash)
         if not created:
-            return _created(job, 200)
+            return await _created(runtime, job, 200)
     else:
         async with runtime.db.session() as session:
             await repository.add_job(session, job)
             await session.commit()
     await start_job(runtime, job)
     metrics.job_created(caller.limits.plan)
-    return _created(job, 201)
+    return await _created(runtime, job, 201)
 
 
-def _created(job: Job, status_code: int) -> JSONResponse:
+async def _created(runtime: Runtime, job: Job, status_code: int) -> JSONResponse:
     return JSONResponse(
-        job_out(job).model_dump(mode="json"),
+        (await job_out(runtime, job)).model_dump(mode="json"),
         status_code=status_code,
         headers={"Location": f"/v1/jobs/{job.id}"},
     )
@@ -110,7 +119,9 @@ async def list_jobs(
         jobs = await repository.list_jobs(
             session, caller.account.id, limit=limit + 1, after=after, status=status
         )
-    return JobList(data=[job_out(j) for j in jobs[:limit]], next_cursor=next_cursor(jobs, limit))
+    return JobList(
+        data=await job_outs(runtime, jobs[:limit]), next_cursor=next_cursor(jobs, limit)
+    )
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=ERRORS, summary="Get a job")
@@ -128,7 +139,7 @@ async def get_job(
         limit = runtime.settings.max_open_waits_per_account
         with holds.hold("wait", caller.account.id, limit):
             job = await wait_for_final(runtime, job, wait)
-    return job_out(job)
+    return await job_out(runtime, job)
 
 
 @router.post(
@@ -143,7 +154,7 @@ async def cancel_job(job_id: str, caller: JobsWrite, runtime: RuntimeDep) -> Job
         raise Conflict(f"Job {job_id} already ended with status '{job.status}'.")
     await request_cancel(runtime, job)
     job = await wait_for_final(runtime, job, CANCEL_SETTLE_SECONDS)
-    return job_out(job)
+    return await job_out(runtime, job)
 
 
 @router.get(

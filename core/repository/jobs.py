@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from pyexec.core.clock import utcnow
 from pyexec.core.models import FINAL_STATUSES, Account, Job, JobStatus
 from pyexec.core.repository.storage import release_storage
+from pyexec.core.repository.webhooks import drop_webhook, schedule_webhook
 
 
 async def add_job(session: AsyncSession, job: Job) -> Job:
@@ -124,7 +125,7 @@ async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **va
         )
         .values(status=status.value, completed_at=utcnow(), **values)
     )
-    return bool(result.rowcount)
+    return await _ended(session, job_id, bool(result.rowcount))
 
 
 async def cancel_pending(session: AsyncSession, job_id: str) -> bool:
@@ -138,7 +139,7 @@ async def cancel_pending(session: AsyncSession, job_id: str) -> bool:
             error_message="cancelled before it started",
         )
     )
-    return bool(result.rowcount)
+    return await _ended(session, job_id, bool(result.rowcount))
 
 
 async def request_cancel(session: AsyncSession, job_id: str) -> None:
@@ -197,7 +198,7 @@ async def fail_orphan(session: AsyncSession, job_id: str, attempts: int, message
         )
         .values(status=JobStatus.failed.value, completed_at=utcnow(), error_message=message)
     )
-    return bool(result.rowcount)
+    return await _ended(session, job_id, bool(result.rowcount))
 
 
 async def delete_job(session: AsyncSession, job_id: str) -> bool:
@@ -212,4 +213,12 @@ async def delete_job(session: AsyncSession, job_id: str) -> bool:
     if row is None:
         return False
     await release_storage(session, row[0], row[1])
+    await drop_webhook(session, job_id)
     return True
+
+
+async def _ended(session: AsyncSession, job_id: str, changed: bool) -> bool:
+    """After a transition to a final status: the job's webhook delivery, if it has a URL."""
+    if changed:
+        await schedule_webhook(session, job_id)
+    return changed

@@ -28,6 +28,7 @@ from pyexec_client._errors import (
     WaitTimeoutError,
 )
 from pyexec_client._version import __version__
+from pyexec_client._webhooks import WebhookVerificationError, verify_webhook
 from pyexec_client.models import (
     Account,
     AccountUsage,
@@ -109,5 +110,7 @@ __all__ = [
     "Usage",
     "WaitTimeoutError",
     "Webhook",
+    "WebhookVerificationError",
     "__version__",
+    "verify_webhook",
 ]
