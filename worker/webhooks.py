@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 
 import httpx
 
-from pyexec.core import repository
+from pyexec.core import metrics, repository
 from pyexec.core.clock import utcnow
 from pyexec.core.job_object import JobOut, as_utc
 from pyexec.core.models import WebhookDelivery, WebhookStatus
@@ -63,6 +63,14 @@ PARALLEL_ATTEMPTS = 8
 class Outcome:
     delivered: bool
     error: str | None = None
+
+
+def _metric_outcome(status: WebhookStatus, outcome: Outcome) -> metrics.WebhookOutcome:
+    if status is WebhookStatus.delivered:
+        return "delivered"
+    if outcome.error and outcome.error.startswith("refused"):
+        return "refused"
+    return "failed" if status is WebhookStatus.gave_up else "retrying"
 
 
 class WebhookSender:
@@ -131,8 +139,8 @@ class WebhookSender:
             # dedupe by job id) instead of leaving it claimed until the claim lapses.
             await self._release(delivery.job_id, delivery.claim)
             raise
-        # metrics: webhook delivery outcome
         status, next_at = self._next(delivery, outcome)
+        metrics.webhook_delivery(_metric_outcome(status, outcome))
         async with self.runtime.db.session() as session:
             recorded = await repository.record_webhook_attempt(
                 session,

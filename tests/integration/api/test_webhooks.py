@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 import pytest
 
 from pyexec_client import verify_webhook
@@ -112,12 +113,26 @@ def test_the_signed_job_object_arrives_once_when_the_job_completes(
     assert next(j for j in listed if j["id"] == job["id"])["webhook"]["status"] == "delivered"
 
 
+def _deliveries(server: Server) -> dict[str, float]:
+    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    return {
+        s.labels["outcome"]: s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "pyexec_webhook_deliveries_total"
+    }
+
+
 def test_a_failed_delivery_is_retried_until_it_is_delivered(
-    hooked: httpx.Client, receiver: Receiver
+    hooked_server: Server, hooked: httpx.Client, receiver: Receiver
 ) -> None:
+    before = _deliveries(hooked_server)
     url = receiver.hook(500, 200)
     job = _submit(hooked, url)
     hook = _webhook(hooked, job["id"], "delivered")
+    after = _deliveries(hooked_server)
+    assert after["retrying"] - before["retrying"] >= 1
+    assert after["delivered"] - before["delivered"] >= 1
     assert hook["attempts"] == 2 and hook["last_error"] is None
     first, second = receiver.at(url)
     secret = hooked.get("/v1/webhook-secret").json()["secret"]
