@@ -1,7 +1,7 @@
 """`make bench`: PyExec's latency beside its floor (raw jupyter_client) and papermill.
 
     .venv/bin/python -m tests.benchmarks.bench [--runs 50] [--slow-runs 10] [--only a,c]
-        [--pyexec "CMD"]    # how to run the service's CLI; default: the venv's `pyexec`
+        [--pyexec "CMD"]    # how to run the service's CLI; default: the venv's `pyexec-server`
 
 Each row is one `Benchmark` below: one async function returning `Samples` and one entry in
 BENCHMARKS. Kernel rows (d-k) run both backends with the service's default sandbox; the
