@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
 
 from pyexec.api.errors import NotFound
 from pyexec.core import repository
-from pyexec.core.events import is_final_status_event
+from pyexec.core.events import Event, is_final_status_event
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -31,18 +32,41 @@ async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
     """
     if seconds <= 0 or JobStatus(job.status).is_final:
         return job
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
     async with runtime.events.subscribe(job.id) as inbox:
         # Read after subscribing, so that a change in between is not missed.
         job = await load_job(runtime, job.id, job.account_id)
-        while not JobStatus(job.status).is_final:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                break
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
-                    while not is_final_status_event(await inbox.get()):
-                        pass
-            job = await load_job(runtime, job.id, job.account_id)
+        return await _hold(runtime, job, inbox, seconds)
+
+
+@contextlib.asynccontextmanager
+async def load_and_listen(
+    runtime: Runtime, job_id: str, account_id: str
+) -> AsyncIterator[tuple[Job, asyncio.Queue[Event]]]:
+    """The account's job (404 if it is not theirs), read once, after subscribing to its events:
+    one read where `load_job` then `wait_for_final` take two. Hold with `hold_until_final`."""
+    async with runtime.events.subscribe(job_id) as inbox:
+        yield await load_job(runtime, job_id, account_id), inbox
+
+
+async def hold_until_final(
+    runtime: Runtime, job: Job, inbox: asyncio.Queue[Event], seconds: float
+) -> Job:
+    """`wait_for_final` for a job read inside `load_and_listen`."""
+    if seconds <= 0 or JobStatus(job.status).is_final:
+        return job
+    return await _hold(runtime, job, inbox, seconds)
+
+
+async def _hold(runtime: Runtime, job: Job, inbox: asyncio.Queue[Event], seconds: float) -> Job:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not JobStatus(job.status).is_final:
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
+                while not is_final_status_event(await inbox.get()):
+                    pass
+        job = await load_job(runtime, job.id, job.account_id)
     return job

@@ -54,11 +54,6 @@ class JobStorage:
         if n:
             await self._count(-n, None)
 
-    async def add(self, n: int) -> None:
-        """Count bytes the job keeps whatever the quota (its notebook is part of its result)."""
-        if n:
-            await self._count(n, None)
-
     async def forget_earlier_attempt(self) -> None:
         """An earlier run of the job stored artifacts that are cleared now: uncount them."""
         async with self.runtime.db.session() as session:

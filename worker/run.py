@@ -276,7 +276,8 @@ class JobRun:
                     self.cancel_requested.set()
                     return
 
-    async def save_notebook(self, outcome: Outcome, completed_at: datetime) -> None:
+    async def save_notebook(self, outcome: Outcome, completed_at: datetime) -> int:
+        """Write the job's notebook; its size in bytes."""
         kernel = self.kernel
         transcript = Transcript(
             job_id=self.job.id,
@@ -297,7 +298,8 @@ class JobRun:
         data = await asyncio.to_thread(lambda: notebook_to_bytes(build_notebook(transcript)))
         storage = self.runtime.storage
         await storage.write_bytes(storage.notebook_path(self.job.id), data)
-        await self.stored.add(len(data))
+        # Counted in the account's storage by the transaction that finishes the job.
+        return len(data)
 
     def notebook_extra(self) -> dict[str, Any]:
         """What the bundle needs to re-run the notebook elsewhere, and what was left out."""
@@ -424,9 +426,8 @@ async def run_job(ctx: WorkerContext, job_id: str) -> None:
 async def _run_job(ctx: WorkerContext, job_id: str) -> None:
     runtime = ctx.runtime
     async with runtime.db.session() as session:
-        claimed = await repository.claim_job(session, job_id)
+        job = await repository.claim_job(session, job_id)
         await session.commit()
-        job = await repository.get_job(session, job_id) if claimed else None
     if job is None:
         log.debug("job %s not claimable (gone, taken or final); skipping", job_id)
         return
@@ -463,9 +464,10 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
     runtime = run.runtime
     completed_at = utcnow()
     artifacts: list[dict[str, Any]] = []
+    notebook_bytes = 0
     try:
         artifacts = await run.save_artifacts()
-        await run.save_notebook(outcome, completed_at)
+        notebook_bytes = await run.save_notebook(outcome, completed_at)
     except Exception:
         log.exception("job %s: could not store its notebook or artifacts", run.job.id)
     usage = {
@@ -474,11 +476,18 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
         "cells": len(run.cells),
         "execution_ms": run.execution_ms,
     }
+    # One transaction: the final status, and the notebook counted in the account's storage
+    # (whatever the quota: the notebook is part of the result).
     async with runtime.db.session() as session:
+        if notebook_bytes:
+            await repository.reserve_storage(
+                session, run.job.account_id, notebook_bytes, None, job_id=run.job.id
+            )
         finished = await repository.finish_job(
             session,
             run.job.id,
             outcome.status,
+            completed_at=completed_at,
             result=outcome.result,
             error_message=outcome.error_message,
             outputs=run.collector.stored(),

@@ -13,7 +13,7 @@ from pyexec.api.downloads import download_name
 from pyexec.api.errors import Conflict, NotFound
 from pyexec.api.idempotency import create_once, earlier_job, fingerprint
 from pyexec.api.job_actions import request_cancel
-from pyexec.api.job_reads import load_job, wait_for_final
+from pyexec.api.job_reads import hold_until_final, load_and_listen, load_job, wait_for_final
 from pyexec.api.pagination import next_cursor, parse_cursor
 from pyexec.api.schemas import ErrorBody, JobCreate, JobList, JobOut, JobStatusName, error_responses
 from pyexec.api.submission import check_submission, new_job, start_job
@@ -134,11 +134,14 @@ async def get_job(
         float, Query(ge=0, le=60, description="Hold up to this many seconds for a final status.")
     ] = 0,
 ) -> JobOut:
-    job = await load_job(runtime, job_id, caller.account.id)
-    if wait > 0 and not JobStatus(job.status).is_final:
-        limit = runtime.settings.max_open_waits_per_account
-        with holds.hold("wait", caller.account.id, limit):
-            job = await wait_for_final(runtime, job, wait)
+    if wait <= 0:
+        return await job_out(runtime, await load_job(runtime, job_id, caller.account.id))
+    # Listening before the one read: a job that ends in between is not missed.
+    async with load_and_listen(runtime, job_id, caller.account.id) as (job, inbox):
+        if not JobStatus(job.status).is_final:
+            limit = runtime.settings.max_open_waits_per_account
+            with holds.hold("wait", caller.account.id, limit):
+                job = await hold_until_final(runtime, job, inbox, wait)
     return await job_out(runtime, job)
 
 

@@ -105,17 +105,28 @@ async def job_counts_by_day(
     return counts
 
 
-async def claim_job(session: AsyncSession, job_id: str) -> bool:
-    """pending → running, atomically: exactly one of two deliveries of a job wins."""
+async def claim_job(session: AsyncSession, job_id: str) -> Job | None:
+    """pending → running, atomically: exactly one of two deliveries of a job wins, and gets
+    the job as the claim left it (one statement: no second read of the row)."""
     result = await session.exec(
         update(Job)
         .where(col(Job.id) == job_id, col(Job.status) == JobStatus.pending.value)
         .values(status=JobStatus.running.value, started_at=utcnow(), attempts=Job.attempts + 1)
+        .returning(Job)
+        .execution_options(synchronize_session=False)
     )
-    return bool(result.rowcount)
+    row = result.first()
+    return row[0] if row is not None else None
 
 
-async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **values: Any) -> bool:
+async def finish_job(
+    session: AsyncSession,
+    job_id: str,
+    status: JobStatus,
+    *,
+    completed_at: datetime | None = None,
+    **values: Any,
+) -> bool:
     """running|pending → a final status; a job that is already final is left as it is."""
     result = await session.exec(
         update(Job)
@@ -123,7 +134,7 @@ async def finish_job(session: AsyncSession, job_id: str, status: JobStatus, **va
             col(Job.id) == job_id,
             col(Job.status).not_in([s.value for s in FINAL_STATUSES]),
         )
-        .values(status=status.value, completed_at=utcnow(), **values)
+        .values(status=status.value, completed_at=completed_at or utcnow(), **values)
     )
     return await _ended(session, job_id, bool(result.rowcount))
 

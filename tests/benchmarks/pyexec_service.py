@@ -51,11 +51,12 @@ class PyExecServer:
 
 
 def find_pyexec() -> list[str]:
-    """The `pyexec` command beside this interpreter (the venv's), on PATH, or `python -m`."""
-    beside = Path(sys.executable).with_name("pyexec")
+    """The server's `pyexec-server` command beside this interpreter (the venv's), on PATH, or
+    `python -m pyexec` (`pyexec` alone is the client SDK's CLI)."""
+    beside = Path(sys.executable).with_name("pyexec-server")
     if beside.exists():
         return [str(beside)]
-    if found := shutil.which("pyexec"):
+    if found := shutil.which("pyexec-server"):
         return [found]
     # Not installed yet: run it from the source tree.
     if importlib.util.find_spec("pyexec") is not None:

@@ -53,7 +53,7 @@ async def test_exactly_one_of_many_concurrent_claims_wins(db: Database) -> None:
         async with db.session() as session:
             won = await repository.claim_job(session, job.id)
             await session.commit()
-            return won
+            return won is not None
 
     results = await asyncio.gather(*(claim() for _ in range(8)))
     assert results.count(True) == 1
@@ -61,6 +61,18 @@ async def test_exactly_one_of_many_concurrent_claims_wins(db: Database) -> None:
         row = await repository.get_job(session, job.id)
     assert row is not None and row.status == "running" and row.attempts == 1
     assert row.started_at is not None
+
+
+async def test_a_claim_returns_the_job_as_it_left_it(db: Database) -> None:
+    job = await _job(db, await _account(db))
+    async with db.session() as session:
+        claimed = await repository.claim_job(session, job.id)
+        await session.commit()
+        assert await repository.claim_job(session, job.id) is None  # taken already
+    # The worker runs from this row without reading it again.
+    assert claimed is not None and claimed.id == job.id
+    assert claimed.status == "running" and claimed.attempts == 1
+    assert claimed.started_at is not None and claimed.code == job.code
 
 
 async def test_final_status_is_never_overwritten(db: Database) -> None:
