@@ -7,7 +7,7 @@ import contextlib
 
 from pyexec.api.errors import NotFound
 from pyexec.core import repository
-from pyexec.core.events import is_final_status_event
+from pyexec.core.events import Event, is_final_status_event
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
 
@@ -36,13 +36,28 @@ async def wait_for_final(runtime: Runtime, job: Job, seconds: float) -> Job:
     async with runtime.events.subscribe(job.id) as inbox:
         # Read after subscribing, so that a change in between is not missed.
         job = await load_job(runtime, job.id, job.account_id)
-        while not JobStatus(job.status).is_final:
+        while not JobStatus(job.status).is_final and not runtime.drain.finished:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
-                    while not is_final_status_event(await inbox.get()):
-                        pass
+                    await _final_or_drained(runtime, inbox)
             job = await load_job(runtime, job.id, job.account_id)
     return job
+
+
+async def _final_or_drained(runtime: Runtime, inbox: asyncio.Queue[Event]) -> None:
+    """Until the job's final status is published, or this process's drain is over (it is
+    stopping: the wait is answered with the job as it is, and the client asks again)."""
+
+    async def final() -> None:
+        while not is_final_status_event(await inbox.get()):
+            pass
+
+    waiters = [asyncio.ensure_future(final()), asyncio.ensure_future(runtime.drain.wait_finished())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
