@@ -214,7 +214,8 @@ class DrainingServer(uvicorn.Server):
     the process ends by the signal (status 143), not with 0. Here the first signal starts the
     app's drain while the server goes on answering (`/readyz` 503 `draining`; reads, new jobs
     and `?wait=` still served); once the drain is over, uvicorn's own shutdown runs and the
-    process exits 0. A second signal ends the grace at once; a third forces uvicorn out.
+    process exits 0. A second signal ends the grace at once; a third starts uvicorn's own
+    shutdown without waiting for the drain.
     """
 
     def __init__(self, config: uvicorn.Config, grace_seconds: float) -> None:
