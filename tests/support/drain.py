@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,12 @@ def wait_draining(url: str, service: subprocess.Popen[bytes], timeout: float = 6
 def notebook_code_cells(notebook: dict) -> list[dict]:
     """The job's own code cells of a downloaded notebook (not PyExec's setup)."""
     return [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+
+
+def wait_logged(log: Callable[[], str], text: str, service: subprocess.Popen[bytes]) -> None:
+    """Until the service's log says `text`; fails if the service exits first."""
+    deadline = time.monotonic() + 60
+    while text not in log():
+        assert service.poll() is None, f"exited ({service.returncode}) before logging {text!r}"
+        assert time.monotonic() < deadline, f"never logged {text!r}"
+        time.sleep(0.05)

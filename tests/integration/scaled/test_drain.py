@@ -27,6 +27,7 @@ from tests.support.drain import (
     notebook_code_cells,
     sigterm,
     wait_draining,
+    wait_logged,
 )
 from tests.support.services import PostgresCluster, RedisServer
 from tests.support.sse import SseEvent, parse_sse
@@ -72,7 +73,7 @@ def job_row(dep: Deployment, job_id: str) -> dict:
 def test_worker_lets_its_job_finish_within_the_grace_and_exits_0(
     dep: Deployment, key: str, gate: Gate
 ) -> None:
-    worker = dep.start_worker(PYEXEC_SHUTDOWN_GRACE_SECONDS="120")
+    worker = dep.start_worker(PYEXEC_SHUTDOWN_GRACE_SECONDS="120", PYEXEC_LOG_LEVEL="info")
     assert worker.proc is not None
     with dep.client(key) as c:
         job = c.post("/v1/jobs", json={"code": gate.code()}).json()
@@ -80,6 +81,11 @@ def test_worker_lets_its_job_finish_within_the_grace_and_exits_0(
         tree = descendants(worker.pid)
         assert kernel in tree
         sigterm(worker.proc)
+        wait_logged(
+            lambda: worker.log_path.read_text(errors="replace"),
+            "draining: waiting for 1 running job(s)",
+            worker.proc,
+        )
         assert gate.poke_answered(kernel, worker.proc), worker.log()  # still running
         # Submitted during the drain: not taken by the draining worker.
         tag = f"after-{uuid.uuid4().hex[:8]}"
@@ -102,13 +108,18 @@ def test_worker_lets_its_job_finish_within_the_grace_and_exits_0(
 def test_worker_hands_back_a_job_past_the_grace_to_another_worker(
     dep: Deployment, key: str, gate: Gate
 ) -> None:
-    worker = dep.start_worker(PYEXEC_SHUTDOWN_GRACE_SECONDS="15")
+    worker = dep.start_worker(PYEXEC_SHUTDOWN_GRACE_SECONDS="15", PYEXEC_LOG_LEVEL="info")
     assert worker.proc is not None
     with dep.client(key) as c:
         job = c.post("/v1/jobs", json={"code": gate.code()}).json()
         [kernel] = gate.wait_runs(1)
         tree = descendants(worker.pid)
         sigterm(worker.proc)
+        wait_logged(
+            lambda: worker.log_path.read_text(errors="replace"),
+            "draining: waiting for 1 running job(s)",
+            worker.proc,
+        )
         assert gate.poke_answered(kernel, worker.proc), worker.log()  # given its grace
         assert exit_code(worker.proc) == 0, worker.log()
         assert job_row(dep, job["id"]) == {"status": "pending", "attempts": 0}
