@@ -145,7 +145,7 @@ def test_api_drains_answering_reads_waits_and_new_jobs_then_exits_0(
     dep: Deployment, key: str, gate: Gate
 ) -> None:
     dep.start_worker(PYEXEC_SHUTDOWN_GRACE_SECONDS="120")
-    api = dep.start_api()
+    api = dep.start_api(PYEXEC_SHUTDOWN_GRACE_SECONDS="120")
     assert api.proc is not None
     streaming = threading.Event()
 
