@@ -63,6 +63,8 @@ def create_app(
                 log.warning("deleted %d half-written upload(s) left by a crash", swept)
             for component in components:
                 await stack.enter_async_context(component(rt))
+            # On SIGTERM (core.drain), `?wait=` requests and event streams get the grace.
+            rt.drain.on_drain("open requests", lambda: app.state.holds.drain(rt.drain))
             yield
 
     app = FastAPI(

@@ -7,6 +7,7 @@ others. The count is per API process: each process protects itself.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import Iterator
@@ -17,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 
 from pyexec.api.errors import RateLimited
 from pyexec.core import metrics
+from pyexec.core.drain import Drain
 
 HoldKind = Literal["wait", "stream"]
 RETRY_AFTER_SECONDS = 5
@@ -26,6 +28,17 @@ _NAMES = {"wait": "waiting requests (?wait=)", "stream": "event streams"}
 class OpenHolds:
     def __init__(self) -> None:
         self._open: Counter[tuple[HoldKind, str]] = Counter()
+        self._none_open = asyncio.Event()
+        self._none_open.set()
+
+    async def drain(self, drain: Drain) -> None:
+        """The API's drain step: until no request is held open, or the grace is over (then
+        the drain's end answers the waits with the job as it is)."""
+        waiter = asyncio.ensure_future(self._none_open.wait())
+        try:
+            await drain.within_grace([waiter], "request(s) held open (?wait=, event streams)")
+        finally:
+            waiter.cancel()
 
     def count(self, kind: HoldKind, account_id: str) -> int:
         return self._open[(kind, account_id)]
@@ -41,12 +54,15 @@ class OpenHolds:
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
         self._open[key] += 1
+        self._none_open.clear()
 
     def release(self, kind: HoldKind, account_id: str) -> None:
         key = (kind, account_id)
         self._open[key] -= 1
         if self._open[key] <= 0:
             del self._open[key]
+        if not self._open:
+            self._none_open.set()
 
     @contextlib.contextmanager
     def hold(self, kind: HoldKind, account_id: str, limit: int) -> Iterator[None]:

@@ -60,13 +60,28 @@ async def hold_until_final(
 async def _hold(runtime: Runtime, job: Job, inbox: asyncio.Queue[Event], seconds: float) -> Job:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    while not JobStatus(job.status).is_final:
+    while not JobStatus(job.status).is_final and not runtime.drain.finished:
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
-                while not is_final_status_event(await inbox.get()):
-                    pass
+                await _final_or_drained(runtime, inbox)
         job = await load_job(runtime, job.id, job.account_id)
     return job
+
+
+async def _final_or_drained(runtime: Runtime, inbox: asyncio.Queue[Event]) -> None:
+    """Until the job's final status is published, or this process's drain is over (it is
+    stopping: the wait is answered with the job as it is, and the client asks again)."""
+
+    async def final() -> None:
+        while not is_final_status_event(await inbox.get()):
+            pass
+
+    waiters = [asyncio.ensure_future(final()), asyncio.ensure_future(runtime.drain.wait_finished())]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from pyexec.core.clock import Clock, SystemClock
 from pyexec.core.db import Database
+from pyexec.core.drain import Drain
 from pyexec.core.events import InProcessEvents, JobEvents
 from pyexec.core.queue import InProcessQueue, JobQueue
 from pyexec.core.ratelimit import DatabaseRequestCounter, RequestCounter
@@ -33,6 +34,8 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     # Daily request counts; by default in the database (atomic upsert).
     request_counter: RequestCounter | None = None
+    # The process's orderly stop on SIGTERM/SIGINT: its parts add their steps (core.drain).
+    drain: Drain = field(default_factory=Drain)
 
     def __post_init__(self) -> None:
         if self.request_counter is None:

@@ -199,6 +199,13 @@ class Settings(BaseSettings):
     job_max_attempts: int = Field(
         default=2, ge=1, description="Runs of one job, counting re-runs after a crash."
     )
+    shutdown_grace_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="On SIGTERM or SIGINT, seconds the jobs running in the process get to "
+        "finish; the rest go back to the queue (no attempt used) for another worker or the "
+        "next start (docs/operations.md, Deploys and drain).",
+    )
 
     artifact_max_files: int = Field(
         default=100, ge=0, description="Artifacts kept per job: figures, then written files."

@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import signal
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings
 
 log = logging.getLogger("pyexec.http")
@@ -203,3 +206,62 @@ def server_config(app: Any, settings: Settings) -> uvicorn.Config:
         lifespan="on",
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn with PyExec's drain (`core.drain`) before its own shutdown.
+
+    Left to itself, uvicorn on SIGTERM or SIGINT stops listening at once, gives open requests
+    `timeout_graceful_shutdown` seconds, shuts the app down, then raises the signal again:
+    the process ends by the signal (status 143), not with 0. Here the first signal starts the
+    app's drain while the server goes on answering (`/readyz` 503 `draining`; reads, new jobs
+    and `?wait=` still served); once the drain is over, uvicorn's own shutdown runs and the
+    process exits 0. A second signal ends the grace at once; a third starts uvicorn's own
+    shutdown without waiting for the drain.
+    """
+
+    def __init__(self, config: uvicorn.Config, grace_seconds: float) -> None:
+        super().__init__(config)
+        self.grace_seconds = grace_seconds
+        self._signals = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._drain: asyncio.Task[None] | None = None
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().startup(sockets=sockets)
+
+    def _runtime(self) -> Runtime | None:
+        state = getattr(self.config.app, "state", None)
+        runtime = getattr(state, "runtime", None)
+        return runtime if isinstance(runtime, Runtime) else None
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        # Called by signal.signal in the loop's thread, between two bytecodes: the work is
+        # handed to the loop. Not recorded for re-raising (uvicorn's `_captured_signals`).
+        self._signals += 1
+        runtime = self._runtime()
+        loop = self._loop
+        if self._signals >= 3 or runtime is None or loop is None or not self.started:
+            # Not serving yet (or asked three times): uvicorn's own way out.
+            if self.should_exit and sig == signal.SIGINT:
+                self.force_exit = True
+            self.should_exit = True
+            return
+        if self._signals == 1:
+            log.info("%s: draining before shutdown", signal.Signals(sig).name)
+            loop.call_soon_threadsafe(self._start_drain, runtime)
+        else:
+            log.warning("%s again: ending the grace now", signal.Signals(sig).name)
+            loop.call_soon_threadsafe(runtime.drain.end_grace)
+
+    def _start_drain(self, runtime: Runtime) -> None:
+        self._drain = asyncio.get_running_loop().create_task(
+            self._drain_then_exit(runtime), name="pyexec-drain"
+        )
+
+    async def _drain_then_exit(self, runtime: Runtime) -> None:
+        try:
+            await runtime.drain.run(self.grace_seconds)
+        finally:
+            self.should_exit = True

@@ -12,15 +12,13 @@ import asyncio
 import logging
 import signal
 
-import uvicorn
-
 from pyexec.api.app import create_app
 from pyexec.core import logs
 from pyexec.core.db import Database
 from pyexec.core.migrate import SchemaOutOfDate, check_schema
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings, SettingsError
-from pyexec.http import server_config
+from pyexec.http import DrainingServer, server_config
 
 log = logging.getLogger("pyexec")
 
@@ -53,7 +51,7 @@ def api(settings: Settings) -> int:
     config = server_config(create_app(settings), settings)
     url = f"http://{settings.host}:{settings.port}"
     logs.announce(f"PyExec API at {url} (jobs run on `pyexec worker` processes via Redis)")
-    uvicorn.Server(config).run()
+    DrainingServer(config, settings.shutdown_grace_seconds).run()
     return 0
 
 
@@ -73,13 +71,23 @@ async def _worker(settings: Settings) -> int:
         except SchemaOutOfDate as exc:
             logs.announce(f"pyexec worker: {exc}", error=True)
             return 2
-        stop = asyncio.Event()
+        drain = runtime.drain
+        draining: list[asyncio.Task[None]] = []
         loop = asyncio.get_running_loop()
+
+        def on_signal(sig: signal.Signals) -> None:
+            if not draining:
+                log.info("%s: draining before shutdown", sig.name)
+                draining.append(loop.create_task(drain.run(settings.shutdown_grace_seconds)))
+            else:
+                log.warning("%s again: ending the grace now", sig.name)
+                drain.end_grace()
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+            loop.add_signal_handler(sig, on_signal, sig)
         async with metrics_port(runtime), arq_worker(runtime) as info:
             logs.announce(f"pyexec worker {info.worker_id} ready: {info.slots} job slot(s)")
-            await stop.wait()
+            await drain.wait_finished()
             log.info("worker %s stopping", info.worker_id)
         return 0
     finally:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-import uvicorn
-
 from pyexec.admin import DEMO_EMAIL, DEMO_KEY_FILE, demo_key, sign_in_link
 from pyexec.api.app import create_app
 from pyexec.core import logs
 from pyexec.core.migrate import upgrade
 from pyexec.core.settings import Settings
 from pyexec.core.storage import make_private_dir
-from pyexec.http import server_config
+from pyexec.http import DrainingServer, server_config
 from pyexec.kernels import SandboxUnavailableError
 from pyexec.preflight import check_kernels
 from pyexec.worker.arq_worker import arq_worker
@@ -31,7 +29,7 @@ def serve(settings: Settings) -> int:
     key, created = asyncio.run(demo_key(settings))
     # With REDIS_URL set, the worker in this process takes jobs from Redis like `pyexec worker`.
     app = create_app(settings, components=(arq_worker if settings.scaled_out else embedded_worker,))
-    server = uvicorn.Server(server_config(app, settings))
+    server = DrainingServer(server_config(app, settings), settings.shutdown_grace_seconds)
     url = f"http://{settings.host}:{settings.port}"
     logs.announce(f"\nPyExec is starting at {url}  (API docs: {url}/docs)")
     logs.announce(f"Kernels: {isolation.reach() if isolation else 'isolation unknown'}")

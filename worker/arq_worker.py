@@ -243,6 +243,19 @@ async def _arq_worker(runtime: Runtime, model: Model) -> AsyncIterator[WorkerInf
             Reconciler(runtime, queue, leases, slots).run(), name="pyexec-reconciler"
         ),
     ]
+
+    async def drain() -> None:
+        # Stop taking jobs at once; the running ones get the grace (leases still renewed).
+        worker.allow_pick_jobs = False
+        await _cancel(loop_task)
+        left = await runtime.drain.within_grace(list(worker.tasks.values()))
+        # Cancelled, run_job hands each job back (pending, attempt refunded) and arq leaves
+        # it queued for another worker.
+        for task in left:
+            task.cancel()
+        await asyncio.gather(*left, return_exceptions=True)
+
+    runtime.drain.on_drain("arq worker", drain)
     try:
         yield WorkerInfo(worker_id=leases.worker_id, slots=pool.max_leases)
     finally:

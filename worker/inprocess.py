@@ -77,9 +77,14 @@ class RunningJobs:
             del self._running[account_id]
 
 
-async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJobs) -> None:
+async def consume(
+    ctx: WorkerContext, queue: InProcessQueue, running: RunningJobs, busy: set[asyncio.Task[None]]
+) -> None:
+    """Take jobs until the process drains; `busy` holds this task while it runs one."""
     runtime = ctx.runtime
-    while True:
+    me = asyncio.current_task()
+    assert me is not None
+    while not runtime.drain.started:
         entry = await queue.take()
         # While no kernel can start, the job stays pending (in the queue and the database)
         # instead of being claimed and spending its time budget waiting for one.
@@ -97,9 +102,15 @@ async def consume(ctx: WorkerContext, queue: InProcessQueue, running: RunningJob
                 queue.hold(entry, account_id)
                 continue
             try:
+                if runtime.drain.started:
+                    # Taken as the drain began: it stays pending in the database, and the
+                    # next start of the service queues it again.
+                    return
+                busy.add(me)
                 with entry.context.entered(entry.job_id):
                     await run_job(ctx, entry.job_id)
             finally:
+                busy.discard(me)
                 running.finish(account_id)
                 await queue.release(account_id)
         except asyncio.CancelledError:
@@ -140,14 +151,20 @@ async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None
     runtime.details["isolation"] = isolation
     ctx = WorkerContext(runtime=runtime, pool=pool, inputs=StoredInputs(runtime), model=model)
     consumers: list[asyncio.Task[None]] = []
+    busy: set[asyncio.Task[None]] = set()
     running = RunningJobs()
+
+    async def drain() -> None:
+        await drain_consumers(runtime, consumers, busy)
+
     try:
         await recover(runtime)
         # One consumer per kernel that may be leased at once: the pool bounds concurrency.
         consumers = [
-            asyncio.create_task(consume(ctx, queue, running), name=f"pyexec-consumer-{i}")
+            asyncio.create_task(consume(ctx, queue, running, busy), name=f"pyexec-consumer-{i}")
             for i in range(pool.max_leases)
         ]
+        runtime.drain.on_drain("embedded worker", drain)
         yield
     finally:
         for task in consumers:
@@ -156,3 +173,21 @@ async def _embedded_worker(runtime: Runtime, model: Model) -> AsyncIterator[None
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await pool.close()
+
+
+async def drain_consumers(
+    runtime: Runtime, consumers: list[asyncio.Task[None]], busy: set[asyncio.Task[None]]
+) -> None:
+    """The drain's step for the in-process worker: idle consumers stop at once; the jobs that
+    run get the grace, then are cancelled, which hands each back (`run_job`: pending again,
+    its attempt refunded) for the next start of the service. Jobs submitted meanwhile stay
+    queued in the database."""
+    for task in consumers:
+        if task not in busy:
+            task.cancel()
+    await runtime.drain.within_grace([task for task in consumers if task in busy])
+    for task in consumers:
+        task.cancel()
+    for task in consumers:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -456,7 +456,14 @@ async def _run_job(ctx: WorkerContext, job_id: str) -> None:
         outcome = Outcome(JobStatus.failed, error_message=f"internal error: {type(exc).__name__}")
     finally:
         watcher.cancel()
-    await finish(run, outcome)
+    # The cells have run: a drain's cancel that lands while the end is written waits for it
+    # (moments), instead of leaving the job `running` to be run again.
+    ending = asyncio.ensure_future(finish(run, outcome))
+    try:
+        await asyncio.shield(ending)
+    except asyncio.CancelledError:
+        await ending
+        raise
     log.info("job %s %s in %.2f s", job_id, outcome.status.value, time.monotonic() - started)
 
 

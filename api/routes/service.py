@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pyexec.api.deps import RuntimeDep
 from pyexec.api.errors import NotFound, Unauthorized
 from pyexec.core import metrics as prometheus
+from pyexec.core.drain import DRAINING
 
 router = APIRouter(tags=["service"])
 
@@ -25,7 +26,8 @@ async def healthz() -> dict[str, str]:
     "/readyz",
     summary="Database, queue and kernel pool are ready",
     description="`status` and `checks` always; a failing check's reason under its own name "
-    "(e.g. `kernel_pool`: failed starts in a row and the last start error); how kernels are "
+    "(e.g. `kernel_pool`: failed starts in a row and the last start error); `reason`: "
+    "`draining` while the process stops (SIGTERM) and lets running work finish; how kernels are "
     "isolated (`isolation`) only when the operator sets PYEXEC_READYZ_DETAILS.",
 )
 async def readyz(runtime: RuntimeDep) -> JSONResponse:
@@ -36,8 +38,12 @@ async def readyz(runtime: RuntimeDep) -> JSONResponse:
         return_exceptions=True,
     )
     report = {n: (r is True) for n, r in zip(names, results, strict=True)}
-    ready = all(report.values())
+    draining = runtime.drain.started
+    ready = all(report.values()) and not draining
     body: dict[str, object] = {"status": "ready" if ready else "not_ready", "checks": report}
+    if draining:
+        # Stopping (SIGTERM): take no new traffic here; what it holds is answered meanwhile.
+        body["reason"] = DRAINING
     for name, ok in report.items():
         if not ok and name in runtime.diagnoses:
             body[name] = runtime.diagnoses[name]()

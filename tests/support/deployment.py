@@ -61,10 +61,10 @@ class Deployment:
         assert done.returncode == 0, done.stderr
         return done.stdout
 
-    def start_api(self) -> Server:
+    def start_api(self, **env: str) -> Server:
         api = Server(
             self.data_dir,
-            dict(self.env),
+            {**self.env, **env},
             database_url=self.database_url,
             redis_url=self.redis.url,
             command="api",

@@ -74,6 +74,9 @@ class PyExecProcess:
             PYEXEC_DATA_DIR=str(self.data_dir),
             PYEXEC_KERNEL_POOL_SIZE="2",
             PYEXEC_LOG_LEVEL="warning",
+            # `stop()` stops at once: running jobs are handed back without a grace. The tests
+            # of the drain (tests/support/drain.py) set a grace of their own.
+            PYEXEC_SHUTDOWN_GRACE_SECONDS="0",
         )
         if self.database_url:
             env["DATABASE_URL"] = self.database_url
