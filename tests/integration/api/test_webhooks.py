@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from pyexec_client import verify_webhook
 from tests.conftest import DATABASES
