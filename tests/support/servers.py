@@ -211,13 +211,18 @@ class Server(PyExecProcess):
         migrated)."""
         assert self.proc is not None
         try:
-            sockets = psutil.Process(self.proc.pid).net_connections(kind="tcp")
+            ours = psutil.Process(self.proc.pid)
+            tree = [ours, *ours.children(recursive=True)]  # the server may run under a wrapper
         except psutil.Error:
             return False
-        return any(
-            c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == self.port
-            for c in sockets
-        )
+        for process in tree:
+            try:
+                sockets = process.net_connections(kind="tcp")
+            except psutil.Error:
+                continue
+            if any(c.status == psutil.CONN_LISTEN and c.laddr.port == self.port for c in sockets):
+                return True
+        return False
 
     def client(self, key: str | None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}

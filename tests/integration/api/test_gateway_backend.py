@@ -160,7 +160,9 @@ def test_readyz_and_the_banner_name_the_gateway_and_its_isolation_never_its_toke
         f"gateway url {gateway.url}, gateway version 3.3.0, kernelspec pyexec-gateway-local, "
         "files over the kernel's channel"
     )
-    assert banner in gateway_server.log()
+    # The whole log: the tail that log() keeps may have scrolled past the banner by now.
+    whole_log = gateway_server.log_path.read_text(errors="replace")
+    assert banner in whole_log
     ready = httpx.get(f"{gateway_server.url}/readyz", timeout=30)
     assert ready.status_code == 200, ready.text
     isolation = ready.json()["isolation"]
@@ -169,7 +171,7 @@ def test_readyz_and_the_banner_name_the_gateway_and_its_isolation_never_its_toke
     assert isolation["gateway_version"] == "3.3.0"
     assert isolation["enforced"]["isolation"] == "the gateway's (kernel pods, NetworkPolicy)"
     assert gateway.token not in ready.text
-    assert gateway.token not in gateway_server.log()
+    assert gateway.token not in whole_log
 
 
 def test_a_worker_killed_with_leased_kernels_deletes_them_when_it_starts_again(

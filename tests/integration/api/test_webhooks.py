@@ -15,7 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from pyexec_client import verify_webhook
+from pyexec_client import PyExec, verify_webhook
 from tests.conftest import DATABASES
 from tests.support.servers import Server
 from tests.support.webhook_receiver import RECEIVER_ENV, Receiver, receiving
@@ -161,7 +161,7 @@ def test_a_failing_delivery_shows_why_then_gives_up_after_the_window(
 
 
 def test_a_rotated_secret_signs_the_next_deliveries(
-    hooked: httpx.Client, receiver: Receiver
+    hooked_server: Server, hooked: httpx.Client, receiver: Receiver
 ) -> None:
     old = hooked.get("/v1/webhook-secret").json()["secret"]
     assert hooked.get("/v1/webhook-secret").json()["secret"] == old  # made once, then kept
@@ -169,6 +169,13 @@ def test_a_rotated_secret_signs_the_next_deliveries(
     assert rotated.status_code == 200, rotated.text
     new = rotated.json()["secret"]
     assert new != old and hooked.get("/v1/webhook-secret").json()["secret"] == new
+    # The SDK reads and rotates it too.
+    key = hooked.headers["Authorization"].removeprefix("Bearer ")
+    with PyExec(api_key=key, base_url=hooked_server.url) as sdk:
+        assert sdk.webhooks.secret().secret == new
+        newest = sdk.webhooks.rotate_secret().secret
+    assert newest != new and hooked.get("/v1/webhook-secret").json()["secret"] == newest
+    new = newest
     url = receiver.hook(200)
     job = _submit(hooked, url)
     _webhook(hooked, job["id"], "delivered")

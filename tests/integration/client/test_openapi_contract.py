@@ -24,6 +24,7 @@ from pyexec_client import (
     PlanLimits,
     PyExec,
     Usage,
+    WebhookSecret,
 )
 from pyexec_client._endpoints import ENDPOINTS
 from pyexec_client.models import _OUTPUTS
@@ -47,6 +48,7 @@ MODELS: dict[str, type[Any]] = {
     "AccountOut": Account,
     "PlanLimitsOut": PlanLimits,
     "AccountUsage": AccountUsage,
+    "WebhookSecretOut": WebhookSecret,
 }
 
 

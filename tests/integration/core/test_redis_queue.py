@@ -32,7 +32,9 @@ async def _taken_by_arq(redis_url: str) -> list[str]:
     """Run a burst arq worker with one slot, as `pyexec worker` configures it; the start order."""
     started: list[str] = []
 
-    async def record(ctx: dict, job_id: str) -> None:
+    # The task's signature is `run_job_task`'s: the queue passes each job's context along.
+    async def record(ctx: dict, job_id: str, context: dict | None = None) -> None:
+        assert isinstance(context, dict) and "enqueued_at_ns" in context
         started.append(job_id)
 
     worker = Worker(

@@ -287,6 +287,13 @@ def test_worker_grace_covers_its_drain(rendered: Rendered) -> None:
     assert env["PYEXEC_KERNEL_BACKEND"] == "gateway"
 
 
+def test_api_drain_lets_open_waits_end_inside_the_pods_grace(rendered: Rendered) -> None:
+    spec = rendered.named("Deployment", "pyexec-api")["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
+    grace = int(env["PYEXEC_SHUTDOWN_GRACE_SECONDS"])
+    assert 60 <= grace < spec["terminationGracePeriodSeconds"]  # ?wait= holds up to 60 s
+
+
 def test_gateway_and_workers_share_the_token(rendered: Rendered) -> None:
     def token_ref(deployment: str, variable: str) -> dict[str, str]:
         spec = rendered.named("Deployment", deployment)["spec"]["template"]["spec"]

@@ -60,6 +60,7 @@ from pyexec_client.models import (
     UnknownOutput,
     Usage,
     Webhook,
+    WebhookSecret,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "Usage",
     "WaitTimeoutError",
     "Webhook",
+    "WebhookSecret",
     "WebhookVerificationError",
     "__version__",
     "verify_webhook",

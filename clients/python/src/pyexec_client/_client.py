@@ -20,8 +20,10 @@ from pyexec_client._resources import (
     AsyncApiKeys,
     AsyncFiles,
     AsyncJobs,
+    AsyncWebhooksResource,
     Files,
     Jobs,
+    WebhooksResource,
 )
 from pyexec_client._retry import DEFAULT_MAX_RETRIES, RetryPolicy
 from pyexec_client._version import __version__
@@ -98,6 +100,7 @@ class PyExec(_Base):
         self.files = Files(self)
         self.api_keys = ApiKeys(self)
         self.account = AccountResource(self)
+        self.webhooks = WebhooksResource(self)
 
     def _run(self, op: Operation[T]) -> T:
         return self._driver.run(op)
@@ -141,6 +144,7 @@ class AsyncPyExec(_Base):
         self.files = AsyncFiles(self)
         self.api_keys = AsyncApiKeys(self)
         self.account = AsyncAccountResource(self)
+        self.webhooks = AsyncWebhooksResource(self)
 
     async def _run(self, op: Operation[T]) -> T:
         return await self._driver.run(op)

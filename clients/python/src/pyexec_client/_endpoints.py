@@ -43,6 +43,8 @@ CREATE_KEY = Endpoint("POST", "/v1/api-keys", ("api_keys.create",))
 LIST_KEYS = Endpoint("GET", "/v1/api-keys", ("api_keys.list",))
 REVOKE_KEY = Endpoint("DELETE", "/v1/api-keys/{key_id}", ("api_keys.revoke",))
 GET_ACCOUNT = Endpoint("GET", "/v1/account", ("account.get",))
+GET_WEBHOOK_SECRET = Endpoint("GET", "/v1/webhook-secret", ("webhooks.secret",))
+ROTATE_WEBHOOK_SECRET = Endpoint("POST", "/v1/webhook-secret/rotate", ("webhooks.rotate_secret",))
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     CREATE_JOB,
@@ -64,4 +66,6 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     LIST_KEYS,
     REVOKE_KEY,
     GET_ACCOUNT,
+    GET_WEBHOOK_SECRET,
+    ROTATE_WEBHOOK_SECRET,
 )

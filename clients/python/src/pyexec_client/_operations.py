@@ -43,6 +43,7 @@ from pyexec_client.models import (
     JobData,
     Page,
     ResultEvent,
+    WebhookSecret,
     parse_event,
 )
 
@@ -313,6 +314,21 @@ def get_account(ctx: Context) -> Operation[Account]:
     request = Request("GET", ep.GET_ACCOUNT.path(), idempotent=True)
     response = yield from call(request, ctx.policy)
     return Account.from_dict(response.json())
+
+
+# --- webhooks --------------------------------------------------------------------------------
+
+
+def get_webhook_secret(ctx: Context) -> Operation[WebhookSecret]:
+    request = Request("GET", ep.GET_WEBHOOK_SECRET.path(), idempotent=True)
+    response = yield from call(request, ctx.policy)
+    return WebhookSecret.from_dict(response.json())
+
+
+def rotate_webhook_secret(ctx: Context) -> Operation[WebhookSecret]:
+    request = Request("POST", ep.ROTATE_WEBHOOK_SECRET.path())
+    response = yield from call(request, ctx.policy)
+    return WebhookSecret.from_dict(response.json())
 
 
 # --- downloads -------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from pyexec_client.models import (
     JobEvent,
     JobStatus,
     Page,
+    WebhookSecret,
 )
 
 if TYPE_CHECKING:
@@ -381,3 +382,29 @@ class AsyncAccountResource:
     async def get(self) -> Account:
         """See `AccountResource.get`."""
         return await self._client._run(ops.get_account(self._client._ctx))
+
+
+class WebhooksResource:
+    def __init__(self, client: PyExec) -> None:
+        self._client = client
+
+    def secret(self) -> WebhookSecret:
+        """The account's webhook signing secret (made on first use; needs `keys:manage`)."""
+        return self._client._run(ops.get_webhook_secret(self._client._ctx))
+
+    def rotate_secret(self) -> WebhookSecret:
+        """A new signing secret; the old one stops verifying deliveries at once."""
+        return self._client._run(ops.rotate_webhook_secret(self._client._ctx))
+
+
+class AsyncWebhooksResource:
+    def __init__(self, client: AsyncPyExec) -> None:
+        self._client = client
+
+    async def secret(self) -> WebhookSecret:
+        """See `WebhooksResource.secret`."""
+        return await self._client._run(ops.get_webhook_secret(self._client._ctx))
+
+    async def rotate_secret(self) -> WebhookSecret:
+        """See `WebhooksResource.rotate_secret`."""
+        return await self._client._run(ops.rotate_webhook_secret(self._client._ctx))

@@ -481,6 +481,23 @@ class ApiKey:
 
 
 @dataclass(kw_only=True)
+class WebhookSecret:
+    """The account's webhook signing secret: verify deliveries with `verify_webhook`."""
+
+    secret: str = field(repr=False)
+    created_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    _raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self._raw)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WebhookSecret:
+        return _build(cls, data, created_at=parse_datetime(data.get("created_at")))
+
+
+@dataclass(kw_only=True)
 class ApiKeyCreated(ApiKey):
     """A new key: `key` is shown this once (and kept out of the repr)."""
 
