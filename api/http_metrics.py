@@ -45,9 +45,16 @@ class HttpMetricsMiddleware:
 def route_template(scope: Scope) -> str:
     """The path template of the app's route for this request; `unmatched` if none.
 
-    Matched here, before routing, so that a request refused on the way in (401, 429, 413)
-    counts under its route too.
+    Matched once, before routing, so that a request refused on the way in (401, 429, 413)
+    counts under its route too; kept in the scope's state for the trace span to reuse.
     """
+    state = scope.setdefault("state", {})
+    if "route_template" not in state:
+        state["route_template"] = _match(scope)
+    return str(state["route_template"])
+
+
+def _match(scope: Scope) -> str:
     app = scope.get("app")
     state = getattr(app, "state", None)
     if state is None:

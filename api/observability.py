@@ -8,11 +8,11 @@ root of the trace its job continues in the worker.
 
 from __future__ import annotations
 
-from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from pyexec.api.http_metrics import route_template
 from pyexec.api.middleware import request_id_for
-from pyexec.core import logs, tracing
+from pyexec.core import logs, metrics, tracing
 
 
 class ObservabilityMiddleware:
@@ -49,22 +49,6 @@ class ObservabilityMiddleware:
                 await self.app(scope, receive, send_status)
             finally:
                 route = route_template(scope)
-                if route is not None:
+                if route != metrics.UNMATCHED_ROUTE:
                     span.update_name(f"{method} {route}")
                     span.set_attribute("http.route", route)
-
-
-def route_template(scope: Scope) -> str | None:
-    """The path template of the route that served the request (None: no route matched)."""
-    route = scope.get("route")
-    path = getattr(route, "path", None)
-    if isinstance(path, str):
-        return path
-    app = scope.get("app")
-    router = getattr(app, "router", None)
-    for candidate in getattr(router, "routes", []):
-        match, _ = candidate.matches(scope)
-        if match == Match.FULL:
-            found = getattr(candidate, "path", None)
-            return found if isinstance(found, str) else None
-    return None

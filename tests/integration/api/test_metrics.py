@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import metrics as metrics_page
 from tests.support.llm_server import ScriptedLLM, final_answer, http_error, run_python
+from tests.support.metrics import Samples, value
 from tests.support.servers import Server, run_job
 
 TOKEN = "scrape-" + uuid.uuid4().hex
@@ -23,7 +23,6 @@ MODEL = "scripted-metrics-model"
 FREE_REQUESTS_PER_DAY = 2
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
@@ -52,35 +51,18 @@ def server(tmp_path_factory: pytest.TempPathFactory, llm: ScriptedLLM) -> Iterat
 
 
 def scrape(server: Server, token: str | None = TOKEN) -> httpx.Response:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return httpx.get(f"{server.url}/metrics", headers=headers, timeout=30)
+    return metrics_page.get(f"{server.url}/metrics", token)
 
 
 def samples(server: Server) -> Samples:
     response = scrape(server)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/plain")
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    """The sum of `name` over the series that have `labels` (0 if there is none)."""
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in found.items() if n == name and wanted <= ls)
+    return metrics_page.parse(response.text)
 
 
 def wait_until(server: Server, check: Callable[[Samples], bool], timeout: float = 60) -> Samples:
-    """Scrape until `check` holds: a job's counters move just after its row turns final."""
-    deadline = time.monotonic() + timeout
-    while True:
-        found = samples(server)
-        if check(found) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+    return metrics_page.wait_until(lambda: samples(server), check, timeout)
 
 
 def test_metrics_move_as_jobs_run(server: Server, llm: ScriptedLLM) -> None:

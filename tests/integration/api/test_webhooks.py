@@ -13,10 +13,10 @@ from typing import Any
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from pyexec_client import PyExec, verify_webhook
 from tests.conftest import DATABASES
+from tests.support import metrics as metrics_page
 from tests.support.servers import Server
 from tests.support.webhook_receiver import RECEIVER_ENV, Receiver, receiving
 
@@ -114,12 +114,10 @@ def test_the_signed_job_object_arrives_once_when_the_job_completes(
 
 
 def _deliveries(server: Server) -> dict[str, float]:
-    text = httpx.get(f"{server.url}/metrics", timeout=30).text
+    found = metrics_page.scrape(f"{server.url}/metrics")
     return {
-        s.labels["outcome"]: s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-        if s.name == "pyexec_webhook_deliveries_total"
+        outcome: metrics_page.value(found, "pyexec_webhook_deliveries_total", outcome=outcome)
+        for outcome in ("retrying", "delivered")
     }
 
 

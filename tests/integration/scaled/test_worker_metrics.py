@@ -4,20 +4,19 @@ time (`pyexec_queue_depth`, the series the chart's worker autoscaler reads)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import metrics as metrics_page
 from tests.support.deployment import FAST_RECOVERY, Deployment, deployed, wait_final, wait_status
+from tests.support.metrics import Samples, value
 from tests.support.servers import WorkerProcess, free_port
 from tests.support.services import PostgresCluster, RedisServer
 
 TOKEN = "scrape-" + uuid.uuid4().hex
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
 @pytest.fixture(scope="module")
@@ -40,27 +39,11 @@ def worker(deployment: Deployment) -> tuple[WorkerProcess, str]:
 
 
 def scrape(url: str) -> Samples:
-    response = httpx.get(url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
-    assert response.status_code == 200, response.text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(response.text)
-        for s in family.samples
-    }
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    wanted = set(labels.items())
-    return sum(v for (n, ls), v in found.items() if n == name and wanted <= ls)
+    return metrics_page.scrape(url, TOKEN)
 
 
 def wait_until(url: str, check: Callable[[Samples], bool], timeout: float = 60) -> Samples:
-    deadline = time.monotonic() + timeout
-    while True:
-        found = scrape(url)
-        if check(found) or time.monotonic() > deadline:
-            return found
-        time.sleep(0.2)
+    return metrics_page.wait_until(lambda: scrape(url), check, timeout)
 
 
 def test_the_worker_serves_its_metrics_on_its_port(
