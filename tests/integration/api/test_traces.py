@@ -13,32 +13,25 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pyexec.api.app import create_app
-from pyexec.core import tracing
 from pyexec.core.job_context import QUEUE_WAIT_SPAN
 from pyexec.core.migrate import upgrade
 from pyexec.core.settings import Settings, load_settings
 from pyexec.worker.inprocess import embedded_worker
 from tests.support.llm_server import ScriptedLLM, final_answer, run_python
 from tests.support.servers import free_port
+from tests.support.tracing import recording_spans
 
 START_TIMEOUT_SECONDS = 120.0
 
 
 @pytest.fixture(scope="module")
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with recording_spans() as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 @pytest.fixture(scope="module")

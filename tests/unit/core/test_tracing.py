@@ -6,24 +6,17 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pyexec.core import logs, tracing
 from pyexec.core.job_context import QUEUE_WAIT_SPAN, JobContext
+from tests.support.tracing import recording_spans
 
 
 @pytest.fixture
 def exporter() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.install(provider)
-    try:
+    with recording_spans() as exporter:
         yield exporter
-    finally:
-        tracing.install(None)
 
 
 def test_tracing_is_off_by_default_and_spans_do_nothing() -> None:
