@@ -36,6 +36,7 @@ async def delete_ended_job(runtime: Runtime, job: Job) -> None:
     async with runtime.db.session() as session:
         deleted = await repository.delete_job(session, job.id)
         await session.commit()
+    runtime.finished_jobs.forget(job.id)
     if not deleted:
         raise NotFound(f"No such job: {job.id}")
     # Row first, then bytes: a failure in between leaves bytes nobody can reach, never a

@@ -67,7 +67,8 @@ async def _hold(runtime: Runtime, job: Job, inbox: asyncio.Queue[Event], seconds
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(min(RECHECK_SECONDS, remaining)):
                 await _final_or_drained(runtime, inbox)
-        job = await load_job(runtime, job.id, job.account_id)
+        # Ended by this process's worker: the row it committed, not read back.
+        job = runtime.finished_jobs.get(job.id) or await load_job(runtime, job.id, job.account_id)
     return job
 
 

@@ -9,6 +9,7 @@ from pyexec.core.clock import Clock, SystemClock
 from pyexec.core.db import Database
 from pyexec.core.drain import Drain
 from pyexec.core.events import InProcessEvents, JobEvents
+from pyexec.core.finished_jobs import FinishedJobs
 from pyexec.core.queue import InProcessQueue, JobQueue
 from pyexec.core.ratelimit import DatabaseRequestCounter, RequestCounter
 from pyexec.core.settings import Settings, SettingsError
@@ -36,6 +37,8 @@ class Runtime:
     request_counter: RequestCounter | None = None
     # The process's orderly stop on SIGTERM/SIGINT: its parts add their steps (core.drain).
     drain: Drain = field(default_factory=Drain)
+    # Jobs this process's worker has just ended (`?wait=` answers from them).
+    finished_jobs: FinishedJobs = field(default_factory=FinishedJobs)
 
     def __post_init__(self) -> None:
         if self.request_counter is None:

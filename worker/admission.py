@@ -96,6 +96,7 @@ class Slot:
 
     account_id: str
     limit: int
+    plan: str | None = None
 
 
 class AccountSlots:
@@ -140,7 +141,7 @@ async def account_limit(runtime: Runtime, job_id: str) -> Slot | None:
     if owner is None:
         return None
     account_id, plan = owner
-    return Slot(account_id, plan_limits(runtime.settings, plan).max_running_jobs)
+    return Slot(account_id, plan_limits(runtime.settings, plan).max_running_jobs, plan)
 
 
 async def queue_released(

@@ -102,7 +102,7 @@ class ScaledWorker:
                 return
             try:
                 with (carried or JobContext()).entered(job_id):
-                    await run_job(self.ctx, job_id)
+                    await run_job(self.ctx, job_id, slot.plan)
             finally:
                 await self._free(slot, job_id)
         finally:

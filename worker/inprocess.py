@@ -108,7 +108,7 @@ async def consume(
                     return
                 busy.add(me)
                 with entry.context.entered(entry.job_id):
-                    await run_job(ctx, entry.job_id)
+                    await run_job(ctx, entry.job_id, plan)
             finally:
                 busy.discard(me)
                 running.finish(account_id)

@@ -25,6 +25,7 @@ from pyexec.core.event_types import (
     StatusChanged,
     parse_event,
 )
+from pyexec.core.events import Event
 from pyexec.core.files import detect_media_type, human_bytes
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.runtime import Runtime
@@ -87,6 +88,8 @@ class JobRun:
     parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
     artifacts: list[dict[str, Any]] | None = None  # set once saved
     skipped_artifacts: list[str] = field(default_factory=list)
+    # The owner's plan when whoever took the job read it (for the finished-jobs metric).
+    plan: str | None = None
 
     def __post_init__(self) -> None:
         self.collector = JobOutputCollector(self.job.id)
@@ -262,19 +265,17 @@ class JobRun:
             message = f"cell {len(self.cells)}: {message}"
         return Outcome(JobStatus.failed, error_message=message)
 
-    async def watch_cancel(self) -> None:
-        async with self.runtime.events.subscribe(self.job.id) as inbox:
-            # The flag may have been set before we subscribed.
-            async with self.runtime.db.session() as session:
-                job = await repository.get_job(session, self.job.id)
-            if job is not None and job.cancel_requested:
+    async def watch_cancel(self, inbox: asyncio.Queue[Event]) -> None:
+        """`inbox` was subscribed before the claim: a request made before it is in the claimed
+        row, one made after it arrives here."""
+        if self.job.cancel_requested:
+            self.cancel_requested.set()
+            return
+        while True:
+            event = parse_event(await inbox.get())
+            if isinstance(event, CancelRequested):
                 self.cancel_requested.set()
                 return
-            while True:
-                event = parse_event(await inbox.get())
-                if isinstance(event, CancelRequested):
-                    self.cancel_requested.set()
-                    return
 
     async def save_notebook(self, outcome: Outcome, completed_at: datetime) -> int:
         """Write the job's notebook; its size in bytes."""
@@ -417,13 +418,19 @@ def _timed_out(budget: float) -> str:
     return f"timed out after {budget:g} s"
 
 
-async def run_job(ctx: WorkerContext, job_id: str) -> None:
-    """Run one job; a second delivery of the same job, or one already final, does nothing."""
+async def run_job(ctx: WorkerContext, job_id: str, plan: str | None = None) -> None:
+    """Run one job; a second delivery of the same job, or one already final, does nothing.
+    `plan`: the owner's plan, when the caller read it to admit the job."""
     with span("job.run", {"pyexec.job_id": job_id}):
-        await _run_job(ctx, job_id)
+        # Listening before the claim: a cancel request made before it is in the claimed row,
+        # one made after it arrives as an event (no second read of the row).
+        async with ctx.runtime.events.subscribe(job_id) as inbox:
+            await _run_job(ctx, job_id, plan, inbox)
 
 
-async def _run_job(ctx: WorkerContext, job_id: str) -> None:
+async def _run_job(
+    ctx: WorkerContext, job_id: str, plan: str | None, inbox: asyncio.Queue[Event]
+) -> None:
     runtime = ctx.runtime
     async with runtime.db.session() as session:
         job = await repository.claim_job(session, job_id)
@@ -435,9 +442,9 @@ async def _run_job(ctx: WorkerContext, job_id: str) -> None:
     log.info("job %s running (attempt %d)", job_id, job.attempts)
     await runtime.events.publish(job_id, StatusChanged(status=JobStatus.running.value))
     metrics.job_started(job.priority, job.created_at, job.started_at)
-    run = JobRun(ctx, job)
+    run = JobRun(ctx, job, plan=plan)
     started = time.monotonic()
-    watcher = asyncio.create_task(run.watch_cancel())
+    watcher = asyncio.create_task(run.watch_cancel(inbox))
     outcome = Outcome(JobStatus.failed, error_message="internal error: the job did not finish")
     try:
         outcome = await run.execute_all(started)
@@ -486,15 +493,12 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
     # One transaction: the final status, and the notebook counted in the account's storage
     # (whatever the quota: the notebook is part of the result).
     async with runtime.db.session() as session:
-        if notebook_bytes:
-            await repository.reserve_storage(
-                session, run.job.account_id, notebook_bytes, None, job_id=run.job.id
-            )
         finished = await repository.finish_job(
             session,
             run.job.id,
             outcome.status,
             completed_at=completed_at,
+            stored_bytes_added=notebook_bytes,
             result=outcome.result,
             error_message=outcome.error_message,
             outputs=run.collector.stored(),
@@ -502,8 +506,20 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             usage=usage,
             ungrounded_numbers=outcome.ungrounded_numbers,
         )
-        owner = await repository.job_owner_plan(session, run.job.id) if finished else None
+        if notebook_bytes:
+            # Ended by someone else meanwhile (a recoverer): the job still holds the file.
+            job_id = None if finished is not None else run.job.id
+            await repository.reserve_storage(
+                session, run.job.account_id, notebook_bytes, None, job_id=job_id
+            )
+        plan = run.plan
+        if finished is not None and plan is None:
+            owner = await repository.job_owner_plan(session, run.job.id)
+            plan = owner[1] if owner is not None else None
         await session.commit()
-    if owner is not None:
-        metrics.job_finished(owner[1], outcome.status.value, run.job.started_at, completed_at)
+    if finished is not None:
+        # This process's own `?wait=` answers from it without reading the row back.
+        runtime.finished_jobs.put(finished)
+        if plan is not None:
+            metrics.job_finished(plan, outcome.status.value, run.job.started_at, completed_at)
     await runtime.events.publish(run.job.id, StatusChanged(status=outcome.status.value))

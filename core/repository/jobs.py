@@ -125,9 +125,14 @@ async def finish_job(
     status: JobStatus,
     *,
     completed_at: datetime | None = None,
+    stored_bytes_added: int = 0,
     **values: Any,
-) -> bool:
-    """running|pending → a final status; a job that is already final is left as it is."""
+) -> Job | None:
+    """running|pending → a final status, in one statement; the job as it ended, or None when
+    it was already final (it is left as it is). `stored_bytes_added` counts more bytes to the
+    job (the notebook its end wrote; the account's count is the caller's)."""
+    if stored_bytes_added:
+        values["stored_bytes"] = col(Job.stored_bytes) + stored_bytes_added
     result = await session.exec(
         update(Job)
         .where(
@@ -135,8 +140,15 @@ async def finish_job(
             col(Job.status).not_in([s.value for s in FINAL_STATUSES]),
         )
         .values(status=status.value, completed_at=completed_at or utcnow(), **values)
+        .returning(Job)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return await _ended(session, job_id, bool(result.rowcount))
+    row = result.first()
+    if row is None:
+        return None
+    job: Job = row[0]
+    await schedule_webhook(session, job_id, owner=(job.account_id, job.webhook_url))
+    return job
 
 
 async def cancel_pending(session: AsyncSession, job_id: str) -> bool:

@@ -20,13 +20,20 @@ DUE_STATUSES = (WebhookStatus.pending.value, WebhookStatus.failing.value)
 MAX_ERROR_CHARS = 500
 
 
-async def schedule_webhook(session: AsyncSession, job_id: str) -> None:
+async def schedule_webhook(
+    session: AsyncSession, job_id: str, *, owner: tuple[str, str | None] | None = None
+) -> None:
     """The delivery of a job that has just ended, due now; nothing if it has no webhook_url.
     Called by each transition to a final status, in its transaction, so that an ended job and
-    its delivery are stored together or not at all."""
-    row = (
-        await session.exec(select(Job.account_id, Job.webhook_url).where(col(Job.id) == job_id))
-    ).first()
+    its delivery are stored together or not at all. `owner`: the job's (account id,
+    webhook_url) when the caller has them already (one read less)."""
+    row = owner
+    if row is None:
+        row = (
+            await session.exec(
+                select(Job.account_id, Job.webhook_url).where(col(Job.id) == job_id)
+            )
+        ).first()
     if row is None or row[1] is None:
         return
     if await session.get(WebhookDelivery, job_id) is not None:

@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import event
 
 from pyexec.core import repository
 from pyexec.core.clock import utcnow
@@ -85,6 +86,31 @@ async def test_final_status_is_never_overwritten(db: Database) -> None:
         await session.commit()
         row = await repository.get_job(session, job.id)
     assert row is not None and row.status == "completed" and row.result == "42"
+
+
+async def test_finishing_returns_the_ended_row_in_one_statement(db: Database) -> None:
+    job = await _job(db, await _account(db))
+    async with db.session() as session:
+        await repository.claim_job(session, job.id)
+        await session.commit()
+    statements: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        statements.append(statement)
+
+    event.listen(db.engine.sync_engine, "before_cursor_execute", count)
+    try:
+        async with db.session() as session:
+            ended = await repository.finish_job(
+                session, job.id, JobStatus.completed, stored_bytes_added=120, result="42"
+            )
+            await session.commit()
+    finally:
+        event.remove(db.engine.sync_engine, "before_cursor_execute", count)
+    # The waiter and the metrics use this row: nothing is read back.
+    assert len(statements) == 1, statements
+    assert ended is not None and ended.status == "completed" and ended.result == "42"
+    assert ended.stored_bytes == 120 and ended.completed_at is not None
 
 
 async def test_orphan_recovery_is_guarded_by_the_attempt_count(db: Database) -> None:
