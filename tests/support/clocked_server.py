@@ -34,6 +34,7 @@ class ClockedServer:
     url: str
     clock: ManualClock
     settings: Settings
+    runtime: Runtime
 
     def create_key(self, email: str, plan: str = "free") -> str:
         import asyncio
@@ -70,7 +71,9 @@ def clocked_server(data_dir: Path, start: datetime) -> Iterator[ClockedServer]:
             raise RuntimeError("the in-process server did not start")
         time.sleep(0.02)
     try:
-        yield ClockedServer(url=f"http://127.0.0.1:{port}", clock=clock, settings=settings)
+        yield ClockedServer(
+            url=f"http://127.0.0.1:{port}", clock=clock, settings=settings, runtime=runtime
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)
