@@ -51,9 +51,14 @@ class ClockedServer:
 
 
 @contextmanager
-def clocked_server(data_dir: Path, start: datetime) -> Iterator[ClockedServer]:
+def clocked_server(
+    data_dir: Path, start: datetime, database_url: str | None = None
+) -> Iterator[ClockedServer]:
+    """`database_url`: None for SQLite in `data_dir`, else that (PostgreSQL) database."""
     port = free_port()
-    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=port)
+    settings = load_settings(
+        data_dir=data_dir, host="127.0.0.1", port=port, database_url=database_url
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     clock = ManualClock(start)

@@ -1,6 +1,6 @@
 """What authenticating and charging a /v1 request costs the database: one connection (one
 transaction) whatever the plan, with the key lookup and the day's count in it, on a real
-in-process server and its real SQLite database."""
+in-process server and its real database (SQLite, then PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -20,9 +20,9 @@ START = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 REQUESTS = 5
 
 
-@pytest.fixture(scope="module")
-def clocked(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClockedServer]:
-    with clocked_server(Path(tmp_path_factory.mktemp("round-trips")), START) as srv:
+@pytest.fixture
+def clocked(tmp_path: Path, database_url: str | None) -> Iterator[ClockedServer]:
+    with clocked_server(tmp_path, START, database_url) as srv:
         yield srv
 
 
