@@ -26,8 +26,8 @@ from pyexec.api.errors import ApiError, Forbidden, Unauthorized, error_response
 from pyexec.api.ratelimit import charge, over_limit, send_with_quota
 from pyexec.core import logs, repository
 from pyexec.core.keys import hash_key, looks_like_key
-from pyexec.core.models import Account, ApiKey
 from pyexec.core.plans import PlanLimits, plan_limits
+from pyexec.core.ratelimit import Quota
 from pyexec.core.runtime import Runtime
 
 # last_used_at is a hint for people, not an audit log: refresh it at most this often so that
@@ -43,14 +43,29 @@ bearer_scheme = HTTPBearer(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class CallerAccount:
+    """The caller's account as authentication read it (no ORM object: built per request)."""
+
+    id: str
+    email: str
+    plan: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallerKey:
+    id: str
+    scopes: list[str]
+
+
 @dataclass(frozen=True)
 class Caller:
-    account: Account
-    key: ApiKey
+    account: CallerAccount
+    key: CallerKey
     limits: PlanLimits
 
     def has_scope(self, scope: str) -> bool:
-        return scope in (self.key.scopes or [])
+        return scope in self.key.scopes
 
 
 def _bearer(header: str | None) -> str:
@@ -65,28 +80,39 @@ def _bearer(header: str | None) -> str:
     return token
 
 
-async def authenticate_header(runtime: Runtime, authorization: str | None) -> Caller:
-    """The caller behind an Authorization header; `Unauthorized` for anything else."""
+async def authenticate_header(
+    runtime: Runtime, authorization: str | None
+) -> tuple[Caller, Quota | None]:
+    """The caller behind an Authorization header, its request counted against its daily quota
+    (None: unlimited plan); `Unauthorized` for anything else.
+
+    One connection and one transaction: the key lookup, the rare last-used write and (when the
+    counts are kept in the database) the count. A revoked key fails at once: nothing is cached.
+    """
     token = _bearer(authorization)
     digest = hash_key(token)
-    async with runtime.db.session() as session:
-        found = await repository.find_active_key(session, digest)
-    # The lookup is by an index on the hash, and the comparison below is constant-time, so
-    # response timing reveals nothing about how close a guess was.
-    if found is None or not hmac.compare_digest(found[0].key_hash, digest):
-        raise Unauthorized("Invalid or revoked API key.")
-    key, account = found
-    now = runtime.clock.now()
-    last = key.last_used_at
-    if last is not None and last.tzinfo is None:
-        last = last.replace(tzinfo=now.tzinfo)
-    if last is None or now - last >= LAST_USED_GRANULARITY:
-        async with runtime.db.session() as session:
+    async with runtime.db.engine.begin() as conn:
+        found = await repository.find_caller_key(conn, digest)
+        # The lookup is by an index on the hash, and the comparison below is constant-time, so
+        # response timing reveals nothing about how close a guess was.
+        if found is None or not hmac.compare_digest(found.key_hash, digest):
+            raise Unauthorized("Invalid or revoked API key.")
+        now = runtime.clock.now()
+        last = found.last_used_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=now.tzinfo)
+        if last is None or now - last >= LAST_USED_GRANULARITY:
             await repository.touch_api_key_if_stale(
-                session, key.id, now, now - LAST_USED_GRANULARITY
+                conn, found.key_id, now, now - LAST_USED_GRANULARITY
             )
-            await session.commit()
-    return Caller(account=account, key=key, limits=plan_limits(runtime.settings, account.plan))
+        limits = plan_limits(runtime.settings, found.plan)
+        quota = await charge(runtime, found.account_id, limits, conn)
+    caller = Caller(
+        account=CallerAccount(found.account_id, found.email, found.plan),
+        key=CallerKey(found.key_id, found.scopes),
+        limits=limits,
+    )
+    return caller, quota
 
 
 class AuthenticationMiddleware:
@@ -102,8 +128,9 @@ class AuthenticationMiddleware:
             return
         runtime: Runtime = scope["app"].state.runtime
         try:
-            caller = await authenticate_header(runtime, Headers(scope=scope).get("authorization"))
-            quota = await charge(runtime, caller.account.id, caller.limits)
+            caller, quota = await authenticate_header(
+                runtime, Headers(scope=scope).get("authorization")
+            )
             if quota is not None and not quota.allowed:
                 raise over_limit(quota)
         except ApiError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import Message, Send
 
 from pyexec.api.errors import RateLimited
@@ -13,13 +14,19 @@ from pyexec.core.runtime import Runtime
 _QUOTA_HEADERS = {b"x-ratelimit-limit", b"x-ratelimit-remaining", b"x-ratelimit-reset"}
 
 
-async def charge(runtime: Runtime, account_id: str, limits: PlanLimits) -> Quota | None:
-    """Count one request; None for an unlimited plan (nothing counted, no headers)."""
+async def charge(
+    runtime: Runtime,
+    account_id: str,
+    limits: PlanLimits,
+    conn: AsyncConnection | None = None,
+) -> Quota | None:
+    """Count one request (in `conn`'s transaction when the count is kept in the database);
+    None for an unlimited plan (nothing counted, no headers)."""
     if limits.requests_per_day is None:
         return None
     counter = runtime.request_counter
     assert counter is not None  # the runtime always has one
-    return await take_request(counter, runtime.clock, account_id, limits.requests_per_day)
+    return await take_request(counter, runtime.clock, account_id, limits.requests_per_day, conn)
 
 
 def over_limit(quota: Quota) -> RateLimited:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -34,9 +35,16 @@ async def ensure_account(session: AsyncSession, email: str, plan: Plan | str) ->
     return account
 
 
+class AccountRef(Protocol):
+    """An account as far as issuing it a key goes (an `Account`, or the API's caller)."""
+
+    @property
+    def id(self) -> str: ...
+
+
 async def issue_api_key(
     session: AsyncSession,
-    account: Account,
+    account: AccountRef,
     *,
     name: str = "default",
     scopes: Iterable[str] = ALL_SCOPES,

@@ -12,6 +12,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
 from pyexec.core import repository
 from pyexec.core.clock import Clock
 from pyexec.core.db import Database
@@ -22,10 +24,14 @@ REQUEST_HISTORY_DAYS = 30
 
 class RequestCounter(ABC):
     @abstractmethod
-    async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
+    async def try_count(
+        self, account_id: str, day: date, limit: int, conn: AsyncConnection | None = None
+    ) -> int | None:
         """Count one request of the account on that UTC day if fewer than `limit` were counted.
 
         Atomic. Returns the new count, or None (nothing counted) when the limit was reached.
+        `conn` is the request's open transaction (its caller commits): a counter that counts
+        in the database counts in it, saving a transaction per request; others ignore it.
         """
 
     @abstractmethod
@@ -41,16 +47,25 @@ class DatabaseRequestCounter(RequestCounter):
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
-        # A session of its own whose first statement is the write: no read snapshot to upgrade.
-        async with self.db.session() as session:
-            count = await repository.count_request(session, account_id, day, limit)
-            if count == 1:
-                # The account's first request of the day: days past the history go.
-                await repository.delete_request_counts_before(
-                    session, account_id, day - timedelta(days=REQUEST_HISTORY_DAYS)
-                )
-            await session.commit()
+    async def try_count(
+        self, account_id: str, day: date, limit: int, conn: AsyncConnection | None = None
+    ) -> int | None:
+        if conn is None:
+            async with self.db.engine.begin() as own:
+                return await self._count(own, account_id, day, limit)
+        return await self._count(conn, account_id, day, limit)
+
+    async def _count(
+        self, conn: AsyncConnection, account_id: str, day: date, limit: int
+    ) -> int | None:
+        # SQLite: Python's sqlite3 begins a transaction at the first write, not at a SELECT
+        # before it, so the upsert never upgrades a read snapshot (which fails, not waits).
+        count = await repository.count_request(conn, account_id, day, limit)
+        if count == 1:
+            # The account's first request of the day: days past the history go.
+            await repository.delete_request_counts_before(
+                conn, account_id, day - timedelta(days=REQUEST_HISTORY_DAYS)
+            )
         return count
 
     async def counts(self, account_id: str, first: date, last: date) -> dict[date, int]:
@@ -83,10 +98,17 @@ def next_midnight(now: datetime) -> datetime:
     return datetime.combine(now.date() + timedelta(days=1), time(0), tzinfo=now.tzinfo)
 
 
-async def take_request(counter: RequestCounter, clock: Clock, account_id: str, limit: int) -> Quota:
-    """Count one request against the account's daily `limit` (UTC days)."""
+async def take_request(
+    counter: RequestCounter,
+    clock: Clock,
+    account_id: str,
+    limit: int,
+    conn: AsyncConnection | None = None,
+) -> Quota:
+    """Count one request against the account's daily `limit` (UTC days); `conn` as in
+    `RequestCounter.try_count`."""
     now = clock.now()
-    count = await counter.try_count(account_id, now.date(), limit)
+    count = await counter.try_count(account_id, now.date(), limit, conn)
     resets_at = next_midnight(now)
     retry_after = max(1, math.ceil((resets_at - now).total_seconds()))
     if count is None:

@@ -22,6 +22,7 @@ from datetime import date, timedelta
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from pyexec.core.ratelimit import REQUEST_HISTORY_DAYS, RequestCounter
 from pyexec.core.redis_keys import request_count_key
@@ -69,11 +70,13 @@ class RedisRequestCounter(RequestCounter):
         self._owed: Counter[tuple[str, date]] = Counter()
         self._failing = False
 
-    async def try_count(self, account_id: str, day: date, limit: int) -> int | None:
+    async def try_count(
+        self, account_id: str, day: date, limit: int, conn: AsyncConnection | None = None
+    ) -> int | None:
         if day != self._seen_day:
             self._seen, self._seen_day = {}, day
         if time.monotonic() < self._skip_redis_until:
-            return await self._count_in_fallback(account_id, day, limit, None)
+            return await self._count_in_fallback(account_id, day, limit, None, conn)
         try:
             if self._owed:
                 await self._pay_back()
@@ -86,7 +89,7 @@ class RedisRequestCounter(RequestCounter):
             # Skip Redis for a moment: an unreachable host would otherwise add a connect
             # timeout to every request.
             self._skip_redis_until = time.monotonic() + self.unavailable_backoff
-            return await self._count_in_fallback(account_id, day, limit, exc)
+            return await self._count_in_fallback(account_id, day, limit, exc, conn)
         if self._failing:
             self._failing = False
             log.warning("request counts are kept in Redis again")
@@ -113,7 +116,12 @@ class RedisRequestCounter(RequestCounter):
         return found
 
     async def _count_in_fallback(
-        self, account_id: str, day: date, limit: int, exc: BaseException | None
+        self,
+        account_id: str,
+        day: date,
+        limit: int,
+        exc: BaseException | None,
+        conn: AsyncConnection | None,
     ) -> int | None:
         if not self._failing:
             self._failing = True
@@ -125,7 +133,7 @@ class RedisRequestCounter(RequestCounter):
         seen = self._seen.get(account_id, 0)
         if seen >= limit:
             return None
-        count = await self.fallback.try_count(account_id, day, limit - seen)
+        count = await self.fallback.try_count(account_id, day, limit - seen, conn)
         if count is None:
             return None
         self._owed[(account_id, day)] += 1

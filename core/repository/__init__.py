@@ -12,8 +12,10 @@ from pyexec.core.repository.accounts import (
     set_account_plan,
 )
 from pyexec.core.repository.api_keys import (
+    ActiveKey,
     add_api_key,
     find_active_key,
+    find_caller_key,
     list_api_keys,
     revoke_api_key,
     touch_api_key,
@@ -66,6 +68,7 @@ from pyexec.core.repository.webhooks import (
 )
 
 __all__ = [
+    "ActiveKey",
     "add_api_key",
     "add_file",
     "add_idempotency_key",
@@ -84,6 +87,7 @@ __all__ = [
     "encode_cursor",
     "fail_orphan",
     "find_active_key",
+    "find_caller_key",
     "find_idempotency_key",
     "finish_job",
     "get_account",

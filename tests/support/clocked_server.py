@@ -34,6 +34,7 @@ class ClockedServer:
     url: str
     clock: ManualClock
     settings: Settings
+    runtime: Runtime
 
     def create_key(self, email: str, plan: str = "free") -> str:
         import asyncio
@@ -50,9 +51,14 @@ class ClockedServer:
 
 
 @contextmanager
-def clocked_server(data_dir: Path, start: datetime) -> Iterator[ClockedServer]:
+def clocked_server(
+    data_dir: Path, start: datetime, database_url: str | None = None
+) -> Iterator[ClockedServer]:
+    """`database_url`: None for SQLite in `data_dir`, else that (PostgreSQL) database."""
     port = free_port()
-    settings = load_settings(data_dir=data_dir, host="127.0.0.1", port=port)
+    settings = load_settings(
+        data_dir=data_dir, host="127.0.0.1", port=port, database_url=database_url
+    )
     data_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.db_url)
     clock = ManualClock(start)
@@ -70,7 +76,9 @@ def clocked_server(data_dir: Path, start: datetime) -> Iterator[ClockedServer]:
             raise RuntimeError("the in-process server did not start")
         time.sleep(0.02)
     try:
-        yield ClockedServer(url=f"http://127.0.0.1:{port}", clock=clock, settings=settings)
+        yield ClockedServer(
+            url=f"http://127.0.0.1:{port}", clock=clock, settings=settings, runtime=runtime
+        )
     finally:
         server.should_exit = True
         thread.join(timeout=15)
