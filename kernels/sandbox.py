@@ -355,6 +355,7 @@ class Sandbox:
         self.work_root: Path | None = None
         self.runtime_root: Path | None = None
         self._uids: UidAllocator | None = None
+        self._readonly: dict[tuple[str, ...], list[str]] = {}
         self._lock = asyncio.Lock()
 
     # -- set-up -------------------------------------------------------------------
@@ -506,27 +507,51 @@ class Sandbox:
         if self.isolation is None:
             raise RuntimeError("Sandbox.setup() first")
         uid_lease: UidLease | None = None
-        cgroup: KernelCgroup | None = None
-        work_dir, runtime_dir = _resolved(work_dir), _resolved(runtime_dir)
+        made: list[KernelCgroup] = []
         try:
             if self._uids is not None:
                 uid_lease, dirty = self._uids.acquire()
                 if dirty:
                     await purge(uid_lease.uid, uid_lease.gid)
-                for path in (work_dir, work_dir / TMP_DIRNAME, runtime_dir):
-                    if path.exists():
-                        os.chown(path, uid_lease.uid, uid_lease.gid, follow_symlinks=False)
-            cg, limits = self.support.cgroups, self.policy.limits
-            if cg.memory or cg.pids:
-                cgroup = cg.create(kernel_id, limits.memory_mb * 1024 * 1024, limits.processes)
-            jail = self._jail(work_dir, runtime_dir, uid_lease, cgroup)
+            # The file-system work (paths, chown, cgroup dirs: ~15 system calls, a cgroup
+            # mkdir can block) off the event loop, which also serves HTTP.
+            work = asyncio.ensure_future(
+                asyncio.to_thread(
+                    self._prepare_files, kernel_id, work_dir, runtime_dir, uid_lease, made
+                )
+            )
+            try:
+                jail, cgroup = await asyncio.shield(work)
+            except asyncio.CancelledError:
+                # The thread runs on: undo what it made once it is done.
+                work.add_done_callback(lambda _: _remove_cgroups(made))
+                raise
         except BaseException:
-            if cgroup is not None:
-                cgroup.remove()
+            _remove_cgroups(made)
             if uid_lease is not None:
                 uid_lease.release(clean=False)
             raise
         return SandboxLease(self, jail, uid_lease, cgroup)
+
+    def _prepare_files(
+        self,
+        kernel_id: str,
+        work_dir: Path,
+        runtime_dir: Path,
+        uid_lease: UidLease | None,
+        made: list[KernelCgroup],
+    ) -> tuple[Jail, KernelCgroup | None]:
+        work_dir, runtime_dir = _resolved(work_dir), _resolved(runtime_dir)
+        if uid_lease is not None:
+            for path in (work_dir, work_dir / TMP_DIRNAME, runtime_dir):
+                if path.exists():
+                    os.chown(path, uid_lease.uid, uid_lease.gid, follow_symlinks=False)
+        cgroup: KernelCgroup | None = None
+        cg, limits = self.support.cgroups, self.policy.limits
+        if cg.memory or cg.pids:
+            cgroup = cg.create(kernel_id, limits.memory_mb * 1024 * 1024, limits.processes)
+            made.append(cgroup)
+        return self._jail(work_dir, runtime_dir, uid_lease, cgroup), cgroup
 
     def _jail(
         self,
@@ -585,12 +610,20 @@ class Sandbox:
             # The host's own view: hide what we know to be private.
             hidden = [*DENY_LIST, *(str(h) for h in self.policy.hidden)]
             covers += [Tmpfs(h, SMALL_TMPFS_MB) for h in hidden if os.path.isdir(h)]
-        readonly = [
-            path
-            for path in self._interpreter_paths()
-            if any(_is_under(path, c.path) for c in covers)
-        ]
-        return covers, keep, readonly
+        return covers, keep, self._readonly_paths(tuple(c.path for c in covers))
+
+    def _readonly_paths(self, covered: tuple[str, ...]) -> list[str]:
+        """The interpreter's dirs under one of `covered`. The same for every kernel, and ~45
+        path comparisons after ~10 realpath calls: computed once per set of covers."""
+        readonly = self._readonly.get(covered)
+        if readonly is None:
+            readonly = [
+                path
+                for path in self._interpreter_paths()
+                if any(_is_under(path, cover) for cover in covered)
+            ]
+            self._readonly[covered] = readonly
+        return list(readonly)
 
     def _interpreter_paths(self) -> list[str]:
         """Every directory the kernel's interpreter reads code from, as it names it and where
@@ -691,6 +724,11 @@ def _parent_dirs(path: str, made: set[str]) -> list[str]:
             made.add(name)
             args += ["--perms", "0755", "--dir", name]
     return args
+
+
+def _remove_cgroups(made: list[KernelCgroup]) -> None:
+    while made:
+        made.pop().remove()
 
 
 def _resolved(path: Path) -> Path:

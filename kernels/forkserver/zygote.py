@@ -96,7 +96,10 @@ class Zygote:
         # Forked kernels run untrusted code: no debugger (and no debugpy threads).
         ipykernel.debugger._is_debugpy_available = False
         from pyexec.kernels import linux
-        from pyexec.kernels.forkserver import child  # noqa: F401  (its imports, before the fork)
+        from pyexec.kernels.forkserver import child
+
+        # Before the rehearsal, which then learns what a kernel with this shell imports.
+        child.prebuild_shell()
 
         if linux.is_linux():
             linux.libc()  # loaded once here, not in every child

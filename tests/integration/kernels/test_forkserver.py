@@ -67,6 +67,53 @@ async def test_forked_kernels_are_warm_fresh_and_independent(fork_pool: KernelPo
     assert theirs.error is not None and theirs.error.ename == "NameError"
 
 
+# What a kernel's IPython shell took from its process, checked in the kernel: the zygote builds
+# the shell once (child.prebuild_shell) and each child must make its copy its own.
+SHELL_PROBE = """\
+import os, sys
+from pathlib import Path
+from IPython.paths import get_ipython_dir
+ip = get_ipython()
+{
+    "kernel": ip.kernel is not None and ip.parent is ip.kernel,
+    "iopub": ip.displayhook.pub_socket is ip.kernel.iopub_socket,
+    "cwd": ip.starting_dir == os.getcwd() and [str(d) for d in _dh] == [os.getcwd()],
+    "home": ip.ipython_dir == get_ipython_dir()
+    and Path(ip.profile_dir.location).is_relative_to(os.environ["HOME"]),
+    "environment": os.environ.get("PAGER"),
+    "streams": ip._orig_sys_module_state["stdout"] is sys.stdout,
+    "history": (len(In), sorted(Out)),
+    "names": sorted(n for n in ip.user_ns if not n.startswith("_") and n not in ip.user_ns_hidden),
+}
+"""
+
+
+async def test_each_kernel_makes_the_zygotes_shell_its_own(fork_pool: KernelPool) -> None:
+    async with fork_pool.lease() as first, fork_pool.lease() as second:
+        await first.execute("secret = 1\nsecret", timeout=10)
+        await first.execute("get_ipython().user_ns['planted'] = True", timeout=10)
+        mine = await first.execute(SHELL_PROBE, timeout=10)
+        theirs = await second.execute(SHELL_PROBE, timeout=10)
+
+    expected = {
+        "kernel": True,
+        "iopub": True,
+        "cwd": True,
+        "home": True,
+        "environment": "cat",
+        "streams": True,
+    }
+    mine_seen = eval(mine.outputs[0]["data"]["text/plain"])
+    theirs_seen = eval(theirs.outputs[0]["data"]["text/plain"])
+    assert {k: mine_seen[k] for k in expected} == expected
+    assert {k: theirs_seen[k] for k in expected} == expected
+    # The first kernel's cells and names are its own: the second starts from an empty shell.
+    assert mine_seen["history"] == (4, [1])
+    assert "secret" in mine_seen["names"] and "planted" in mine_seen["names"]
+    assert theirs_seen["history"] == (2, [])
+    assert not {"secret", "planted"} & set(theirs_seen["names"])
+
+
 async def test_kernels_are_children_of_the_zygote_each_in_its_own_session(
     fork_pool: KernelPool,
 ) -> None:

@@ -159,6 +159,21 @@ def test_an_interpreter_under_a_covered_dir_stays_visible_read_only(tmp_path: Pa
     assert str(venv) in _pairs(sandbox.wrap(["python"]), "--ro-bind")
 
 
+def test_the_interpreters_paths_are_looked_up_once_per_sandbox(tmp_path: Path) -> None:
+    # The same for every kernel, and ~10 realpath calls on the event loop per launch.
+    venv = tmp_path / "clone/.venv"
+    venv.mkdir(parents=True)
+    support = _full_support(tmp_path)
+    support.interpreter_paths = [str(venv)]
+    sandbox = _sandbox(tmp_path, support)
+    first = sandbox._jail(tmp_path / "data/work/k1", tmp_path / "run/k1", None, None)
+    venv.rmdir()  # the file system is not looked at again
+    second = sandbox._jail(tmp_path / "data/work/k2", tmp_path / "run/k2", None, None)
+    assert str(venv) in first.keep_readonly
+    assert second.keep_readonly == first.keep_readonly
+    assert second.keep == [str(tmp_path / "data/work/k2"), str(tmp_path / "run/k2")]
+
+
 def test_a_data_dir_inside_a_bound_dir_is_hidden_around_what_it_holds(tmp_path: Path) -> None:
     # The checkout is on the interpreter's path (an old-style editable install); the data
     # dir is inside it and holds the venv too.
