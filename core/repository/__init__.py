@@ -12,7 +12,6 @@ from pyexec.core.repository.accounts import (
     set_account_plan,
 )
 from pyexec.core.repository.api_keys import (
-    ActiveKey,
     add_api_key,
     find_active_key,
     find_caller_key,
@@ -68,7 +67,6 @@ from pyexec.core.repository.webhooks import (
 )
 
 __all__ = [
-    "ActiveKey",
     "add_api_key",
     "add_file",
     "add_idempotency_key",
