@@ -149,8 +149,8 @@ async def demo_key(settings: Settings) -> tuple[str, bool]:
     try:
         if path.exists():
             existing = path.read_text().strip()
-            async with db.session() as session:
-                if await repository.find_active_key(session, hash_key(existing)):
+            async with db.engine.connect() as conn:
+                if await repository.find_caller_key(conn, hash_key(existing)):
                     return existing, False
         async with db.session() as session:
             account = await ensure_account(session, DEMO_EMAIL, "pro")

@@ -96,7 +96,7 @@ class Slot:
 
     account_id: str
     limit: int
-    plan: str | None = None
+    plan: str
 
 
 class AccountSlots:

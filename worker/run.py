@@ -88,8 +88,8 @@ class JobRun:
     parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
     artifacts: list[dict[str, Any]] | None = None  # set once saved
     skipped_artifacts: list[str] = field(default_factory=list)
-    # The owner's plan when whoever took the job read it (for the finished-jobs metric).
-    plan: str | None = None
+    # The owner's plan as whoever admitted the job read it (for the finished-jobs metric).
+    plan: str = ""
 
     def __post_init__(self) -> None:
         self.collector = JobOutputCollector(self.job.id)
@@ -418,9 +418,9 @@ def _timed_out(budget: float) -> str:
     return f"timed out after {budget:g} s"
 
 
-async def run_job(ctx: WorkerContext, job_id: str, plan: str | None = None) -> None:
+async def run_job(ctx: WorkerContext, job_id: str, plan: str) -> None:
     """Run one job; a second delivery of the same job, or one already final, does nothing.
-    `plan`: the owner's plan, when the caller read it to admit the job."""
+    `plan`: the owner's plan, which the caller read to admit the job."""
     with span("job.run", {"pyexec.job_id": job_id}):
         # Listening before the claim: a cancel request made before it is in the claimed row,
         # one made after it arrives as an event (no second read of the row).
@@ -429,7 +429,7 @@ async def run_job(ctx: WorkerContext, job_id: str, plan: str | None = None) -> N
 
 
 async def _run_job(
-    ctx: WorkerContext, job_id: str, plan: str | None, inbox: asyncio.Queue[Event]
+    ctx: WorkerContext, job_id: str, plan: str, inbox: asyncio.Queue[Event]
 ) -> None:
     runtime = ctx.runtime
     async with runtime.db.session() as session:
@@ -512,14 +512,9 @@ async def finish(run: JobRun, outcome: Outcome) -> None:
             await repository.reserve_storage(
                 session, run.job.account_id, notebook_bytes, None, job_id=job_id
             )
-        plan = run.plan
-        if finished is not None and plan is None:
-            owner = await repository.job_owner_plan(session, run.job.id)
-            plan = owner[1] if owner is not None else None
         await session.commit()
     if finished is not None:
         # This process's own `?wait=` answers from it without reading the row back.
         runtime.finished_jobs.put(finished)
-        if plan is not None:
-            metrics.job_finished(plan, outcome.status.value, run.job.started_at, completed_at)
+        metrics.job_finished(run.plan, outcome.status.value, run.job.started_at, completed_at)
     await runtime.events.publish(run.job.id, StatusChanged(status=outcome.status.value))

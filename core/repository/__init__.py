@@ -13,11 +13,9 @@ from pyexec.core.repository.accounts import (
 )
 from pyexec.core.repository.api_keys import (
     add_api_key,
-    find_active_key,
     find_caller_key,
     list_api_keys,
     revoke_api_key,
-    touch_api_key,
     touch_api_key_if_stale,
 )
 from pyexec.core.repository.cursors import decode_cursor, encode_cursor
@@ -84,7 +82,6 @@ __all__ = [
     "drop_webhook",
     "encode_cursor",
     "fail_orphan",
-    "find_active_key",
     "find_caller_key",
     "find_idempotency_key",
     "finish_job",
@@ -114,7 +111,6 @@ __all__ = [
     "schedule_webhook",
     "set_account_plan",
     "storage_used",
-    "touch_api_key",
     "touch_api_key_if_stale",
     "webhook_deliveries",
     "webhook_secret",

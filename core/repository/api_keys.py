@@ -19,15 +19,6 @@ async def add_api_key(session: AsyncSession, key: ApiKey) -> ApiKey:
     return key
 
 
-async def find_active_key(session: AsyncSession, key_hash: str) -> tuple[ApiKey, Account] | None:
-    result = await session.exec(
-        select(ApiKey, Account)
-        .join(Account, col(Account.id) == col(ApiKey.account_id))
-        .where(ApiKey.key_hash == key_hash, col(ApiKey.revoked_at).is_(None))
-    )
-    return result.first()
-
-
 @dataclass(frozen=True, slots=True)
 class ActiveKey:
     """What authenticating a request needs of an active key and its account."""
@@ -89,10 +80,6 @@ async def touch_api_key_if_stale(
     await conn.execute(
         _TOUCH_IF_STALE, {"key_id": key_id, "now": now, "stale_before": stale_before}
     )
-
-
-async def touch_api_key(session: AsyncSession, key_id: str, when: datetime) -> None:
-    await session.exec(update(ApiKey).where(col(ApiKey.id) == key_id).values(last_used_at=when))
 
 
 async def list_api_keys(session: AsyncSession, account_id: str) -> list[ApiKey]:
