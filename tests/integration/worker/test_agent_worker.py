@@ -84,6 +84,10 @@ def _write_xls(frame: pd.DataFrame, path: Path) -> None:
     book.save(str(path))
 
 
+# The account the jobs run for; the worker is told its plan, as admission tells it.
+PLAN = "business"
+
+
 @dataclasses.dataclass
 class Harness:
     runtime: Runtime
@@ -124,7 +128,7 @@ class Harness:
             await repository.add_job(session, job)
             await session.commit()
         try:
-            running = asyncio.create_task(run_job(ctx, job.id))
+            running = asyncio.create_task(run_job(ctx, job.id, PLAN))
             if after_start is not None:
                 await after_start(job)
             await running
@@ -171,7 +175,7 @@ async def harness(
     )
     await pool.start()
     async with runtime.db.session() as session:
-        account = await repository.create_account(session, "worker@example.com", "business")
+        account = await repository.create_account(session, "worker@example.com", PLAN)
         await session.commit()
     try:
         frames = write_inputs(root / "inputs")

@@ -42,6 +42,10 @@ DATA = Path(__file__).resolve().parents[2] / "data"
 SALES = pd.read_csv(DATA / "sales.csv")
 
 
+# The account the jobs run for; the worker is told its plan, as admission tells it.
+PLAN = "business"
+
+
 @dataclass
 class Worker:
     runtime: Runtime
@@ -59,7 +63,7 @@ class Worker:
         async with self.runtime.db.session() as session:
             await repository.add_job(session, job)
             await session.commit()
-        await run_job(self.ctx, job.id)
+        await run_job(self.ctx, job.id, PLAN)
         async with self.runtime.db.session() as session:
             done = await repository.get_job(session, job.id)
         assert done is not None
@@ -88,7 +92,7 @@ async def worker(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Work
     )
     await pool.start()
     async with runtime.db.session() as session:
-        account = await repository.create_account(session, "planner@example.com", "business")
+        account = await repository.create_account(session, "planner@example.com", PLAN)
         await session.commit()
     ctx = WorkerContext(
         runtime=runtime, pool=pool, model=OfflinePlanner(), inputs=DirectoryInputs(DATA)
