@@ -10,6 +10,7 @@ from pyexec.api.errors import Conflict, Forbidden, InvalidRequest, NotFound
 from pyexec.api.schemas import MAX_CODE_BYTES, JobCreate
 from pyexec.core import repository
 from pyexec.core.event_types import StatusChanged
+from pyexec.core.job_context import JobOwner
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import PlanLimits
 from pyexec.core.runtime import Runtime
@@ -187,10 +188,12 @@ async def new_job(runtime: Runtime, body: JobCreate, account_id: str, limits: Pl
     )
 
 
-async def start_job(runtime: Runtime, job: Job) -> None:
-    """Announce and enqueue a job whose row is committed."""
+async def start_job(runtime: Runtime, job: Job, plan: str) -> None:
+    """Announce and enqueue a job whose row is committed; `plan`: its owner's, as admitted."""
     # Published before the enqueue so that the job's event log starts with it.
     await runtime.events.publish(job.id, StatusChanged(status=JobStatus.pending.value))
     # Commit first, then enqueue: a crash in between leaves a pending row that start-up
     # recovery re-queues, never a queued id without a row.
-    await runtime.queue.enqueue(job.id, job.priority, submitted_at=job.created_at)
+    await runtime.queue.enqueue(
+        job.id, job.priority, submitted_at=job.created_at, owner=JobOwner(job.account_id, plan)
+    )

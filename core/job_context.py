@@ -13,11 +13,19 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from pyexec.core import logs, tracing
 
 QUEUE_WAIT_SPAN = "job.queue_wait"
+
+
+class JobOwner(NamedTuple):
+    """The job's account and its plan, as the API read them to admit the job: the worker
+    applies that plan's limits without reading the account again."""
+
+    account_id: str
+    plan: str
 
 
 @dataclass(frozen=True)
@@ -26,19 +34,21 @@ class JobContext:
     account_id: str | None = None
     trace: Mapping[str, str] = field(default_factory=dict)  # W3C traceparent, tracestate
     enqueued_at_ns: int | None = None  # wall clock, for the queue wait's span
+    owner: JobOwner | None = None  # None: the worker reads it from the database
 
     @classmethod
-    def capture(cls, job_id: str) -> JobContext:
+    def capture(cls, job_id: str, owner: JobOwner | None = None) -> JobContext:
         """The context of the code queuing `job_id` now. A worker that queues another job than
         its own (a held job whose slot freed) passes nothing of its own job on."""
         fields = logs.current()
         if fields.get("job_id") not in (None, job_id):
-            return cls(enqueued_at_ns=time.time_ns())
+            return cls(enqueued_at_ns=time.time_ns(), owner=owner)
         return cls(
             request_id=fields.get("request_id"),
             account_id=fields.get("account_id"),
             trace=tracing.inject(),
             enqueued_at_ns=time.time_ns(),
+            owner=owner,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -48,6 +58,7 @@ class JobContext:
             "account_id": self.account_id,
             "trace": dict(self.trace),
             "enqueued_at_ns": self.enqueued_at_ns,
+            "owner": list(self.owner) if self.owner else None,
         }
 
     @classmethod
@@ -62,6 +73,7 @@ class JobContext:
             account_id=_text(data.get("account_id")),
             trace={str(k): str(v) for k, v in trace.items()} if isinstance(trace, Mapping) else {},
             enqueued_at_ns=enqueued if isinstance(enqueued, int) else None,
+            owner=_owner(data.get("owner")),
         )
 
     @contextmanager
@@ -79,3 +91,10 @@ class JobContext:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
+
+
+def _owner(value: object) -> JobOwner | None:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        return None
+    account_id, plan = (_text(v) for v in value)
+    return JobOwner(account_id, plan) if account_id and plan else None

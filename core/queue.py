@@ -15,18 +15,24 @@ from collections import Counter
 from datetime import datetime
 from typing import NamedTuple
 
-from pyexec.core.job_context import JobContext
+from pyexec.core.job_context import JobContext, JobOwner
 
 
 class JobQueue(ABC):
     @abstractmethod
     async def enqueue(
-        self, job_id: str, priority: int, *, submitted_at: datetime | None = None
+        self,
+        job_id: str,
+        priority: int,
+        *,
+        submitted_at: datetime | None = None,
+        owner: JobOwner | None = None,
     ) -> None:
         """Make a committed pending job eligible to run; priority 10 is the most urgent.
 
         `submitted_at` (the job's `created_at`) keeps a re-queued job in its first place among
-        its priority; without it the job queues as if submitted now.
+        its priority; without it the job queues as if submitted now. `owner`, when the caller
+        knows it, spares the worker reading the account.
         """
 
     async def ready(self) -> bool:
@@ -65,7 +71,12 @@ class InProcessQueue(JobQueue):
         self._available = asyncio.Condition()
 
     async def enqueue(
-        self, job_id: str, priority: int, *, submitted_at: datetime | None = None
+        self,
+        job_id: str,
+        priority: int,
+        *,
+        submitted_at: datetime | None = None,
+        owner: JobOwner | None = None,
     ) -> None:
         # Recovery re-queues pending rows in (priority, created_at) order, so arrival order
         # is submission order here and `submitted_at` is not needed.
@@ -73,7 +84,8 @@ class InProcessQueue(JobQueue):
             if job_id in self._queued:
                 return
             self._queued.add(job_id)
-            entry = QueuedJob(-priority, next(self._seq), job_id, JobContext.capture(job_id))
+            context = JobContext.capture(job_id, owner)
+            entry = QueuedJob(-priority, next(self._seq), job_id, context)
             heapq.heappush(self._heap, entry)
             self._available.notify()
 

@@ -28,7 +28,7 @@ from arq.connections import ArqRedis
 from redis.exceptions import RedisError
 
 from pyexec.core.clock import utcnow
-from pyexec.core.job_context import JobContext
+from pyexec.core.job_context import JobContext, JobOwner
 from pyexec.core.queue import JobQueue
 from pyexec.core.redis_keys import (
     QUEUE,
@@ -73,14 +73,19 @@ class RedisQueue(JobQueue):
         self._unavailable_until = 0.0
 
     async def enqueue(
-        self, job_id: str, priority: int, *, submitted_at: datetime | None = None
+        self,
+        job_id: str,
+        priority: int,
+        *,
+        submitted_at: datetime | None = None,
+        owner: JobOwner | None = None,
     ) -> None:
         """Queue the job; if Redis is unreachable, log it and leave the job to the reconciler."""
         if time.monotonic() < self._unavailable_until:
             log.warning("Redis unavailable: job %s stays pending for the reconciler", job_id)
             return
         try:
-            await self.add(job_id, priority, submitted_at or utcnow())
+            await self.add(job_id, priority, submitted_at or utcnow(), owner)
         except (RedisError, OSError) as exc:
             self._unavailable_until = time.monotonic() + UNAVAILABLE_BACKOFF_SECONDS
             log.warning(
@@ -91,13 +96,15 @@ class RedisQueue(JobQueue):
                 exc,
             )
 
-    async def add(self, job_id: str, priority: int, submitted_at: datetime) -> bool:
+    async def add(
+        self, job_id: str, priority: int, submitted_at: datetime, owner: JobOwner | None = None
+    ) -> bool:
         """Queue the job; False if it is already queued or running. Raises if Redis is down."""
         score_ms = queue_score(priority, submitted_at)
         job = await self.redis.enqueue_job(
             RUN_JOB_TASK,
             job_id,
-            context=JobContext.capture(job_id).as_dict(),
+            context=JobContext.capture(job_id, owner).as_dict(),
             _job_id=job_id,
             _queue_name=QUEUE,
             _defer_until=datetime.fromtimestamp(score_ms / 1000, UTC),

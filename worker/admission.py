@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from pyexec.core import repository
+from pyexec.core.job_context import JobOwner
 from pyexec.core.models import JobStatus
 from pyexec.core.plans import plan_limits
 from pyexec.core.redis_keys import held_key, running_key
@@ -138,10 +139,12 @@ async def account_limit(runtime: Runtime, job_id: str) -> Slot | None:
     """The account and running limit of the job's owner; None if the job is gone."""
     async with runtime.db.session() as session:
         owner = await repository.job_owner_plan(session, job_id)
-    if owner is None:
-        return None
-    account_id, plan = owner
-    return Slot(account_id, plan_limits(runtime.settings, plan).max_running_jobs, plan)
+    return slot_of(runtime, owner) if owner is not None else None
+
+
+def slot_of(runtime: Runtime, owner: JobOwner) -> Slot:
+    limit = plan_limits(runtime.settings, owner.plan).max_running_jobs
+    return Slot(owner.account_id, limit, owner.plan)
 
 
 async def queue_released(

@@ -28,7 +28,7 @@ from arq.worker import func
 from redis.exceptions import RedisError
 
 from pyexec.core import repository
-from pyexec.core.job_context import JobContext
+from pyexec.core.job_context import JobContext, JobOwner
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import plan_table
 from pyexec.core.redis_client import connect
@@ -36,7 +36,7 @@ from pyexec.core.redis_keys import QUEUE, RUN_JOB_TASK, arq_in_progress_key
 from pyexec.core.redis_queue import RedisQueue, queue_score
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings
-from pyexec.worker.admission import AccountSlots, Slot, account_limit, queue_released
+from pyexec.worker.admission import AccountSlots, Slot, account_limit, queue_released, slot_of
 from pyexec.worker.agent.factory import open_model
 from pyexec.worker.agent.model import Model
 from pyexec.worker.arq_loop import listen_for_wake, poll_forever
@@ -97,7 +97,7 @@ class ScaledWorker:
             # While no kernel can start, the job stays pending instead of spending its time
             # budget waiting for one (arq's timeout hands it back for a later delivery).
             await self.ctx.pool.wait_usable()
-            slot = await self._admit(job)
+            slot = await self._admit(job, carried.owner if carried else None)
             if slot is None:
                 return
             try:
@@ -108,9 +108,13 @@ class ScaledWorker:
         finally:
             await self.leases.release(job_id)
 
-    async def _admit(self, job: Job) -> Slot | None:
-        """The job's slot under its account's running limit; None if it must wait (held)."""
-        slot = await account_limit(self.runtime, job.id)
+    async def _admit(self, job: Job, owner: JobOwner | None) -> Slot | None:
+        """The job's slot under its account's running limit; None if it must wait (held).
+        `owner`: as the API queued the job, if it said (else read from the database)."""
+        if owner is not None and owner.account_id == job.account_id:
+            slot: Slot | None = slot_of(self.runtime, owner)
+        else:
+            slot = await account_limit(self.runtime, job.id)
         if slot is None:
             return None  # deleted meanwhile
         score = queue_score(job.priority, job.created_at)

@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 
 from pyexec.core import metrics, repository
 from pyexec.core.clock import utcnow
+from pyexec.core.job_context import JobOwner
 from pyexec.core.models import Job, JobStatus
 from pyexec.core.plans import plan_limits
 from pyexec.core.queue import InProcessQueue
@@ -90,10 +91,9 @@ async def consume(
         # instead of being claimed and spending its time budget waiting for one.
         await ctx.pool.wait_usable()
         try:
-            async with runtime.db.session() as session:
-                owner = await repository.job_owner_plan(session, entry.job_id)
+            owner = entry.context.owner or await _read_owner(runtime, entry.job_id)
             if owner is None:
-                continue  # deleted while queued
+                continue  # deleted while queued (a carried owner: the claim finds it gone)
             account_id, plan = owner
             limit = plan_limits(runtime.settings, plan).max_running_jobs
             # No await between the check and hold(): a finishing job's release cannot slip in.
@@ -117,6 +117,12 @@ async def consume(
             raise
         except Exception:
             log.exception("job %s: unexpected worker error", entry.job_id)
+
+
+async def _read_owner(runtime: Runtime, job_id: str) -> JobOwner | None:
+    """For a job queued without its owner (re-queued by recovery)."""
+    async with runtime.db.session() as session:
+        return await repository.job_owner_plan(session, job_id)
 
 
 @asynccontextmanager

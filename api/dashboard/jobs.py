@@ -232,7 +232,7 @@ async def submit_job(request: Request, visitor: CurrentVisitor, runtime: Runtime
     async with runtime.db.session() as session:
         await repository.add_job(session, job)
         await session.commit()
-    await start_job(runtime, job)
+    await start_job(runtime, job, visitor.limits.plan)
     metrics.job_created(visitor.limits.plan)
     return _redirect(f"/jobs/{job.id}")
 

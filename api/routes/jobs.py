@@ -93,7 +93,7 @@ async def create_job(
         async with runtime.db.session() as session:
             await repository.add_job(session, job)
             await session.commit()
-    await start_job(runtime, job)
+    await start_job(runtime, job, caller.limits.plan)
     metrics.job_created(caller.limits.plan)
     return await _created(runtime, job, 201)
 

@@ -11,6 +11,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from pyexec.core.clock import utcnow
+from pyexec.core.job_context import JobOwner
 from pyexec.core.models import FINAL_STATUSES, Account, Job, JobStatus
 from pyexec.core.repository.storage import release_storage
 from pyexec.core.repository.webhooks import drop_webhook, schedule_webhook
@@ -47,15 +48,15 @@ async def lineage_file_ids(
     return list(dict.fromkeys(file_ids))
 
 
-async def job_owner_plan(session: AsyncSession, job_id: str) -> tuple[str, str] | None:
-    """(account id, plan) of the job's account; None if there is no such job."""
+async def job_owner_plan(session: AsyncSession, job_id: str) -> JobOwner | None:
+    """The job's account and its plan; None if there is no such job."""
     result = await session.exec(
         select(Account.id, Account.plan)
         .join(Job, col(Job.account_id) == col(Account.id))
         .where(col(Job.id) == job_id)
     )
     row = result.first()
-    return (row[0], row[1]) if row is not None else None
+    return JobOwner(row[0], row[1]) if row is not None else None
 
 
 async def list_jobs(

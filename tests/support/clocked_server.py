@@ -8,8 +8,6 @@ seam PyExec has for time, instead of a test-only setting in the product. It serv
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,13 +15,13 @@ from datetime import datetime
 from pathlib import Path
 
 import httpx
-import uvicorn
 
 from pyexec.api.app import create_app
 from pyexec.core.clock import ManualClock
 from pyexec.core.migrate import upgrade
 from pyexec.core.runtime import Runtime
 from pyexec.core.settings import Settings, load_settings
+from tests.support.in_process import serving
 from tests.support.servers import free_port
 
 START_TIMEOUT_SECONDS = 30.0
@@ -65,20 +63,7 @@ def clocked_server(
     runtime = Runtime.embedded(settings)
     runtime.clock = clock
     app = create_app(settings, runtime=runtime)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="clocked-uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the in-process server did not start")
-        time.sleep(0.02)
-    try:
+    with serving(app, port, start_timeout=START_TIMEOUT_SECONDS):
         yield ClockedServer(
             url=f"http://127.0.0.1:{port}", clock=clock, settings=settings, runtime=runtime
         )
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)

@@ -4,7 +4,6 @@ the test installs (`core.tracing.install`), driven through a real socket."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +11,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
@@ -21,6 +19,7 @@ from pyexec.core.job_context import QUEUE_WAIT_SPAN
 from pyexec.core.migrate import upgrade
 from pyexec.core.settings import Settings, load_settings
 from pyexec.worker.inprocess import embedded_worker
+from tests.support.in_process import serving
 from tests.support.llm_server import ScriptedLLM, final_answer, run_python
 from tests.support.servers import free_port
 from tests.support.tracing import recording_spans
@@ -59,27 +58,16 @@ def service(
     )
     upgrade(settings.db_url)
     app = create_app(settings, components=(embedded_worker,))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    thread = threading.Thread(target=server.run, name="traced-uvicorn", daemon=True)
-    thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_TIMEOUT_SECONDS
-    while True:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the in-process service did not become ready")
+
+    def ready() -> bool:
         try:
-            if server.started and httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                break
+            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    try:
+            return False
+
+    with serving(app, port, ready=ready, start_timeout=START_TIMEOUT_SECONDS, stop_timeout=60):
         yield url, settings
-    finally:
-        server.should_exit = True
-        thread.join(timeout=60)
 
 
 def test_one_jobs_spans_form_one_nested_trace(

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
+from pyexec.core.job_context import JobOwner
 from pyexec.core.queue import InProcessQueue
 
 
@@ -60,3 +61,14 @@ async def test_release_wakes_a_waiting_consumer() -> None:
     assert not getter.done()
     await queue.release("g")
     assert await asyncio.wait_for(getter, 1) == "x"
+
+
+async def test_an_entry_keeps_its_owner_while_held() -> None:
+    queue = InProcessQueue()
+    await queue.enqueue("a", 5, owner=JobOwner("acc-1", "free"))
+    await queue.enqueue("b", 5)
+    queue.hold(await queue.take(), "acc-1")
+    await queue.release("acc-1")
+    a, b = await queue.take(), await queue.take()
+    assert (a.job_id, a.context.owner) == ("a", JobOwner("acc-1", "free"))
+    assert (b.job_id, b.context.owner) == ("b", None)  # e.g. re-queued by recovery: read then

@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from pyexec.core import logs, tracing
-from pyexec.core.job_context import QUEUE_WAIT_SPAN, JobContext
+from pyexec.core.job_context import QUEUE_WAIT_SPAN, JobContext, JobOwner
 from tests.support.tracing import recording_spans
 
 
@@ -80,3 +80,12 @@ def test_a_context_from_another_version_is_read_leniently() -> None:
     )
     with JobContext().entered("job-1"):
         assert logs.current() == {"job_id": "job-1"}
+
+
+def test_the_owner_travels_with_the_job_and_a_malformed_one_is_dropped() -> None:
+    owner = JobOwner("acc-1", "pro")
+    with logs.bind(job_id="job-a"):
+        other = JobContext.capture("job-b", owner)  # a worker queuing a held job of another
+    assert JobContext.from_dict(other.as_dict()).owner == owner
+    for malformed in (["acc-1"], ["acc-1", 3], ["", "pro"], "acc-1 pro", {"plan": "pro"}):
+        assert JobContext.from_dict({"owner": malformed}).owner is None
