@@ -26,7 +26,8 @@ from pyexec.kernels import (
     build_kernel_env,
 )
 from pyexec.kernels.pool import _make_work_dir
-from tests.benchmarks.results import Samples
+from tests.benchmarks.cpu import CpuMeter
+from tests.benchmarks.results import Cost, Samples
 
 __all__ = ["measure_idle_memory", "measure_kernel_ready"]
 
@@ -62,21 +63,28 @@ async def measure_kernel_ready(runs: int, backend: str) -> Samples:
         data = Path(tmp, "data")
         (data / "work").mkdir(parents=True)
         launcher = make_launcher(backend, data)
+        # This process is the launcher; below it, the zygote (or the cold start's processes).
+        meter = CpuMeter()
         try:
             values: list[float] = []
             for i in range(WARMUP_STARTS + runs):
+                # The first starts also start the zygote (or fill disk caches): not counted.
+                counted = i >= WARMUP_STARTS
+                if counted:
+                    meter.start()
                 start = time.perf_counter()
                 kernel = await _ready_kernel(launcher, data / "work")
                 elapsed = time.perf_counter() - start
+                if counted:
+                    meter.stop()
+                    values.append(elapsed)
                 await kernel.shutdown()
                 shutil.rmtree(kernel.work_dir, ignore_errors=True)
-                # The first starts also start the zygote (or fill disk caches): not counted.
-                if i >= WARMUP_STARTS:
-                    values.append(elapsed)
         finally:
             await launcher.close()
     level = launcher.isolation.level if launcher.isolation else "?"
-    return Samples(values, note=f"isolation {level}, pool bypassed")
+    cost = Cost({"kernel": meter.below / runs, "launcher": meter.own / runs}, per="start")
+    return Samples(values, note=f"isolation {level}, pool bypassed", cost=cost)
 
 
 def _rollup(pid: int) -> dict[str, int]:

@@ -20,7 +20,8 @@ from typing import BinaryIO
 import httpx
 import psutil
 
-from tests.benchmarks.results import Samples
+from tests.benchmarks.cpu import CpuMeter
+from tests.benchmarks.results import Cost, Samples
 
 __all__ = [
     "PyExecServer",
@@ -48,6 +49,11 @@ class PyExecServer:
     api_key: str
     data_dir: Path
     log_path: Path
+    pid: int
+
+    def cpu_meter(self) -> CpuMeter:
+        """The server's CPU (its own threads) and its kernels' (every process below it)."""
+        return CpuMeter(self.pid)
 
 
 def find_pyexec() -> list[str]:
@@ -180,7 +186,7 @@ async def pyexec_server(
             await _wait_ready(proc, base_url, log_path)
             # After readiness, so that the CLI and the server never migrate the database at once.
             key = await _create_key(pyexec, env)
-            yield PyExecServer(base_url, key, data_dir, log_path)
+            yield PyExecServer(base_url, key, data_dir, log_path, proc.pid)
         finally:
             await _stop(proc)
 
@@ -214,8 +220,12 @@ async def measure_pyexec_http(runs: int, pyexec: Sequence[str] | None = None) ->
             for _ in range(WARMUP_JOBS):
                 await run_code_job(client, "1+1")
             values: list[float] = []
+            meter = server.cpu_meter()
+            meter.start()
             for _ in range(runs):
                 start = time.perf_counter()
                 await run_code_job(client, "1+1")
                 values.append(time.perf_counter() - start)
-    return Samples(values, note=f"pool of {POOL_SIZE}, keep-alive client")
+            meter.stop()
+    cost = Cost({"service": meter.own / runs, "kernels, with the refill": meter.below / runs})
+    return Samples(values, note=f"pool of {POOL_SIZE}, keep-alive client", cost=cost)

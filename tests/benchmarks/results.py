@@ -2,12 +2,45 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-__all__ = ["Goal", "Ratio", "Row", "Samples", "format_report"]
+__all__ = ["Cost", "Goal", "Ratio", "Row", "Samples", "format_report"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """The CPU one unit of a row's work took (a job, a kernel start), by the part that spent
+    it, measured beside the row: what a missed goal is explained with."""
+
+    cpu: dict[str, float]  # seconds per unit, by part, e.g. {"service": 0.03, "kernels": 0.05}
+    per: str = "job"
+    cores: int = field(default_factory=lambda: os.cpu_count() or 1)
+
+    @property
+    def total(self) -> float:
+        return sum(self.cpu.values())
+
+    def describe(self) -> str:
+        parts = ", ".join(f"{name} {_fmt(value, 's')}" for name, value in self.cpu.items())
+        return f"{_fmt(self.total, 's')} of CPU per {self.per} ({parts})"
+
+    def explain(self, goal: Goal) -> str:
+        """Why the goal is missed, in this cost's terms: what it would take on these cores."""
+        if goal.unit.endswith("/s"):
+            ceiling = self.cores / self.total if self.total else float("inf")
+            needed = self.cores / goal.target
+            return (
+                f"floor: {self.describe()}; {self.cores} cores allow at most "
+                f"{_fmt(ceiling, goal.unit)}; {_fmt(goal.target, goal.unit)} needs "
+                f"{_fmt(needed, 's')} per {self.per}"
+            )
+        if self.total > goal.target:
+            return f"floor: {self.describe()}: more CPU than the goal's whole time"
+        return f"floor: {self.describe()}; the rest of the time is waiting (I/O, scheduling)"
 
 
 @dataclass(frozen=True)
@@ -17,6 +50,7 @@ class Samples:
     values: list[float]
     unit: str = "s"
     note: str = ""
+    cost: Cost | None = None
 
     @property
     def median(self) -> float:
@@ -119,4 +153,7 @@ def format_report(rows: Sequence[Row], ratios: Sequence[Ratio], goals: Sequence[
             verdict = "met" if goal.met(value) else "MISSED"
             shown = _fmt(value, goal.unit)
             lines.append(f"{name:<{label_width}} {shown:>16} {target:>10}  {verdict}")
+            cost = row.samples.cost
+            if cost is not None and not goal.met(value):
+                lines.append(f"    {cost.explain(goal)}")
     return "\n".join(lines)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import httpx
 
 from tests.benchmarks.pyexec_service import HTTP_TIMEOUT_SECONDS, pyexec_server, run_code_job
-from tests.benchmarks.results import Samples
+from tests.benchmarks.results import Cost, Samples
 
 __all__ = ["measure_jobs_per_second"]
 
@@ -32,10 +32,17 @@ async def measure_jobs_per_second(
             base_url=server.base_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS, limits=limits
         ) as client:
             values: list[float] = []
+            meter = server.cpu_meter()
             for i in range(WARMUP_BATCHES + runs):
+                if i == WARMUP_BATCHES:
+                    meter.start()
                 start = time.perf_counter()
                 await asyncio.gather(*(run_code_job(client, f"print({n})") for n in range(batch)))
                 elapsed = time.perf_counter() - start
                 if i >= WARMUP_BATCHES:
                     values.append(batch / elapsed)
-    return Samples(values, unit="jobs/s", note=f"batches of {batch}, default pool size")
+            meter.stop()
+    jobs = batch * runs
+    cost = Cost({"service": meter.own / jobs, "kernels": meter.below / jobs})
+    note = f"batches of {batch}, default pool size"
+    return Samples(values, unit="jobs/s", note=note, cost=cost)
