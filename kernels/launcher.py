@@ -93,6 +93,12 @@ class KernelLauncher(ABC):
 
     backend = "custom"  # its name in reports (kernels.telemetry); each backend sets its own
 
+    def prepare_in_kernel(self, code: str) -> bool:
+        """Have every kernel launched from now on run `code` (silently, after its warm-up)
+        before it answers, if this backend can without a round trip; False: the caller runs
+        it itself. Called before `start()`."""
+        return False
+
     async def start(self) -> None:  # noqa: B027 - a no-op default is the right default
         """Called by the pool's `start()`, before any launch: check what can be checked at
         once (a remote backend's server and credentials) and raise for what configuration

@@ -77,7 +77,10 @@ class KernelPool:
         prepare_code: str = "",
     ) -> None:
         """`prepare_code`: what every kernel runs (silently, after its warm-up) before it is
-        lent: the caller's per-job set-up that no job changes, done ahead of the lease."""
+        lent: the caller's per-job set-up that no job changes, done ahead of the lease. A
+        launcher that can run it in the kernel before it answers does (the fork server: no
+        round trip, and a failure fails the start); else the pool sends it, and a failure
+        is logged while the kernel is still lent."""
         if size < 1:
             raise ValueError("size must be at least 1")
         if max_leases is not None and max_leases < 1:
@@ -89,6 +92,7 @@ class KernelPool:
         self.start_timeout = start_timeout
         self.interrupt_grace = interrupt_grace
         self.prepare_code = prepare_code
+        self._prepared_at_launch = False
         self._slots = asyncio.Semaphore(self.max_leases)
         self._changed = asyncio.Condition()
         self._idle: deque[Kernel] = deque()
@@ -117,6 +121,8 @@ class KernelPool:
             raise PoolClosedError("the pool is closed")
         if self._started:
             return
+        if self.prepare_code:
+            self._prepared_at_launch = self.launcher.prepare_in_kernel(self.prepare_code)
         await self.launcher.start()
         self._started = True
         self._dir = await asyncio.to_thread(self._claim_work_dir)
@@ -400,7 +406,7 @@ class KernelPool:
                     if warm.status != "ok":
                         detail = warm.error.message if warm.error else warm.status
                         raise KernelStartError(f"kernel warm-up failed: {detail}")
-                if self.prepare_code:
+                if self.prepare_code and not self._prepared_at_launch:
                     prepared = await kernel.execute(
                         self.prepare_code, timeout=None, silent=True, store_history=False
                     )

@@ -151,12 +151,13 @@ def run_kernel(
     joined_fd: int,
     report_fd: int,
     zygote_pid: int,
-    warmup: str,
+    setup: tuple[str, str],
 ) -> NoReturn:
     """Become the kernel described by `request`. Never returns.
 
-    `warmup` (kernels.warmup.WARMUP_CODE) runs before the kernel listens, so a forked kernel
-    is warm the moment it answers and the pool skips its own warm-up.
+    `setup`: the warm-up (kernels.warmup.WARMUP_CODE) and the pool's preparation, which run
+    before the kernel listens, so a forked kernel is warm and prepared the moment it answers
+    and the pool sends neither (a round trip each, on both sides).
 
     Writes "ok" to `status_fd` once the kernel is set up, or the reason it could not be, then
     closes it (the zygote forwards this to the service as a `setup` event). The zygote puts
@@ -165,7 +166,7 @@ def run_kernel(
     the kernel into it, writes its pid to `report_fd`, and waits for it (`kernels.jail`).
     """
     try:
-        app = _prepare(request, status_fd, joined_fd, report_fd, zygote_pid, warmup)
+        app = _prepare(request, status_fd, joined_fd, report_fd, zygote_pid, setup)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, JailError) else f"{type(exc).__name__}: {exc}"
         _report(status_fd, message or type(exc).__name__)
@@ -191,7 +192,7 @@ def _prepare(
     joined_fd: int,
     report_fd: int,
     zygote_pid: int,
-    warmup: str,
+    setup: tuple[str, str],
 ) -> Any:
     # Undo what the zygote set for itself: its SIGCHLD reaper would steal the exit codes of
     # subprocesses user code starts.
@@ -223,12 +224,15 @@ def _prepare(
     config.IPKernelApp.kernel_class = KERNEL_CLASS
     app = ForkedKernelApp.instance(config=config)
     app.initialize([])  # type: ignore[no-untyped-call]  # ipykernel is unannotated
-    if warmup:
-        assert app.shell is not None  # initialize() made it
-        result = app.shell.run_cell(warmup, store_history=False, silent=True)
+    assert app.shell is not None  # initialize() made it
+    for name, code in zip(("warm-up", "preparation"), setup, strict=True):
+        if not code:
+            continue
+        result = app.shell.run_cell(code, store_history=False, silent=True)
         if not result.success:
+            # The service's own code: failing here is a bug to see at the start, not to hide.
             error = result.error_in_exec or result.error_before_exec
-            raise RuntimeError(f"warm-up failed: {error!r}")
+            raise RuntimeError(f"kernel {name} failed: {error!r}")
     _await_cgroups(joined_fd)
     return app
 

@@ -61,6 +61,7 @@ PROVISIONER_GROUP = "jupyter_client.kernel_provisioners"
 class ForkServerLauncher(ManagedLauncher):
     backend = "forkserver"
     prewarmed = True  # the child runs WARMUP_CODE before it answers
+    kernel_prepare = ""  # and then this (`prepare_in_kernel`)
 
     def __init__(
         self,
@@ -87,6 +88,12 @@ class ForkServerLauncher(ManagedLauncher):
 
     # The zygote reports each child's own exit status: `status_from_wrapper` stays False.
 
+    def prepare_in_kernel(self, code: str) -> bool:
+        if self.server is not None:
+            return code == self.kernel_prepare  # the zygote is configured already
+        self.kernel_prepare = code
+        return True
+
     async def _setup(self, work_root: Path, runtime: Path) -> None:
         async with self._setup_lock:
             if self._spec_manager is None:
@@ -106,6 +113,7 @@ class ForkServerLauncher(ManagedLauncher):
                     self.python,
                     wrap=self.sandbox.wrap if self.sandbox is not None else None,
                     warmup=WARMUP_CODE,
+                    prepare=self.kernel_prepare,
                     start_timeout=self.start_timeout,
                     home=str(home),
                 )

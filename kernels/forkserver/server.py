@@ -63,15 +63,19 @@ class ForkServer:
         *,
         wrap: Wrap | None = None,
         warmup: str = "",
+        prepare: str = "",
         start_timeout: float = START_TIMEOUT_SECONDS,
         home: str | None = None,
     ) -> None:
-        """`home`: the zygote's HOME, where libraries keep caches (matplotlib's font list);
-        somewhere its kernels cannot see, not the service's own home."""
+        """`warmup`, then `prepare`: what each kernel runs before it answers (the warm-up that
+        every backend's kernels run, then the pool's preparation). `home`: the zygote's HOME,
+        where libraries keep caches (matplotlib's font list); somewhere its kernels cannot
+        see, not the service's own home."""
         self.python = python
         self.home = home
         self.wrap = wrap or list
         self.warmup = warmup
+        self.prepare = prepare
         self.start_timeout = start_timeout
         self.info: dict[str, Any] = {}
         self.restarts = 0
@@ -146,7 +150,8 @@ class ForkServer:
         reader_task = asyncio.create_task(self._read(reader, self._proc))
         self._readers.add(reader_task)
         reader_task.add_done_callback(self._readers.discard)
-        self._writer.write(protocol.encode({"op": protocol.CONFIGURE, "warmup": self.warmup}))
+        configure = {"op": protocol.CONFIGURE, "warmup": self.warmup, "prepare": self.prepare}
+        self._writer.write(protocol.encode(configure))
         try:
             async with asyncio.timeout(self.start_timeout):
                 self.info = await asyncio.shield(self._ready)

@@ -67,9 +67,10 @@ plt.plot([1, 2]); plt.show()
 
 
 class Zygote:
-    def __init__(self, control: socket.socket, warmup: str) -> None:
+    def __init__(self, control: socket.socket, warmup: str, prepare: str = "") -> None:
         self.control = control
         self.warmup = warmup
+        self.prepare = prepare
         self.pid = os.getpid()
         self.children: set[int] = set()
         self.status_pipes: dict[int, int] = {}  # read fd -> child pid
@@ -125,7 +126,8 @@ class Zygote:
         if pid == 0:
             try:
                 os.close(read_fd)
-                os.write(write_fd, json.dumps(_rehearsal_imports(before, self.warmup)).encode())
+                setup = (self.warmup, self.prepare)
+                os.write(write_fd, json.dumps(_rehearsal_imports(before, setup)).encode())
             finally:
                 os._exit(0)
         os.close(write_fd)
@@ -221,7 +223,14 @@ class Zygote:
                 os.close(joined_write)
                 if report_read >= 0:
                     os.close(report_read)
-                run_kernel(request, write_fd, joined_read, report_write, self.pid, self.warmup)
+                run_kernel(
+                    request,
+                    write_fd,
+                    joined_read,
+                    report_write,
+                    self.pid,
+                    (self.warmup, self.prepare),
+                )
             finally:
                 os._exit(70)
         os.close(write_fd)
@@ -291,7 +300,7 @@ def _load_matplotlib_backends() -> None:
         backend_registry.list_all()
 
 
-def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
+def _rehearsal_imports(before: set[str], setup: tuple[str, ...]) -> list[str]:
     """In a throw-away child: start a kernel app offline, run a cell, list new imports."""
     from traitlets.config import Config
 
@@ -314,7 +323,7 @@ def _rehearsal_imports(before: set[str], warmup: str) -> list[str]:
         app = ForkedKernelApp.instance(config=config)
         app.initialize([])  # type: ignore[no-untyped-call]  # ipykernel is unannotated
         assert app.shell is not None  # initialize() made it
-        for cell in (warmup, REHEARSAL_CELL):
+        for cell in (*setup, REHEARSAL_CELL):
             if cell:
                 app.shell.run_cell(cell, store_history=False, silent=True)
         _ = app.kernel.kernel_info
@@ -360,7 +369,7 @@ def _read_report(fd: int) -> int | None:
 
 
 def _read_config(control: socket.socket) -> dict[str, Any]:
-    """The service's first message: {"op": "configure", "warmup": code}."""
+    """The service's first message: {"op": "configure", "warmup": code, "prepare": code}."""
     data = b""
     while b"\n" not in data:
         chunk = control.recv(1 << 16)
@@ -383,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     # Nothing reads our stdout: whatever a library prints goes to stderr, never a full pipe.
     os.dup2(2, 1)
     config = _read_config(control)
-    zygote = Zygote(control, str(config.get("warmup") or ""))
+    zygote = Zygote(control, str(config.get("warmup") or ""), str(config.get("prepare") or ""))
     try:
         info = zygote.warm()
     except Exception as exc:

@@ -8,7 +8,14 @@ from typing import Any
 import psutil
 import pytest
 
-from pyexec.kernels import KernelPool, KernelStartError, LocalLauncher, PoolClosedError
+from pyexec.kernels import (
+    ForkServerLauncher,
+    KernelPool,
+    KernelStartError,
+    LocalLauncher,
+    PoolClosedError,
+    SandboxPolicy,
+)
 from pyexec.kernels import kernel as kernel_module
 from tests.support.processes import eventually, gone
 from tests.support.wedged import withhold_replies
@@ -216,6 +223,43 @@ async def test_prepare_code_runs_before_the_lease_and_out_of_the_history(
         ex = await kernel.execute("'still here'", timeout=10)
         assert ex.outputs[0]["data"]["text/plain"] == "'still here'"
     assert "preparation failed: ZeroDivisionError" in caplog.text
+
+
+# What asked for the preparation: an execute request, or nobody (the kernel did not listen yet).
+ASKED_BY = """\
+from IPython import get_ipython as _ip
+asked_by = (_ip().parent_header or {}).get("header", {}).get("msg_type", "nobody")
+del _ip
+"""
+
+
+@pytest.mark.parametrize(
+    ("backend", "asked_by"), [("local", "execute_request"), ("fork", "nobody")]
+)
+async def test_a_fork_server_kernel_is_prepared_before_it_listens(
+    tmp_path: Path, make_pool: Any, backend: str, asked_by: str
+) -> None:
+    launcher = (
+        ForkServerLauncher(sandbox=SandboxPolicy(hidden=(tmp_path,)))
+        if backend == "fork"
+        else LocalLauncher()
+    )
+    pool = make_pool(tmp_path, size=1, launcher=launcher, prepare_code=ASKED_BY)
+    async with pool, pool.lease() as kernel:
+        ex = await kernel.execute("asked_by", timeout=10)
+        assert ex.outputs[0]["data"]["text/plain"] == repr(asked_by)
+        assert ex.execution_count == 1
+
+
+async def test_a_fork_server_kernel_whose_preparation_fails_is_never_lent(
+    tmp_path: Path, make_pool: Any
+) -> None:
+    launcher = ForkServerLauncher(sandbox=SandboxPolicy(hidden=(tmp_path,)))
+    async with make_pool(tmp_path, size=1, launcher=launcher, prepare_code="1 / 0") as pool:
+        with pytest.raises(KernelStartError, match="starts failed in a row") as raised:
+            async with pool.lease():
+                pass
+    assert "kernel preparation failed: ZeroDivisionError" in str(raised.value)
 
 
 async def test_a_kernel_that_leaves_its_preparation_unanswered_is_never_lent(
