@@ -78,6 +78,8 @@ class Outcome:
 class JobRun:
     ctx: WorkerContext
     job: Job
+    # The owner's plan as whoever admitted the job read it (for the finished-jobs metric).
+    plan: str
     cells: list[CellRecord] = field(default_factory=list)
     collector: JobOutputCollector = field(init=False)
     stored: JobStorage = field(init=False)
@@ -88,8 +90,6 @@ class JobRun:
     parent: ParentRun | None = None  # a follow-up job's parent, whose cells run first
     artifacts: list[dict[str, Any]] | None = None  # set once saved
     skipped_artifacts: list[str] = field(default_factory=list)
-    # The owner's plan as whoever admitted the job read it (for the finished-jobs metric).
-    plan: str = ""
 
     def __post_init__(self) -> None:
         self.collector = JobOutputCollector(self.job.id)
@@ -428,9 +428,7 @@ async def run_job(ctx: WorkerContext, job_id: str, plan: str) -> None:
             await _run_job(ctx, job_id, plan, inbox)
 
 
-async def _run_job(
-    ctx: WorkerContext, job_id: str, plan: str, inbox: asyncio.Queue[Event]
-) -> None:
+async def _run_job(ctx: WorkerContext, job_id: str, plan: str, inbox: asyncio.Queue[Event]) -> None:
     runtime = ctx.runtime
     async with runtime.db.session() as session:
         job = await repository.claim_job(session, job_id)

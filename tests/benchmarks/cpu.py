@@ -8,34 +8,21 @@ import os
 
 import psutil
 
-__all__ = ["CpuMeter", "process_cpu", "tree_cpu"]
+__all__ = ["CpuMeter", "read_cpu"]
 
 
-def _own(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return times.user + times.system
-
-
-def _reaped(proc: psutil.Process) -> float:
-    times = proc.cpu_times()
-    return times.children_user + times.children_system
-
-
-def process_cpu(pid: int) -> float:
-    """CPU seconds of the process's own threads."""
-    return _own(psutil.Process(pid))
-
-
-def tree_cpu(pid: int) -> float:
-    """CPU seconds of every process below `pid`, living or reaped (a reaped process's time is
-    added to its parent's `children_*` when it is waited for), not counting `pid` itself."""
+def read_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds of `pid`'s own threads, and of every process below it, living or reaped
+    (a reaped process's time is added to its parent's `children_*` when it is waited for)."""
     root = psutil.Process(pid)
-    total = _reaped(root)
+    times = root.cpu_times()
+    below = times.children_user + times.children_system
     for child in root.children(recursive=True):
         # Gone between the listing and the read: the next reading has it in its parent's.
         with contextlib.suppress(psutil.NoSuchProcess):
-            total += _own(child) + _reaped(child)
-    return total
+            t = child.cpu_times()
+            below += t.user + t.system + t.children_user + t.children_system
+    return times.user + times.system, below
 
 
 class CpuMeter:
@@ -51,9 +38,9 @@ class CpuMeter:
         self._start = (0.0, 0.0)
 
     def start(self) -> None:
-        self._start = (process_cpu(self.pid), tree_cpu(self.pid))
+        self._start = read_cpu(self.pid)
 
     def stop(self) -> None:
-        own, below = process_cpu(self.pid), tree_cpu(self.pid)
+        own, below = read_cpu(self.pid)
         self.own += own - self._start[0]
         self.below += below - self._start[1]

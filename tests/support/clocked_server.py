@@ -63,7 +63,5 @@ def clocked_server(
     runtime = Runtime.embedded(settings)
     runtime.clock = clock
     app = create_app(settings, runtime=runtime)
-    with serving(app, port, start_timeout=START_TIMEOUT_SECONDS):
-        yield ClockedServer(
-            url=f"http://127.0.0.1:{port}", clock=clock, settings=settings, runtime=runtime
-        )
+    with serving(app, port, start_timeout=START_TIMEOUT_SECONDS) as url:
+        yield ClockedServer(url=url, clock=clock, settings=settings, runtime=runtime)

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
@@ -18,12 +19,22 @@ def serving(
     app: FastAPI,
     port: int,
     *,
-    ready: Callable[[], bool] = lambda: True,
+    ready_path: str | None = None,
     start_timeout: float = 30.0,
     stop_timeout: float = 15.0,
-) -> Iterator[None]:
-    """Serve `app` on 127.0.0.1:`port`; the block starts once the server listens and `ready()`
-    (e.g. /readyz answering 200) holds."""
+) -> Iterator[str]:
+    """Serve `app` on 127.0.0.1:`port`; the block gets its URL once the server listens and,
+    with `ready_path` (e.g. "/readyz", for an app whose kernels must start), answers 200 there."""
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if ready_path is None:
+            return True
+        try:
+            return httpx.get(f"{url}{ready_path}", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     )
@@ -36,7 +47,7 @@ def serving(
             raise RuntimeError("the in-process service did not become ready")
         time.sleep(0.05)
     try:
-        yield
+        yield url
     finally:
         server.should_exit = True
         thread.join(timeout=stop_timeout)

@@ -58,15 +58,9 @@ def service(
     )
     upgrade(settings.db_url)
     app = create_app(settings, components=(embedded_worker,))
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    with serving(app, port, ready=ready, start_timeout=START_TIMEOUT_SECONDS, stop_timeout=60):
+    with serving(
+        app, port, ready_path="/readyz", start_timeout=START_TIMEOUT_SECONDS, stop_timeout=60
+    ) as url:
         yield url, settings
 
 

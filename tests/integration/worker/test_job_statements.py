@@ -65,15 +65,9 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     statements = Statements()
     event.listen(runtime.db.engine.sync_engine, "before_cursor_execute", statements)
     app = create_app(settings, runtime=runtime, components=(embedded_worker,))
-    url = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        try:
-            return httpx.get(f"{url}/readyz", timeout=5).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    with serving(app, port, ready=ready, start_timeout=START_TIMEOUT_SECONDS, stop_timeout=60):
+    with serving(
+        app, port, ready_path="/readyz", start_timeout=START_TIMEOUT_SECONDS, stop_timeout=60
+    ) as url:
         yield Service(url, key, statements)
 
 
