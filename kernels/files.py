@@ -79,8 +79,9 @@ class KernelFiles(ABC):
 
         Entering it ends the job's code for good: no cell may run in the kernel afterwards.
         A backend that reads the kernel's files from the service's own disk stops every
-        process of the kernel first, so that nothing changes while the service reads; files
-        are opened without following links, and only regular files of one link are read.
+        process of the kernel before it reads one, so that nothing changes while the service
+        reads (with nothing to read, it may leave the kernel to its disposal); files are
+        opened without following links, and only regular files of one link are read.
         """
 
     @abstractmethod

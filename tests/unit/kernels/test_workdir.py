@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from pyexec.kernels.files import MAX_DEPTH, FileUnavailableError, FoundFile
-from pyexec.kernels.workdir import HostWorkDir, open_beneath, scan
+from pyexec.kernels.workdir import GLANCE_ENTRIES, HostWorkDir, holds_nothing, open_beneath, scan
 
 
 async def _stopped() -> bool:
@@ -139,3 +140,55 @@ async def test_a_file_swapped_after_the_scan_is_not_read(tmp_path: Path) -> None
         with pytest.raises(FileUnavailableError):
             async with collected.open(collected.files[0]):
                 pass
+
+
+async def test_a_work_dir_with_nothing_to_keep_is_not_stopped_for(tmp_path: Path) -> None:
+    (tmp_path / ".ipython" / "profile").mkdir(parents=True)
+    (tmp_path / ".tmp").mkdir()
+    (tmp_path / "__pycache__").mkdir()
+    (tmp_path / "sales.csv").write_text("input")
+    stops: list[str] = []
+
+    async def stop() -> bool:
+        stops.append("stopped")
+        return True
+
+    files = HostWorkDir(tmp_path, stop, must_stop=True)
+    async with files.collect(exclude={"sales.csv"}) as collected:
+        assert collected.files == [] and collected.skipped == [] and not collected.refused
+    assert stops == []
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda d: (d / "out.csv").write_text("x"),
+        lambda d: os.symlink("/etc/shadow", d / "shadow"),
+        lambda d: os.mkfifo(d / "pipe"),
+        lambda d: (d / "empty-dir").mkdir(),
+        # An input swapped for a directory: the scan walks it, so it must be stopped first.
+        lambda d: (d / "sales.csv").mkdir(),
+    ],
+    ids=["file", "symlink", "fifo", "directory", "input-replaced-by-a-directory"],
+)
+async def test_anything_a_scan_could_touch_is_read_only_after_the_stop(
+    tmp_path: Path, make: Callable[[Path], object]
+) -> None:
+    make(tmp_path)
+    stops: list[str] = []
+
+    async def stop() -> bool:
+        stops.append("stopped")
+        return True
+
+    async with HostWorkDir(tmp_path, stop, must_stop=True).collect({"sales.csv"}):
+        assert stops == ["stopped"]
+
+
+def test_a_crowded_work_dir_is_left_to_the_full_scan(tmp_path: Path) -> None:
+    for i in range(GLANCE_ENTRIES + 1):
+        (tmp_path / f".hidden-{i}").write_text("")
+    assert not holds_nothing(tmp_path)
+    (tmp_path / ".hidden-0").unlink()
+    assert holds_nothing(tmp_path)
+    assert not holds_nothing(tmp_path / "missing")  # unsure: the full scan says why
