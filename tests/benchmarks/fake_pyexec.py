@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 READY_AFTER_SECONDS = 0.3  # /readyz answers 503 until then, as a real start-up would
+REFILL_SECONDS = 0.2  # /metrics shows a kernel starting for this long after each job
 
 
 def _key_file() -> Path:
@@ -27,6 +28,7 @@ def _key_file() -> Path:
 
 class _Handler(BaseHTTPRequestHandler):
     started = time.monotonic()
+    last_job = 0.0
     jobs: dict[str, dict[str, object]] = {}
 
     def log_message(self, format: str, *args: object) -> None:
@@ -52,6 +54,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/readyz":
             ready = time.monotonic() - self.started > READY_AFTER_SECONDS
             self._send(200 if ready else 503, {"ready": ready})
+        elif path == "/metrics":
+            self._send_metrics()
         elif path.startswith("/v1/jobs/") and self._authorised():
             job = self.jobs.get(path.rsplit("/", 1)[-1])
             if job is None:
@@ -60,6 +64,19 @@ class _Handler(BaseHTTPRequestHandler):
             job["status"] = os.environ.get("FAKE_PYEXEC_JOB_STATUS", "completed")
             self._send(200, job)
 
+    def _send_metrics(self) -> None:
+        # The pool refills for REFILL_SECONDS after each job is submitted, as a real one would.
+        refilling = time.monotonic() - self.last_job < REFILL_SECONDS
+        counts = {"idle": 1 if refilling else 2, "starting": int(refilling), "leased": 0}
+        data = "".join(
+            f'pyexec_kernel_pool_kernels{{state="{state}"}} {n}.0\n' for state, n in counts.items()
+        ).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain; version=0.0.4")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
     def do_POST(self) -> None:
         if urlsplit(self.path).path == "/v1/jobs" and self._authorised():
             length = int(self.headers.get("Content-Length", 0))
@@ -67,6 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
             job: dict[str, object] = {"id": str(uuid.uuid4()), "status": "pending", **body}
             job["error_message"] = None
             self.jobs[str(job["id"])] = job
+            _Handler.last_job = time.monotonic()
             self._send(201, job)
 
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib.util
 import os
+import re
 import shutil
 import signal
 import socket
@@ -27,6 +28,8 @@ __all__ = [
     "PyExecServer",
     "find_pyexec",
     "measure_pyexec_http",
+    "pool_counts",
+    "pool_refilled",
     "pyexec_server",
     "run_code_job",
 ]
@@ -41,6 +44,12 @@ JOB_TIMEOUT_SECONDS = 60.0
 POOL_SIZE = 2
 WARMUP_JOBS = 5
 FINAL_STATUSES = frozenset({"completed", "failed", "cancelled"})
+# A pool is refilled when its process's /metrics shows it full and quiet on this many scrapes
+# in a row, this far apart (the last job's kernel is disposed of in the background meanwhile).
+REFILLED_SCRAPES = 2
+REFILL_POLL_SECONDS = 0.02
+REFILL_TIMEOUT_SECONDS = 60.0
+_POOL_GAUGE = re.compile(r'^pyexec_kernel_pool_kernels\{state="(\w+)"\} ([0-9.e+]+)$', re.M)
 
 
 @dataclass(frozen=True)
@@ -211,6 +220,28 @@ async def run_code_job(client: httpx.AsyncClient, code: str) -> dict[str, object
     return dict(job)
 
 
+def pool_counts(exposition: str) -> dict[str, int]:
+    """The kernel pool's gauge (`pyexec_kernel_pool_kernels`) by state, from a /metrics body."""
+    return {state: int(float(value)) for state, value in _POOL_GAUGE.findall(exposition)}
+
+
+async def pool_refilled(client: httpx.AsyncClient, metrics_url: str) -> None:
+    """Until the pool of the process serving `metrics_url` holds POOL_SIZE warm kernels, none
+    starting or leased, on REFILLED_SCRAPES scrapes in a row: the "warm pool" of rows b and l.
+    (Back to back, each job would share the cores with the last one's refill: row f.)"""
+    deadline = time.monotonic() + REFILL_TIMEOUT_SECONDS
+    quiet = 0
+    while quiet < REFILLED_SCRAPES:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the pool did not refill within {REFILL_TIMEOUT_SECONDS:.0f} s")
+        response = await client.get(f"{metrics_url}/metrics")
+        response.raise_for_status()
+        counts = pool_counts(response.text)
+        full = counts.get("idle") == POOL_SIZE and not counts.get("starting")
+        quiet = quiet + 1 if full and not counts.get("leased") else 0
+        await asyncio.sleep(REFILL_POLL_SECONDS)
+
+
 async def measure_pyexec_http(runs: int, pyexec: Sequence[str] | None = None) -> Samples:
     async with pyexec_server(pyexec) as server:
         headers = {"Authorization": f"Bearer {server.api_key}"}
@@ -221,11 +252,13 @@ async def measure_pyexec_http(runs: int, pyexec: Sequence[str] | None = None) ->
                 await run_code_job(client, "1+1")
             values: list[float] = []
             meter = server.cpu_meter()
-            meter.start()
             for _ in range(runs):
+                await pool_refilled(client, server.base_url)
+                meter.start()
                 start = time.perf_counter()
                 await run_code_job(client, "1+1")
                 values.append(time.perf_counter() - start)
-            meter.stop()
-    cost = Cost({"service": meter.own / runs, "kernels, with the refill": meter.below / runs})
-    return Samples(values, note=f"pool of {POOL_SIZE}, keep-alive client", cost=cost)
+                meter.stop()
+    # The job's alone: the refill that follows it runs while the next job waits for it.
+    cost = Cost({"service": meter.own / runs, "its kernel": meter.below / runs})
+    return Samples(values, note=f"pool of {POOL_SIZE} refilled before each job", cost=cost)

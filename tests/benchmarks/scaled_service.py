@@ -20,10 +20,12 @@ from tests.benchmarks.pyexec_service import (
     FINAL_STATUSES,
     HTTP_TIMEOUT_SECONDS,
     WARMUP_JOBS,
+    pool_refilled,
     run_code_job,
 )
 from tests.benchmarks.results import Samples
 from tests.support.deployment import Deployment
+from tests.support.servers import free_port
 from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
 
 POOL_SIZE = 2
@@ -70,7 +72,7 @@ class SharedServices:
 
 @contextlib.asynccontextmanager
 async def scaled_deployment(
-    services: SharedServices, workers: int
+    services: SharedServices, workers: int, **worker_env: str
 ) -> AsyncIterator[tuple[Deployment, str]]:
     postgres = await services.postgres()
     redis = await services.redis()
@@ -82,7 +84,7 @@ async def scaled_deployment(
             await asyncio.to_thread(dep.migrate)
             await asyncio.to_thread(dep.start_api)
             for _ in range(workers):
-                await asyncio.to_thread(dep.start_worker)
+                await asyncio.to_thread(lambda: dep.start_worker(**worker_env))
             key = await asyncio.to_thread(dep.api.create_key, "bench@example.com")
             yield dep, key
         finally:
@@ -110,15 +112,24 @@ async def _final(client: httpx.AsyncClient, job_id: str) -> dict[str, object]:
 
 
 async def measure_scaled_latency(runs: int, services: SharedServices) -> Samples:
-    async with scaled_deployment(services, workers=1) as (dep, key), _client(dep, key) as client:
+    """Row b's job and discipline (the worker's pool refilled before each job), scaled out."""
+    metrics_port = free_port()
+    async with (
+        scaled_deployment(
+            services, 1, PYEXEC_HOST="127.0.0.1", PYEXEC_METRICS_PORT=str(metrics_port)
+        ) as (dep, key),
+        _client(dep, key) as client,
+    ):
         for _ in range(WARMUP_JOBS):
             await run_code_job(client, "1+1")
         values = []
         for _ in range(runs):
+            await pool_refilled(client, f"http://127.0.0.1:{metrics_port}")
             start = time.perf_counter()
             await run_code_job(client, "1+1")
             values.append(time.perf_counter() - start)
-    return Samples(values, note=f"1 worker, pool of {POOL_SIZE}, PostgreSQL + Redis")
+    note = f"1 worker, pool of {POOL_SIZE} refilled before each job, PostgreSQL + Redis"
+    return Samples(values, note=note)
 
 
 async def measure_scaled_throughput(runs: int, services: SharedServices, workers: int) -> Samples:

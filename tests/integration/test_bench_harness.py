@@ -5,22 +5,38 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.benchmarks.cpu import CpuMeter
-from tests.benchmarks.pyexec_service import measure_pyexec_http
+from tests.benchmarks.fake_pyexec import REFILL_SECONDS
+from tests.benchmarks.pyexec_service import measure_pyexec_http, pool_counts
 from tests.benchmarks.results import Cost, Goal, Ratio, Row, Samples, format_report
 
 FAKE = [sys.executable, str(Path(__file__).parents[1] / "benchmarks" / "fake_pyexec.py")]
 
 
 async def test_measures_jobs_against_a_service_speaking_the_contract() -> None:
+    started = time.monotonic()
     samples = await measure_pyexec_http(3, pyexec=FAKE)
 
     assert len(samples.values) == 3
     assert all(0 < v < 5 for v in samples.values)
+    # Each measured job waited for the stand-in's pool to show itself refilled.
+    assert time.monotonic() - started >= 3 * REFILL_SECONDS
+
+
+def test_the_pool_gauge_is_read_by_state() -> None:
+    exposition = (
+        "# HELP pyexec_kernel_pool_kernels Kernels of this process's pool by state\n"
+        'pyexec_kernel_pool_kernels{state="idle"} 2.0\n'
+        'pyexec_kernel_pool_kernels{state="starting"} 1.0\n'
+        'pyexec_kernel_pool_kernels{state="leased"} 0.0\n'
+        'pyexec_kernel_start_seconds_count{backend="forkserver"} 7.0\n'
+    )
+    assert pool_counts(exposition) == {"idle": 2, "starting": 1, "leased": 0}
 
 
 async def test_a_failed_job_stops_the_benchmark(monkeypatch: pytest.MonkeyPatch) -> None:
