@@ -93,6 +93,26 @@ class Ratio:
     def met(self, value: float) -> bool:
         return value <= self.target if self.op == "<=" else value >= self.target
 
+    def explain(self, rows: dict[str, Row]) -> str | None:
+        """For a missed ratio: the bound it puts on the side whose CPU was measured (the
+        numerator when both were), and that side's cost."""
+        num, den = rows[self.numerator], rows[self.denominator]
+        if num.samples.cost is not None:
+            row, bound = num, self.target * den.samples.median
+            op = self.op
+        elif den.samples.cost is not None:
+            row, bound = den, num.samples.median / self.target
+            op = ">=" if self.op == "<=" else "<="
+        else:
+            return None
+        cost = row.samples.cost
+        assert cost is not None
+        unit = row.samples.unit
+        line = f"needs ({row.key}) {op} {_fmt(bound, unit)}; floor: {cost.describe()}"
+        if unit == "s" and op == "<=" and cost.total > bound:
+            line += ": more CPU than that whole time"
+        return line
+
 
 @dataclass(frozen=True)
 class Goal:
@@ -140,6 +160,8 @@ def format_report(rows: Sequence[Row], ratios: Sequence[Ratio], goals: Sequence[
         else:
             verdict = "met" if ratio.met(value) else "MISSED"
             lines.append(f"{name:<{label_width}} {value:>16.2f} {target:>10}  {verdict}")
+            if not ratio.met(value) and (why := ratio.explain(by_key)):
+                lines.append(f"    {why}")
     if goals:
         lines += ["", f"{'goal (median)':<{label_width}} {'value':>16} {'target':>10}  verdict"]
     for goal in goals:

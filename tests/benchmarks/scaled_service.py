@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.benchmarks.cpu import CpuMeter
 from tests.benchmarks.pyexec_service import (
     FINAL_STATUSES,
     HTTP_TIMEOUT_SECONDS,
@@ -23,7 +24,7 @@ from tests.benchmarks.pyexec_service import (
     pool_refilled,
     run_code_job,
 )
-from tests.benchmarks.results import Samples
+from tests.benchmarks.results import Cost, Samples
 from tests.support.deployment import Deployment
 from tests.support.servers import free_port
 from tests.support.services import EnterpriseGateway, PostgresCluster, RedisServer
@@ -122,14 +123,43 @@ async def measure_scaled_latency(runs: int, services: SharedServices) -> Samples
     ):
         for _ in range(WARMUP_JOBS):
             await run_code_job(client, "1+1")
+        meters = _meters(dep, await services.postgres())
         values = []
         for _ in range(runs):
             await pool_refilled(client, f"http://127.0.0.1:{metrics_port}")
+            for meter in meters.values():
+                meter.start()
             start = time.perf_counter()
             await run_code_job(client, "1+1")
             values.append(time.perf_counter() - start)
+            for meter in meters.values():
+                meter.stop()
+    cpu = {
+        "api": meters["api"].own,
+        "worker": meters["worker"].own,
+        "its kernel": meters["worker"].below,
+        "PostgreSQL": meters["postgres"].own + meters["postgres"].below,
+        "Redis": meters["redis"].own,
+    }
     note = f"1 worker, pool of {POOL_SIZE} refilled before each job, PostgreSQL + Redis"
-    return Samples(values, note=note)
+    return Samples(values, note=note, cost=Cost({k: v / runs for k, v in cpu.items()}))
+
+
+def _meters(dep: Deployment, postgres: PostgresCluster) -> dict[str, CpuMeter]:
+    """The CPU of each process a scaled-out job passes through (PostgreSQL's server processes
+    are children of its postmaster)."""
+    processes = {
+        "api": dep.apis[0].proc,
+        "worker": dep.workers[0].proc,
+        "postgres": postgres.proc,
+        "redis": dep.redis.proc,
+    }
+    meters = {}
+    for name, proc in processes.items():
+        if proc is None:
+            raise RuntimeError(f"the deployment's {name} is not running")
+        meters[name] = CpuMeter(proc.pid)
+    return meters
 
 
 async def measure_scaled_throughput(runs: int, services: SharedServices, workers: int) -> Samples:

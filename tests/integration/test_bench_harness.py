@@ -94,6 +94,27 @@ def test_a_missed_goal_is_explained_by_the_cpu_its_work_costs() -> None:
     assert not [line for line in lines if "per start" in line]  # (e) met: nothing to explain
 
 
+def test_a_missed_ratio_is_explained_by_the_measured_side() -> None:
+    rows = [
+        Row("a", "floor", Samples([0.010])),
+        Row("b", "job", Samples([0.040], cost=Cost({"service": 0.030, "kernel": 0.020}))),
+        Row("c", "papermill", Samples([1.0])),
+        Row("l", "scaled", Samples([0.070], cost=Cost({"api": 0.020, "worker": 0.030}))),
+    ]
+    ratios = [
+        Ratio("b", "a", "<=", 5),  # met: nothing to explain
+        Ratio("c", "b", ">=", 30),  # only b was measured: b must shrink
+        Ratio("l", "b", "<=", 1.3),  # both were: the numerator must shrink
+    ]
+    lines = format_report(rows, ratios).splitlines()
+    explained = [line.strip() for line in lines if line.startswith("    ")]
+    assert explained == [
+        "needs (b) <= 33.3 ms; floor: 50.0 ms of CPU per job (service 30.0 ms, kernel 20.0 ms)"
+        ": more CPU than that whole time",
+        "needs (l) <= 52.0 ms; floor: 50.0 ms of CPU per job (api 20.0 ms, worker 30.0 ms)",
+    ]
+
+
 def test_the_cpu_meter_counts_descendants_that_ended_and_were_waited_for() -> None:
     burn = "import time\nend = time.process_time() + 0.3\nwhile time.process_time() < end: pass"
     grandchild = [sys.executable, "-c", burn]
