@@ -13,7 +13,9 @@ from pyexec.api.holds import OpenHolds
 from pyexec.core.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+# Coroutines, though they never await: FastAPI runs a plain function dependency in its thread
+# pool, a hop to a thread and back on every request for an attribute read.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -30,7 +32,7 @@ SessionDep = Annotated[AsyncSession, Depends(get_session)]
 CurrentCaller = Annotated[Caller, Depends(authenticate)]
 
 
-def get_holds(request: Request) -> OpenHolds:
+async def get_holds(request: Request) -> OpenHolds:
     holds: OpenHolds = request.app.state.holds
     return holds
 
