@@ -227,3 +227,18 @@ def test_extra_datetimes_are_written_as_iso(make_transcript: MakeTranscript) -> 
     assert build_notebook(make_transcript(extra={"at": at})).metadata.pyexec.at == (
         "2024-02-01T00:00:00.000Z"
     )
+
+
+@pytest.mark.parametrize(
+    "cell",
+    [
+        CellRecord(cell_type="code", source="1", execution_count=-1),
+        CellRecord(cell_type="markdown", source="x", metadata={"jupyter": "hidden"}),
+    ],
+    ids=["negative-execution-count", "jupyter-metadata-not-an-object"],
+)
+def test_a_cell_the_schema_rejects_fails_the_build(cell: CellRecord) -> None:
+    # Cells are built without nbformat's per-cell check; the notebook's own check catches them.
+    transcript = Transcript(job_id="j", title="t", status="completed", cells=[cell])
+    with pytest.raises(nbformat.ValidationError):
+        build_notebook(transcript)
