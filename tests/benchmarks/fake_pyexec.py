@@ -35,9 +35,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _send(self, status: int, body: dict[str, object]) -> None:
-        data = json.dumps(body).encode()
+        self._send_bytes(status, json.dumps(body).encode(), "application/json")
+
+    def _send_bytes(self, status: int, data: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
@@ -71,11 +73,7 @@ class _Handler(BaseHTTPRequestHandler):
         data = "".join(
             f'pyexec_kernel_pool_kernels{{state="{state}"}} {n}.0\n' for state, n in counts.items()
         ).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain; version=0.0.4")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        self._send_bytes(200, data, "text/plain; version=0.0.4")
 
     def do_POST(self) -> None:
         if urlsplit(self.path).path == "/v1/jobs" and self._authorised():

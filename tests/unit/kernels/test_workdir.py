@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -18,6 +18,14 @@ async def _stopped() -> bool:
 
 async def _not_stopped() -> bool:
     return False
+
+
+def _recording_stop(stops: list[str]) -> Callable[[], Awaitable[bool]]:
+    async def stop() -> bool:
+        stops.append("stopped")
+        return True
+
+    return stop
 
 
 def test_the_scan_skips_dot_entries_inputs_and_caches_and_names_what_it_cannot_keep(
@@ -103,11 +111,7 @@ async def test_inputs_are_created_never_written_through_a_link(tmp_path: Path) -
 async def test_files_are_collected_after_the_kernel_is_stopped(tmp_path: Path) -> None:
     (tmp_path / "result.csv").write_text("x,y\n")
     stops: list[str] = []
-
-    async def stop() -> bool:
-        stops.append("stopped")
-        return True
-
+    stop = _recording_stop(stops)
     files = HostWorkDir(tmp_path, stop, must_stop=True)
     async with files.collect(exclude=()) as collected:
         assert stops == ["stopped"]
@@ -148,11 +152,7 @@ async def test_a_work_dir_with_nothing_to_keep_is_not_stopped_for(tmp_path: Path
     (tmp_path / "__pycache__").mkdir()
     (tmp_path / "sales.csv").write_text("input")
     stops: list[str] = []
-
-    async def stop() -> bool:
-        stops.append("stopped")
-        return True
-
+    stop = _recording_stop(stops)
     files = HostWorkDir(tmp_path, stop, must_stop=True)
     async with files.collect(exclude={"sales.csv"}) as collected:
         assert collected.files == [] and collected.skipped == [] and not collected.refused
@@ -176,11 +176,7 @@ async def test_anything_a_scan_could_touch_is_read_only_after_the_stop(
 ) -> None:
     make(tmp_path)
     stops: list[str] = []
-
-    async def stop() -> bool:
-        stops.append("stopped")
-        return True
-
+    stop = _recording_stop(stops)
     async with HostWorkDir(tmp_path, stop, must_stop=True).collect({"sales.csv"}):
         assert stops == ["stopped"]
 
